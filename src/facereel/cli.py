@@ -1,0 +1,53 @@
+"""The ``facereel`` command line (Typer).  Output and progress bars (rich) live here only.
+
+Each group of commands is defined in its own module under :mod:`facereel.commands` and
+registered on :data:`app` by :func:`_register`.  Those modules import heavy libraries (torch,
+dlib, mediapipe) inside the command functions, so ``facereel --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import typer
+
+app = typer.Typer(
+    name="facereel",
+    help="Face videos in the latent space of pretrained face generators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: modules of facereel.commands; each defines ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES = ("analyze", "timelapse", "evaluate", "weights", "generate", "invert", "serve")
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging.")) -> None:
+    from facereel.commands._ui import setup_logging
+
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"facereel.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"facereel.commands.{name}":
+                continue  # that command group has not landed yet
+            raise
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

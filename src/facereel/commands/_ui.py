@@ -1,0 +1,48 @@
+"""Shared CLI helpers: rich logging, progress bars, clean errors (CLI only; the library never prints)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+out = Console()
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    root = logging.getLogger("facereel")
+    root.setLevel(level)
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        root.addHandler(RichHandler(console=console, show_time=False, show_path=False, markup=False))
+
+
+def fail(message: str, code: int = 1) -> "typer.Exit":
+    """Print one clear error line and exit non-zero (no traceback)."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
+    """Yields a ``progress(done, total)`` callback rendered as a rich progress bar."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as prog:
+        task = prog.add_task(description, total=total)
+
+        def callback(done: int, total_: int) -> None:
+            prog.update(task, completed=done, total=total_)
+
+        yield callback

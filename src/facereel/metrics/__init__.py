@@ -1,0 +1,1 @@
+"""facereel.metrics"""

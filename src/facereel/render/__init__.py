@@ -1,0 +1,1 @@
+"""Rendering: time-lapse engines, keyframe blending, frames to video."""

@@ -1,0 +1,42 @@
+"""The one interface every time-lapse engine implements.
+
+The pipeline owns the schedule (which (j, λ) each output frame shows), keyframe blending
+(seed Eq. 4-5) and streaming to the writer; an engine only answers "what does the face look like
+at fraction λ of the way from keyframe j to keyframe j+1".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Keyframe:
+    image: np.ndarray                        # [S, S, 3] uint8 aligned crop
+    landmarks: np.ndarray | None = None      # [N, 2] float (x, y) in crop pixels (MediaPipe 478), if known
+    age: float | None = None                 # age used for ordering/timing
+    label: str = ""                          # e.g. file name, shown on contact sheets
+    meta: dict = field(default_factory=dict)  # e.g. {"sha256": ...} for caches
+
+
+class Engine(ABC):
+    name: str = "engine"
+
+    def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
+        """Called once before rendering (inversion, landmark detection, triangulation, ...)."""
+        self.keyframes = list(keyframes)
+
+    @abstractmethod
+    def frame(self, j: int, lam: float) -> np.ndarray:
+        """[S, S, 3] uint8 frame at fraction ``lam`` in [0, 1) between keyframes j and j+1."""
+
+    def frames(self, positions: Sequence[tuple[int, float]]) -> list[np.ndarray]:
+        """Batch of frames; engines that batch (the generative one) override this."""
+        return [self.frame(j, lam) for j, lam in positions]
+
+    #: preferred batch size for :meth:`frames`
+    batch_size: int = 1
