@@ -40,3 +40,11 @@ class Engine(ABC):
 
     #: preferred batch size for :meth:`frames`
     batch_size: int = 1
+
+    def blend_source(self, k: int, frame: np.ndarray) -> np.ndarray:
+        """The real keyframe k as it should be mixed into ``frame`` by the seed's f(α, γ) blend.
+
+        By default the aligned crop itself; the latent engine can return it warped onto the
+        generated frame's landmarks (the landmark-aligned blend, which removes "ghosts").
+        """
+        return self.keyframes[k].image
