@@ -31,7 +31,12 @@ class FaceGenerator(Protocol):
         """z [N, z_dim] -> the native latent (identity for DCGAN)."""
 
     def synthesize(self, latents: torch.Tensor) -> torch.Tensor:
-        """Native latents -> images [N, 3, R, R] in [-1, 1]."""
+        """Native latents -> images [N, 3, R, R] in [-1, 1].
+
+        Must stay differentiable w.r.t. ``latents`` (no inference_mode/no_grad inside):
+        optimisation inversion back-propagates through it.  Renderers wrap calls in
+        ``torch.inference_mode()`` themselves.
+        """
 
     @property
     def w_avg(self) -> torch.Tensor:

@@ -121,8 +121,9 @@ class DCGANFaceGenerator:
     def mapping(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
         return z * truncation_psi if truncation_psi != 1.0 else z
 
-    @torch.inference_mode()
     def synthesize(self, latents: torch.Tensor) -> torch.Tensor:
+        # Differentiable on purpose (inversion back-propagates through it); callers that only
+        # render wrap it in torch.inference_mode().
         z = latents.to(self.device, torch.float32).reshape(latents.shape[0], self.z_dim, 1, 1)
         return self.net(z)
 
