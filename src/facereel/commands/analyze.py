@@ -1,0 +1,123 @@
+"""``facereel analyze``: find the person in a photo collection and write the manifest."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+DEFAULT_MANIFEST = "facereel-manifest.json"
+
+
+class _Landmarks(str, Enum):
+    mediapipe = "mediapipe"
+    dlib68 = "dlib68"
+
+
+class _Detector(str, Enum):
+    hog = "hog"
+    cnn = "cnn"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze", no_args_is_help=True)(analyze)
+
+
+def analyze(
+    photos: list[Path] = typer.Argument(..., help="Photos and/or folders of photos (searched recursively).",
+                                        show_default=False),
+    output: Path = typer.Option(Path(DEFAULT_MANIFEST), "--output", "-o",
+                                help="Where to write the JSON manifest (edit it by hand: age, order, excluded)."),
+    reference: Path | None = typer.Option(None, "--reference", "-r",
+                                          help="A photo of the person to follow (else: the face in most photos)."),
+    birth_date: str | None = typer.Option(None, "--birth-date", "-b", metavar="YYYY-MM-DD",
+                                          help="The person's birth date: photo dates become real ages."),
+    size: int = typer.Option(512, "--size", help="Aligned crop size: 256, 512 or 1024."),
+    landmarks: _Landmarks = typer.Option(
+        _Landmarks.mediapipe, "--landmarks",
+        help="mediapipe (478 points, Apache-2.0) or dlib68 (dlib's 68-point model: its licence "
+             "EXCLUDES COMMERCIAL USE).", case_sensitive=False),
+    detector: _Detector = typer.Option(_Detector.hog, "--detector", help="dlib HOG (fast) or CNN (mmod, slower).",
+                                       case_sensitive=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON on stdout instead of a table."),
+) -> None:
+    """Analyse a photo collection: faces, identity, age, duplicates, order -> a JSON manifest.
+
+    The target person is the one in most photos (or --reference). Photos of probably someone else, duplicates, photos without a usable face and unreadable files are flagged, never deleted; edit the manifest to change any decision.
+
+    --landmarks dlib68 uses dlib's 68-point model, whose licence EXCLUDES COMMERCIAL USE.
+    """
+    from facereel.commands._ui import console, fail, out, progress_bar
+
+    if size not in (256, 512, 1024):
+        fail(f"--size must be 256, 512 or 1024, not {size}")
+    import json
+
+    from facereel.manifest import ManifestError, manifest_to_dict, save_manifest
+    from facereel.pipelines.analyze import AnalyzeError, analyze_collection, collect_photo_paths
+
+    if reference is not None and not reference.is_file():
+        fail(f"reference photo {reference}: file not found")
+    try:
+        paths = collect_photo_paths(photos)
+    except AnalyzeError as exc:
+        fail(str(exc))
+    # Per-photo problems are printed below as one line each; keep the library's log quiet.
+    lib_log = logging.getLogger("facereel.pipelines.analyze")
+    old_level = lib_log.level
+    lib_log.setLevel(logging.ERROR)
+    try:
+        with progress_bar("analysing photos", total=len(paths)) as progress:
+            manifest = analyze_collection(paths, reference=reference, birth_date=birth_date, size=size,
+                                          landmarks=landmarks.value, detector=detector.value, progress=progress)
+    except AnalyzeError as exc:
+        fail(str(exc))
+    except (OSError, RuntimeError) as exc:  # a model file that cannot be found or loaded
+        fail(f"analysis failed: {exc}")
+    finally:
+        lib_log.setLevel(old_level)
+    try:
+        save_manifest(manifest, output)
+    except (OSError, TypeError, ValueError, ManifestError) as exc:
+        fail(f"cannot write {output}: {exc}")
+
+    usable = manifest.ordered()
+    if as_json:
+        out.print_json(json.dumps(manifest_to_dict(manifest, output.absolute().parent)))
+    else:
+        out.print(_table(manifest))
+    for entry, reason in manifest.skipped():
+        console.print(f"[yellow]skipped[/] {entry.name}: {reason}", highlight=False)
+    console.print(f"{len(usable)} of {len(manifest.photos)} photos usable; manifest written to {output}",
+                  highlight=False)
+    if not usable:
+        fail("no usable photo of the person remains (see the reasons above)")
+
+
+def _table(manifest):
+    from rich.table import Table
+
+    t = Table(title="facereel analyze", show_lines=False)
+    t.add_column("#", justify="right")
+    t.add_column("photo")
+    t.add_column("date")
+    t.add_column("age", justify="right")
+    t.add_column("flags")
+    t.add_column("chosen face")
+    for e in sorted(manifest.photos, key=lambda e: (e.order, e.path)):
+        if e.chosen is not None:
+            box = e.faces[e.chosen]["box"]
+            face = f"{e.chosen + 1}/{len(e.faces)} [{box[0]},{box[1]},{box[2]},{box[3]}]"
+        else:
+            face = f"-/{len(e.faces)}"
+        age = "" if e.age is None else f"{e.age:.1f}"
+        if e.age is not None and e.date is None:
+            age += " (est.)"
+        flags = ", ".join(e.flags)
+        if "duplicate" in e.flags and e.duplicate_of:
+            flags = flags.replace("duplicate", f"duplicate of {Path(e.duplicate_of).name}")
+        style = None if e.usable() else "dim"
+        t.add_row(str(e.order), e.name, (e.date or "")[:10], age, flags or "ok", face, style=style)
+    return t
