@@ -1,0 +1,229 @@
+"""Photos of a person by name: a search-provider interface and parallel, bounded downloads.
+
+The Google provider asks the Custom Search JSON API the seed's four age-diversified queries
+(as a kid, as a teenager, young, and plain), image search restricted to faces, safe search on.
+Key and engine id come from the configuration or the environment
+(``FACEREEL_GOOGLE_API_KEY``, ``FACEREEL_GOOGLE_CSE_ID``), never from the code.
+
+Downloads run in parallel, each bounded in time and size, and only images whose content
+passes :func:`facereel.web.uploads.validate_image` are kept.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from facereel.web.uploads import UploadError, ValidatedImage, validate_image
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "facereel/0.1 (+https://github.com/facereel; facial time-lapse crawler)"
+
+
+class CrawlError(Exception):
+    """The search itself failed (no provider configured, provider error): shown to the user."""
+
+
+def age_queries(name: str) -> list[str]:
+    """The seed's four queries, spread over the person's life."""
+    name = " ".join(name.split())
+    return [f"photo of {name} as a kid", f"photo of {name} as a teenager", f"photo of young {name}",
+            f"photo of {name}"]
+
+
+class SearchProvider(Protocol):
+    name: str
+
+    def search(self, query: str, num: int) -> list[str]:
+        """Image URLs for ``query``, best first, at most ``num``; raises :class:`CrawlError`."""
+
+
+class GoogleCustomSearch:
+    """Google Custom Search JSON API (``searchType=image``)."""
+
+    name = "google"
+
+    def __init__(self, api_key: str, engine_id: str, *,
+                 endpoint: str = "https://customsearch.googleapis.com/customsearch/v1", timeout: float = 10.0):
+        if not api_key or not engine_id:
+            raise CrawlError("name search needs a Google Custom Search key and engine id "
+                             "(FACEREEL_GOOGLE_API_KEY and FACEREEL_GOOGLE_CSE_ID)")
+        self.api_key = api_key
+        self.engine_id = engine_id
+        self.endpoint = endpoint
+        self.timeout = timeout
+
+    def params(self, query: str, num: int) -> dict:
+        return {"key": self.api_key, "cx": self.engine_id, "q": query, "searchType": "image",
+                "imgType": "face", "imgSize": "medium", "num": max(1, min(int(num), 10)), "safe": "active",
+                "filter": "1", "start": "1"}
+
+    def search(self, query: str, num: int) -> list[str]:
+        import httpx
+
+        try:
+            r = httpx.get(self.endpoint, params=self.params(query, num), timeout=self.timeout,
+                          headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise CrawlError(f"search request failed: {type(exc).__name__}") from exc
+        if r.status_code != 200:
+            detail = ""
+            try:
+                detail = r.json().get("error", {}).get("message", "")
+            except Exception:
+                pass
+            raise CrawlError(f"search provider answered HTTP {r.status_code}" + (f": {detail}" if detail else ""))
+        try:
+            items = r.json().get("items") or []
+        except Exception as exc:
+            raise CrawlError("search provider answered something that is not JSON") from exc
+        urls = []
+        for it in items:
+            link = it.get("link") if isinstance(it, dict) else None
+            if isinstance(link, str):
+                urls.append(link)
+        return urls[:num]
+
+
+@dataclass
+class Downloaded:
+    url: str
+    query: str
+    image: ValidatedImage
+
+
+@dataclass
+class CrawlResult:
+    images: list[Downloaded] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)   # (url, reason)
+    queries: list[str] = field(default_factory=list)
+
+
+def _check_host(url: str, allow_private: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UploadError(f"refused URL scheme {parts.scheme!r}", 400)
+    host = parts.hostname
+    if not host:
+        raise UploadError("URL without host", 400)
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UploadError(f"cannot resolve {host}", 400) from exc
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+            raise UploadError(f"refused address {ip} (local network)", 400)
+
+
+def download_image(url: str, *, timeout: float, total_timeout: float, max_bytes: int, max_pixels: int,
+                   allow_private: bool = False, cancelled: Callable[[], bool] | None = None) -> ValidatedImage:
+    """One bounded download: connect/read timeouts, an overall deadline, a size cap
+    (Content-Length and streamed bytes), then the content check of an upload."""
+    import httpx
+
+    deadline = time.monotonic() + total_timeout
+    # Redirects are followed by hand so that every hop passes the host check.
+    for _hop in range(4):
+        _check_host(url, allow_private)
+        try:
+            with httpx.stream("GET", url, timeout=httpx.Timeout(timeout), follow_redirects=False,
+                              headers={"User-Agent": USER_AGENT, "Accept": "image/*"}) as r:
+                if r.is_redirect and "location" in r.headers:
+                    url = str(r.url.join(r.headers["location"]))
+                    continue
+                if r.status_code != 200:
+                    raise UploadError(f"HTTP {r.status_code}", 502)
+                length = r.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > max_bytes:
+                    raise UploadError(f"larger than {max_bytes} bytes", 413)
+                buf = bytearray()
+                for chunk in r.iter_bytes(65536):
+                    buf += chunk
+                    if len(buf) > max_bytes:
+                        raise UploadError(f"larger than {max_bytes} bytes", 413)
+                    if time.monotonic() > deadline:
+                        raise UploadError(f"download took longer than {total_timeout:g} s", 504)
+                    if cancelled is not None and cancelled():
+                        raise UploadError("cancelled", 499)
+        except httpx.TimeoutException as exc:
+            raise UploadError(f"timed out ({type(exc).__name__})", 504) from exc
+        except httpx.HTTPError as exc:
+            raise UploadError(f"download failed ({type(exc).__name__})", 502) from exc
+        return validate_image(bytes(buf), max_bytes=max_bytes, max_pixels=max_pixels)
+    raise UploadError("too many redirects", 502)
+
+
+def crawl(name: str, provider: SearchProvider, *, per_query: int = 3, max_images: int = 12,
+          timeout: float = 5.0, total_timeout: float = 15.0, max_bytes: int = 10 * 1024 * 1024,
+          max_pixels: int = 40_000_000, parallel: int = 6, allow_private: bool = False,
+          progress: Callable[[int, int], None] | None = None,
+          cancelled: Callable[[], bool] | None = None) -> CrawlResult:
+    """Searches the four age queries and downloads the results in parallel.
+
+    Identical files (same sha256) are kept once.  ``progress(done, total)`` counts downloads;
+    it may raise to stop the crawl (the job's cancellation)."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise CrawlError("empty name")
+    if len(name) > 200:
+        raise CrawlError("name is too long")
+    result = CrawlResult(queries=age_queries(name))
+    wanted: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    search_errors = []
+    for q in result.queries:
+        try:
+            urls = provider.search(q, per_query)
+        except CrawlError as exc:
+            search_errors.append(str(exc))
+            continue
+        for u in urls:
+            if u not in seen:
+                seen.add(u)
+                wanted.append((u, q))
+    if not wanted:
+        if search_errors:
+            raise CrawlError(search_errors[0])
+        raise CrawlError(f"the search found no photos of {name!r}")
+    wanted = wanted[: max(max_images * 2, max_images)]
+    total = len(wanted)
+    if progress:
+        progress(0, total)
+
+    def one(item: tuple[str, str]):
+        url, q = item
+        try:
+            return url, q, download_image(url, timeout=timeout, total_timeout=total_timeout, max_bytes=max_bytes,
+                                          max_pixels=max_pixels, allow_private=allow_private, cancelled=cancelled), None
+        except UploadError as exc:
+            return url, q, None, str(exc)
+        except Exception as exc:  # a broken server must not stop the others
+            return url, q, None, f"{type(exc).__name__}: {exc}"
+
+    shas: set[str] = set()
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="facereel-crawl") as pool:
+        for url, q, img, err in pool.map(one, wanted):
+            done += 1
+            if img is None:
+                result.errors.append((url, err or "failed"))
+                log.info("crawl: skipped %s: %s", url, err)
+            elif img.sha256 in shas:
+                result.errors.append((url, "duplicate file"))
+            elif len(result.images) < max_images:
+                shas.add(img.sha256)
+                result.images.append(Downloaded(url=url, query=q, image=img))
+            if progress:
+                progress(done, total)
+    return result

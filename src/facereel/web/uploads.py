@@ -1,0 +1,169 @@
+"""Validation and storage of uploaded (or crawled) photos.
+
+The type of a file is decided by its content (magic bytes, then a full decode), never by its
+name or the client's Content-Type.  Size and pixel count are bounded before decoding, so a
+decompression bomb is refused from its header.  The stored copy is re-encoded without any
+metadata (EXIF, GPS, XMP, ICC comments) once the EXIF date and orientation have been read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+#: formats we accept, by the PIL name that their magic bytes map to
+ACCEPTED = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF")
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".png", "BMP": ".png", "TIFF": ".png",
+              "HEIF": ".jpg"}
+
+
+class UploadError(Exception):
+    """A refused file: ``status`` is the HTTP status, the message is shown to the user."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ValidatedImage:
+    data: bytes              # the stored copy: metadata stripped, orientation applied
+    ext: str                 # extension of the stored copy
+    format: str              # format of the original
+    width: int
+    height: int
+    sha256: str              # of the original bytes (duplicate uploads are recognised)
+    exif_date: datetime | None
+
+
+def sniff(data: bytes) -> str | None:
+    """Image format from the first bytes, or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:2] == b"BM":
+        return "BMP"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif"):
+        return "HEIF"
+    return None
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header only, without decoding pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Image.DecompressionBombError as exc:
+        raise UploadError(f"image has too many pixels ({exc})", 413) from exc
+    except Exception as exc:
+        raise UploadError(f"not a readable image ({type(exc).__name__}: {exc})", 422) from exc
+
+
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, filename: str = "") -> ValidatedImage:
+    """Checks one file and returns its metadata-free copy; raises :class:`UploadError`."""
+    name = f"{filename}: " if filename else ""
+    if len(data) == 0:
+        raise UploadError(f"{name}empty file", 400)
+    if len(data) > max_bytes:
+        raise UploadError(f"{name}file is larger than the {max_bytes // (1024 * 1024)} MiB limit", 413)
+    fmt = sniff(data)
+    if fmt is None:
+        raise UploadError(f"{name}not an image (content is not JPEG, PNG, WebP, GIF, BMP, TIFF or HEIF)", 415)
+    if fmt == "HEIF":
+        try:
+            import pillow_heif  # noqa: F401
+
+            pillow_heif.register_heif_opener()
+        except ImportError as exc:
+            raise UploadError(f"{name}HEIC/AVIF photos need the optional pillow-heif package", 415) from exc
+    w, h = _header_size(data)
+    if w <= 0 or h <= 0:
+        raise UploadError(f"{name}image has no pixels", 422)
+    if w * h > max_pixels:
+        raise UploadError(f"{name}image is {w}x{h} = {w * h / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP limit", 413)
+
+    loaded = _load(data, max_bytes=max_bytes, max_pixels=max_pixels, name=name)
+    rgb, exif_date = loaded
+    stored, ext = _strip(data, rgb, fmt)
+    return ValidatedImage(data=stored, ext=ext, format=fmt, width=int(rgb.shape[1]), height=int(rgb.shape[0]),
+                          sha256=hashlib.sha256(data).hexdigest(), exif_date=exif_date)
+
+
+def _load(data: bytes, *, max_bytes: int, max_pixels: int, name: str):
+    """Full decode through the analysis' own loader (same rules as the CLI)."""
+    try:
+        from facereel.faces.io import load_image
+    except ImportError:  # pragma: no cover - the loader lands with the analysis package
+        load_image = None
+    if load_image is not None:
+        from facereel.faces.types import ImageLoadError
+
+        try:
+            img = load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+        except ImageLoadError as exc:
+            raise UploadError(f"{name}{exc}", 422) from exc
+        except Exception as exc:
+            raise UploadError(f"{name}not a readable image ({type(exc).__name__})", 422) from exc
+        return img.rgb, img.exif_date
+    return _pil_load(data, name)
+
+
+def _pil_load(data: bytes, name: str):
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            date = None
+            try:
+                raw = im.getexif().get_ifd(0x8769).get(0x9003)
+                if raw:
+                    date = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+            except Exception:
+                date = None
+            im = ImageOps.exif_transpose(im)
+            rgb = np.asarray(im.convert("RGB"))
+    except Exception as exc:
+        raise UploadError(f"{name}not a readable image ({type(exc).__name__}: {exc})", 422) from exc
+    return rgb, date
+
+
+def _strip(data: bytes, rgb, fmt: str) -> tuple[bytes, str]:
+    """Metadata-free copy with the orientation applied."""
+    try:
+        from facereel.faces.io import strip_metadata
+    except ImportError:  # pragma: no cover
+        strip_metadata = None
+    if strip_metadata is not None:
+        try:
+            out = strip_metadata(data)
+            kind = sniff(out)
+            if kind in ("JPEG", "PNG", "WEBP"):
+                return out, EXTENSIONS[kind]
+        except Exception:
+            log.debug("strip_metadata failed; re-encoding from pixels", exc_info=True)
+    # Re-encode from decoded pixels: nothing but pixels survives.
+    from PIL import Image
+
+    buf = io.BytesIO()
+    im = Image.fromarray(rgb)
+    if fmt == "JPEG" or fmt == "HEIF":
+        im.save(buf, format="JPEG", quality=95)
+        return buf.getvalue(), ".jpg"
+    im.save(buf, format="PNG")
+    return buf.getvalue(), ".png"
