@@ -1,0 +1,322 @@
+"""Streaming, atomic video writers: MP4 (H.264), WebM (VP9), GIF and a PNG frame folder.
+
+``open_writer(path, format, fps, size)`` is a context manager yielding an object with
+``.write(frame)`` for uint8 [H, W, 3] RGB frames.  Properties every writer keeps:
+
+* streamed — a frame is encoded (or written) as soon as it arrives, so memory does not grow with
+  the number of frames (GIF included: frames are quantised and LZW-encoded one at a time with
+  Pillow's GIF encoder, each with its own adaptive palette);
+* atomic — output goes to a hidden temporary name in the destination folder and is renamed onto
+  the final name only after the last frame is flushed; an exception or Ctrl-C removes it, so a
+  half-written file never sits under the final name.
+
+MP4 is H.264 (libx264), yuv420p; yuv420p needs even sizes, so odd frames are padded by one
+replicated row/column (``Writer.padded`` says so).  WebM is VP9 (libvpx-vp9), yuv420p.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("mp4", "webm", "gif", "frames")
+_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".webm": "webm", ".gif": "gif"}
+
+
+class VideoError(ValueError):
+    """Unknown format, unwritable destination, or a frame that does not fit the video."""
+
+
+def format_from_path(path: str | os.PathLike, format: str | None = None) -> str:
+    """The output format: ``format`` if given, else from the suffix (no suffix → PNG frame folder)."""
+    if format is not None:
+        fmt = format.lower().lstrip(".")
+        if fmt == "png":
+            fmt = "frames"
+        if fmt not in FORMATS:
+            raise VideoError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in _SUFFIX:
+        return _SUFFIX[suffix]
+    if suffix == "" or (p.exists() and p.is_dir()):
+        return "frames"
+    raise VideoError(
+        f"cannot tell the video format from {p.name!r}; use a .mp4, .webm or .gif name, "
+        f"a folder name for PNG frames, or pass a format ({', '.join(FORMATS)})"
+    )
+
+
+def check_output(path: str | os.PathLike, format: str | None = None) -> tuple[Path, str]:
+    """Validates the destination before any work starts; returns (absolute path, format)."""
+    fmt = format_from_path(path, format)
+    p = Path(path).expanduser().absolute()
+    parent = p.parent
+    if not parent.exists():
+        raise VideoError(f"output folder {parent} does not exist")
+    if not parent.is_dir():
+        raise VideoError(f"{parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise VideoError(f"output folder {parent} is not writable")
+    if fmt == "frames":
+        if p.exists() and not p.is_dir():
+            raise VideoError(f"{p} exists and is not a folder (PNG frames go into a folder)")
+        if p.is_dir() and any(p.iterdir()):
+            raise VideoError(f"frame folder {p} exists and is not empty")
+    elif p.is_dir():
+        raise VideoError(f"{p} is a folder; give a file name for {fmt} output")
+    return p, fmt
+
+
+def _rate(fps: float) -> Fraction:
+    if not fps or fps <= 0:
+        raise VideoError(f"fps must be positive, got {fps}")
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _as_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    a = np.asarray(frame)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise VideoError(f"frames must be [H, W, 3] RGB, got shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise VideoError(f"frames must be uint8, got {a.dtype}")
+    if size is not None and (a.shape[1], a.shape[0]) != tuple(size):
+        raise VideoError(f"frame of size {a.shape[1]}x{a.shape[0]} in a {size[0]}x{size[1]} video")
+    return np.ascontiguousarray(a)
+
+
+class Writer:
+    """Base: subclasses implement ``_open`` (on the first frame), ``_write``, ``_finish``, ``_abort``."""
+
+    format = "?"
+
+    def __init__(self, tmp: Path, fps: float, size: tuple[int, int] | None):
+        self.tmp = tmp
+        self.fps = float(fps)
+        self.rate = _rate(fps)
+        self.size = tuple(size) if size is not None else None  # (width, height)
+        self.count = 0
+        self._opened = False
+
+    def write(self, frame: np.ndarray) -> None:
+        a = _as_frame(frame, self.size)
+        if not self._opened:
+            self.size = (a.shape[1], a.shape[0])
+            self._open()
+            self._opened = True
+        self._write(a)
+        self.count += 1
+
+    def _open(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _write(self, a: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        pass
+
+    def _abort(self) -> None:
+        pass
+
+
+class _AVWriter(Writer):
+    codec = "libx264"
+    container_format = "mp4"
+    padded = False
+
+    def __init__(self, tmp, fps, size, crf: int | None = None, preset: str | None = None, **_):
+        super().__init__(tmp, fps, size)
+        self.crf = crf
+        self.preset = preset
+
+    def _options(self) -> tuple[dict, dict]:
+        return {}, {}
+
+    def _open(self) -> None:
+        import av
+
+        w, h = self.size
+        self.padded = bool(w % 2 or h % 2)  # yuv420p subsamples chroma 2×2: sizes must be even
+        stream_opts, container_opts = self._options()
+        self.container = av.open(str(self.tmp), mode="w", format=self.container_format, options=container_opts)
+        self.stream = self.container.add_stream(self.codec, rate=self.rate, options=stream_opts)
+        self.stream.width = w + (w % 2)
+        self.stream.height = h + (h % 2)
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.time_base = 1 / self.rate
+        self.stream.codec_context.time_base = 1 / self.rate
+
+    def _write(self, a: np.ndarray) -> None:
+        import av
+
+        if self.padded:
+            a = np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2), (0, 0)), mode="edge")
+        vf = av.VideoFrame.from_ndarray(a, format="rgb24").reformat(format="yuv420p")
+        vf.pts = self.count
+        vf.time_base = 1 / self.rate
+        for packet in self.stream.encode(vf):
+            self.container.mux(packet)
+
+    def _finish(self) -> None:
+        if not self._opened:
+            raise VideoError("no frames were written")
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+
+    def _abort(self) -> None:
+        if self._opened:
+            with contextlib.suppress(Exception):
+                self.container.close()
+
+
+class Mp4Writer(_AVWriter):
+    format = "mp4"
+    codec = "libx264"
+    container_format = "mp4"
+
+    def _options(self):
+        # faststart moves the index to the front so browsers play while downloading
+        return ({"crf": str(18 if self.crf is None else self.crf), "preset": self.preset or "fast"},
+                {"movflags": "+faststart"})
+
+
+class WebmWriter(_AVWriter):
+    format = "webm"
+    codec = "libvpx-vp9"
+    container_format = "webm"
+
+    def _options(self):
+        # constant-quality VP9 (b:v 0 + crf); cpu-used 5 / row-mt keep it usable on 2 cores
+        return ({"crf": str(30 if self.crf is None else self.crf), "b": "0", "deadline": "good",
+                 "cpu-used": self.preset or "5", "row-mt": "1"}, {})
+
+
+class GifWriter(Writer):
+    """Frame-by-frame GIF: adaptive palette per frame (local colour tables), optional dithering."""
+
+    format = "gif"
+
+    def __init__(self, tmp, fps, size, dither: bool = True, loop: int = 0, colors: int = 256, **_):
+        super().__init__(tmp, fps, size)
+        self.dither = dither
+        self.loop = loop
+        self.colors = colors
+
+    def _open(self) -> None:
+        self.fp = open(self.tmp, "wb")  # noqa: SIM115 - closed in _finish/_abort
+
+    def _duration_ms(self, i: int) -> int:
+        # GIF delays are centiseconds: spread the rounding so the mean rate is exactly fps
+        cs = round(100 * (i + 1) / self.fps) - round(100 * i / self.fps)
+        return max(cs, 1) * 10
+
+    def _write(self, a: np.ndarray) -> None:
+        from PIL import GifImagePlugin, Image
+
+        dither = Image.Dither.FLOYDSTEINBERG if self.dither else Image.Dither.NONE
+        q = Image.fromarray(a, "RGB").quantize(colors=self.colors, method=Image.Quantize.MEDIANCUT, dither=dither)
+        if self.count == 0:
+            header, _ = GifImagePlugin.getheader(q, info={"loop": self.loop, "duration": self._duration_ms(0)})
+            for chunk in header:
+                self.fp.write(chunk)
+        for chunk in GifImagePlugin.getdata(q, duration=self._duration_ms(self.count), include_color_table=True):
+            self.fp.write(chunk)
+
+    def _finish(self) -> None:
+        if not self._opened:
+            raise VideoError("no frames were written")
+        self.fp.write(b";")  # GIF trailer
+        self.fp.close()
+
+    def _abort(self) -> None:
+        if self._opened:
+            with contextlib.suppress(Exception):
+                self.fp.close()
+
+
+class FramesWriter(Writer):
+    """PNG frame folder: ``frame_000000.png`` …"""
+
+    format = "frames"
+
+    def __init__(self, tmp, fps, size, compression: int = 3, **_):
+        super().__init__(tmp, fps, size)
+        self.compression = compression
+
+    def _open(self) -> None:
+        self.tmp.mkdir()
+
+    def _write(self, a: np.ndarray) -> None:
+        import cv2
+
+        path = self.tmp / f"frame_{self.count:06d}.png"
+        if not cv2.imwrite(str(path), np.ascontiguousarray(a[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, self.compression]):
+            raise VideoError(f"could not write {path}")
+
+    def _finish(self) -> None:
+        if not self._opened:
+            raise VideoError("no frames were written")
+
+
+_WRITERS = {"mp4": Mp4Writer, "webm": WebmWriter, "gif": GifWriter, "frames": FramesWriter}
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+@contextlib.contextmanager
+def open_writer(
+    path: str | os.PathLike,
+    format: str | None = None,
+    fps: float = 24.0,
+    size: tuple[int, int] | None = None,
+    **options,
+) -> Iterator[Writer]:
+    """Streams frames to ``path``; renamed into place only when the ``with`` block succeeds.
+
+    ``size`` is (width, height); when None it is taken from the first frame.  Options: ``crf``,
+    ``preset`` (MP4/WebM), ``dither``, ``loop``, ``colors`` (GIF), ``compression`` (PNG).
+    """
+    final, fmt = check_output(path, format)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    if fmt == "frames":
+        tmp.unlink()  # FramesWriter creates it as a folder
+    writer = _WRITERS[fmt](tmp, fps, size, **options)
+    try:
+        yield writer
+        writer._finish()
+        if fmt == "frames" and final.is_dir():
+            final.rmdir()  # empty (check_output refused a non-empty one)
+        if fmt != "frames":
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600
+        os.replace(tmp, final)
+        log.debug("wrote %d frames to %s", writer.count, final)
+    except BaseException:
+        writer._abort()
+        _remove(tmp)
+        raise
+    finally:
+        if tmp.exists() and tmp != final:
+            _remove(tmp)
