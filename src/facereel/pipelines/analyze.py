@@ -33,6 +33,7 @@ Order
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -68,19 +69,26 @@ SAME_PERSON_DISTANCE = 0.6
 #: centre than lighting or expression do).
 OTHER_PERSON_DISTANCE = 0.5
 
-#: Mean absolute grey-level difference (0..255) between two aligned 128×128 face crops, over
-#: the pixels both photos really have, after the best shift of ±3 px.  Copies of one shot
-#: (resized, re-encoded, rotated, cropped) stay well below it; two photos of one person taken
-#: at different moments, even seconds apart with another expression, lie far above.
-DUPLICATE_PIXEL_DISTANCE = 12.0
+#: Mean absolute grey-level difference (0..255, each crop minus its mean) between two aligned
+#: 160×160 face thumbnails over the pixels both photos really have, after re-registering them
+#: (:func:`crop_distance`).  Measured on the sample set: the resized, EXIF-rotated and cropped
+#: copies lie at 1.5–2.0 from their originals (JPEG re-encoding and resampling); every pair of
+#: different shots at 21–64, the same person's different photos included.  8 leaves room for
+#: heavier recompression and stays far below different shots.
+DUPLICATE_PIXEL_DISTANCE = 8.0
 
-#: Hamming distance between 64-bit perceptual hashes (imagehash.phash) of the same masked crops.
-DUPLICATE_HASH_DISTANCE = 12
+#: Hamming distance between 64-bit perceptual hashes (imagehash.phash) of the same masked,
+#: registered thumbnails.  Copies on the sample set: 0–2; different shots: 16–36.
+DUPLICATE_HASH_DISTANCE = 10
 
-#: Descriptor distance under which two faces may be duplicates at all (cheap pre-filter).
-DUPLICATE_DESCRIPTOR_DISTANCE = 0.45
+#: Descriptor distance under which two faces may be duplicates at all (cheap pre-filter; a
+#: copy is the same person by definition, cut faces move the descriptor by up to ~0.3).
+DUPLICATE_DESCRIPTOR_DISTANCE = SAME_PERSON_DISTANCE
 
-THUMB = 128  # aligned grey thumbnails for the duplicate test
+THUMB = 160  # aligned grey thumbnails for the duplicate test
+
+#: Matches needed (after RANSAC) to trust a feature registration of two thumbnails.
+MIN_REGISTRATION_INLIERS = 12
 _FACE_REGION = (0.2, 0.85, 0.2, 0.8)  # y0, y1, x0, x1 of the FFHQ crop holding the face
 
 DEFAULT_MAX_PIXELS = 80_000_000
@@ -140,8 +148,9 @@ def collect_photo_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 class _Face:
     analysis: object                     # FaceAnalysis
     quad: np.ndarray | None              # [4, 2]
-    thumb: np.ndarray | None = None      # [T, T] float32 grey aligned crop
+    thumb: np.ndarray | None = None      # [T, T] uint8 grey aligned crop
     valid: np.ndarray | None = None      # [T, T] bool: pixels that came from the photo
+    features: tuple | None = None        # SIFT ([K, 2] points, [K, 128] descriptors), lazily
 
 
 @dataclass
@@ -172,7 +181,7 @@ def quad_affine(quad: np.ndarray, size: int) -> np.ndarray:
 
 
 def face_thumb(rgb: np.ndarray, quad: np.ndarray, size: int = THUMB) -> tuple[np.ndarray, np.ndarray]:
-    """Grey aligned crop of ``quad`` ([S, S] float32) and the mask of pixels inside the photo.
+    """Grey aligned crop of ``quad`` ([S, S] uint8) and the mask of pixels inside the photo.
 
     The photo is first shrunk with area averaging so that the warp never skips pixels; a
     resized copy of a photo then gives the same thumbnail as the original.
@@ -189,7 +198,7 @@ def face_thumb(rgb: np.ndarray, quad: np.ndarray, size: int = THUMB) -> tuple[np
         sx, sy = nw / w, nh / h
         quad = quad * np.array([sx, sy])
     m = quad_affine(quad, size)
-    thumb = cv2.warpAffine(grey.astype(np.float32), m, (size, size), flags=cv2.INTER_LINEAR,
+    thumb = cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     ones = np.ones(grey.shape, np.uint8)
     valid = cv2.warpAffine(ones, m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
@@ -204,10 +213,16 @@ def _face_dict(det) -> dict:
 
 
 def _analysis_quad(fa) -> np.ndarray | None:
+    """The FFHQ quad of a face: from its alignment, else from its landmarks (no warp needed)."""
     al = getattr(fa, "alignment", None)
     if al is not None and getattr(al, "quad", None) is not None:
         return np.asarray(al.quad, dtype=np.float64)
-    return None
+    if getattr(fa, "landmarks", None) is None:
+        return None
+    from facereel.faces.align import eye_mouth_points, ffhq_quad
+
+    quad = ffhq_quad(*eye_mouth_points(fa.landmarks))
+    return quad if np.all(np.isfinite(quad)) and _quad_side(quad) >= 1 else None
 
 
 def _analyze_one(path: Path, *, detector: str, landmarks: str, size: int, recipe: str, min_size: int,
@@ -233,8 +248,10 @@ def _analyze_one(path: Path, *, detector: str, landmarks: str, size: int, recipe
         photo.file_bytes = path.stat().st_size
     except OSError:
         photo.file_bytes = 0
+    # No warps here: the quad comes from the landmarks, aligned crops are made on demand
+    # (aligned_crop, cached), and the duplicate test uses its own small thumbnails.
     faces = analyze_faces(rgb, detector=detector, landmarks=landmarks, size=size, recipe=recipe,
-                          min_size=min_size, align=True)
+                          min_size=min_size, align=False)
     entry.faces = [_face_dict(fa.detection) for fa in faces]
     for fa in faces:
         quad = _analysis_quad(fa)
@@ -353,58 +370,134 @@ def _choose(photo: _Photo, target: np.ndarray | None) -> None:
     e.descriptor = [round(float(v), 6) for v in _descriptor(f)]
 
 
-def _masked_region(valid_a: np.ndarray, valid_b: np.ndarray) -> np.ndarray:
-    t = valid_a.shape[0]
+def _region_mask(t: int) -> np.ndarray:
     y0, y1, x0, x1 = (round(v * t) for v in _FACE_REGION)
-    region = np.zeros_like(valid_a)
+    region = np.zeros((t, t), bool)
     region[y0:y1, x0:x1] = True
-    return region & valid_a & valid_b
+    return region
+
+
+def _features(f: _Face) -> tuple[np.ndarray, np.ndarray | None]:
+    """SIFT keypoints ([K, 2] positions) and descriptors of a thumbnail, over its real pixels."""
+    if f.features is None:
+        import cv2
+
+        sift = _sift()
+        kps, des = sift.detectAndCompute(f.thumb, f.valid.astype(np.uint8) * 255)
+        pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
+        f.features = (pts, des)
+    return f.features
+
+
+@functools.lru_cache(maxsize=1)
+def _sift():
+    import cv2
+
+    return cv2.SIFT_create(nfeatures=300)
+
+
+def _register(a: _Face, b: _Face) -> np.ndarray | None:
+    """[2, 3] similarity mapping ``b``'s thumbnail onto ``a``'s, or ``None``.
+
+    Landmarks on a face cut by the photo's edge can be off by 10 % of the face, so the two
+    aligned crops of one shot do not line up on their own.  SIFT matches (Lowe's ratio test)
+    and a RANSAC similarity fit re-register them; copies of one shot give dozens of inliers,
+    two different shots a handful of chance matches.
+    """
+    import cv2
+
+    pa_, da = _features(a)
+    pb, db = _features(b)
+    if da is None or db is None or len(pa_) < 2 or len(pb) < 2:
+        return None
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(db, da, k=2)
+    good = [m for m, n in (x for x in pairs if len(x) == 2) if m.distance < 0.75 * n.distance]
+    if len(good) < MIN_REGISTRATION_INLIERS:
+        return None
+    src = pb[[m.queryIdx for m in good]]
+    dst = pa_[[m.trainIdx for m in good]]
+    m, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+    if m is None or int(inliers.sum()) < MIN_REGISTRATION_INLIERS:
+        return None
+    return m
+
+
+def _masked_distance(a: np.ndarray, av: np.ndarray, b: np.ndarray, bv: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean |difference| of two grey crops over the shared face region, each minus its mean."""
+    m = _region_mask(a.shape[0]) & av & bv
+    if m.sum() < _region_mask(a.shape[0]).sum() / 3:
+        return np.inf, m
+    fa, fb = a[m].astype(np.float32), b[m].astype(np.float32)
+    # Exposure-neutral: a re-encoded or colour-corrected copy may shift the mean level.
+    return float(np.abs((fa - fa.mean()) - (fb - fb.mean())).mean()), m
 
 
 def crop_distance(a: _Face, b: _Face, shift: int = 3) -> tuple[float, int | None]:
-    """(mean |grey difference| after the best shift, phash Hamming distance) of two faces.
+    """(mean |grey difference|, phash Hamming distance) of two faces' aligned thumbnails.
 
-    Compared only over the face region where both aligned crops hold real photo pixels;
-    ``(inf, None)`` when that overlap covers less than a third of the face region.
+    ``b`` is brought onto ``a`` by the best of: the feature registration (:func:`_register`)
+    and integer shifts of up to ``shift`` pixels.  Both measures only look at the face region
+    where both crops hold real photo pixels; ``(inf, None)`` when that overlap covers less
+    than a third of the face region.
     """
+    import cv2
     import imagehash
     from PIL import Image
 
     t = a.thumb.shape[0]
-    y0, y1, x0, x1 = (round(v * t) for v in _FACE_REGION)
-    area = (y1 - y0) * (x1 - x0)
-    best = (np.inf, 0, 0)
+    candidates = []
+    m = _register(a, b)
+    if m is not None:
+        bt = cv2.warpAffine(b.thumb, m, (t, t), flags=cv2.INTER_LINEAR)
+        bv = cv2.warpAffine(b.valid.astype(np.uint8), m, (t, t), flags=cv2.INTER_NEAREST) > 0
+        candidates.append((bt, bv))
     for dy in range(-shift, shift + 1):
         for dx in range(-shift, shift + 1):
-            bt = np.roll(b.thumb, (dy, dx), axis=(0, 1))
-            bv = np.roll(b.valid, (dy, dx), axis=(0, 1))
-            m = _masked_region(a.valid, bv)
-            n = int(m.sum())
-            if n < area / 3:
-                continue
-            # Exposure-neutral: compare after removing each crop's mean over the shared pixels.
-            da = a.thumb[m] - a.thumb[m].mean()
-            db = bt[m] - bt[m].mean()
-            d = float(np.abs(da - db).mean())
-            if d < best[0]:
-                best = (d, dy, dx)
-    if not np.isfinite(best[0]):
+            candidates.append((np.roll(b.thumb, (dy, dx), axis=(0, 1)), np.roll(b.valid, (dy, dx), axis=(0, 1))))
+    best, best_mask, best_b = np.inf, None, None
+    for bt, bv in candidates:
+        d, mask = _masked_distance(a.thumb, a.valid, bt, bv)
+        if d < best:
+            best, best_mask, best_b = d, mask, bt
+    if best_b is None:
         return np.inf, None
-    _, dy, dx = best
-    bt = np.roll(b.thumb, (dy, dx), axis=(0, 1))
-    m = _masked_region(a.valid, np.roll(b.valid, (dy, dx), axis=(0, 1)))
-    fill_a = float(a.thumb[m].mean())
-    fill_b = float(bt[m].mean())
-    ha = imagehash.phash(Image.fromarray(np.where(m, a.thumb, fill_a)[y0:y1, x0:x1].clip(0, 255).astype(np.uint8)))
-    hb = imagehash.phash(Image.fromarray(np.where(m, bt, fill_b)[y0:y1, x0:x1].clip(0, 255).astype(np.uint8)))
-    return best[0], int(ha - hb)
+    y0, y1, x0, x1 = (round(v * t) for v in _FACE_REGION)
+
+    def phash(img: np.ndarray):
+        fill = float(img[best_mask].mean())
+        return imagehash.phash(Image.fromarray(np.where(best_mask, img, fill)[y0:y1, x0:x1].astype(np.uint8)))
+
+    return best, int(phash(a.thumb) - phash(best_b))
 
 
-def _copy_rank(p: _Photo) -> tuple:
-    """Bigger is better: face pixels, image pixels, upright file, file size, then name (reversed)."""
+def _face_pixels(p: _Photo) -> float:
+    """Side of the chosen face's quad in photo pixels, times the square root of the share of
+    the face region the photo really holds (a crop that cuts the face counts for less)."""
     e = p.entry
-    face = _quad_side(np.asarray(e.quad)) if e.quad else 0.0
-    return (round(face, 0), (e.width or 0) * (e.height or 0), p.orientation == 1, p.file_bytes)
+    if e.quad is None:
+        return 0.0
+    f = p.faces[e.chosen]
+    share = 1.0
+    if f.valid is not None:
+        t = f.valid.shape[0]
+        y0, y1, x0, x1 = (round(v * t) for v in _FACE_REGION)
+        share = float(f.valid[y0:y1, x0:x1].mean())
+    return _quad_side(np.asarray(e.quad)) * np.sqrt(share)
+
+
+def _best_copy(photos: Sequence[_Photo], members: Sequence[int]) -> int:
+    """The copy to keep: the most face pixels (within 15 %, landmarks jitter between copies),
+    then the most image pixels, no EXIF rotation, the bigger file, the first name."""
+    face = {i: _face_pixels(photos[i]) for i in members}
+    top = max(face.values())
+    near = [i for i in members if face[i] >= 0.85 * top]
+
+    def rank(i: int) -> tuple:
+        p = photos[i]
+        e = p.entry
+        return (-(e.width or 0) * (e.height or 0), p.orientation != 1, -p.file_bytes, e.name, e.path)
+
+    return min(near, key=rank)
 
 
 def _find_duplicates(photos: Sequence[_Photo]) -> None:
@@ -435,7 +528,7 @@ def _find_duplicates(photos: Sequence[_Photo]) -> None:
     for members in groups.values():
         if len(members) < 2:
             continue
-        keep = max(members, key=lambda i: (_copy_rank(photos[i]), [-ord(c) for c in photos[i].entry.name]))
+        keep = _best_copy(photos, members)
         for i in members:
             if i != keep:
                 e = photos[i].entry
@@ -593,7 +686,6 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq") -> np
     """
     from PIL import Image
 
-    from facereel.faces.align import align_quad
     from facereel.faces.io import load_image
 
     if entry.quad is None:
@@ -612,9 +704,36 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq") -> np
     if entry.sha256 and loaded.sha256 != entry.sha256:
         log.warning("%s changed since it was analysed; aligning with the stored quad anyway", entry.path)
         cached = cache_dir("crops") / f"{_crop_key(PhotoEntry(path=entry.path, sha256=loaded.sha256, quad=entry.quad), size, recipe)}.png"
-    img = align_quad(loaded.rgb, np.asarray(entry.quad, dtype=np.float64), size=size, recipe=recipe).image
+    img = align_from_quad(loaded.rgb, np.asarray(entry.quad, dtype=np.float64), size=size, recipe=recipe).image
     if cached is not None:
         tmp = cached.with_suffix(f".{os.getpid()}.tmp.png")
         Image.fromarray(img).save(tmp)
         os.replace(tmp, cached)
     return img
+
+
+def align_from_quad(rgb: np.ndarray, quad: np.ndarray, *, size: int = 512, recipe: str = "ffhq"):
+    """:func:`facereel.faces.align.align_face` for a known quad (same recipes, same pixels).
+
+    The quad is the one ``align_face`` derives from the landmarks; this applies the official
+    shrink / crop / pad / transform to it, so a manifest's (possibly hand-edited) quad is enough.
+    """
+    from PIL import Image
+
+    from facereel.faces import align as A
+    from facereel.faces.types import Alignment
+
+    if recipe not in A.RECIPES:
+        raise ValueError(f"unknown alignment recipe {recipe!r} (use 'ffhq' or 'psp')")
+    quad = np.asarray(quad, dtype=np.float64)
+    qsize = float(np.hypot(*(quad[3] - quad[0])))  # = 2 |x| of the official recipe
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
+    if recipe == "psp":
+        out, _, _ = A._warp(img, quad, qsize, size, size)
+    elif size > A.FFHQ_OUTPUT_SIZE:
+        out, _, _ = A._warp(img, quad, qsize, size, max(A.FFHQ_TRANSFORM_SIZE, size))
+    else:
+        out, _, _ = A._warp(img, quad, qsize, A.FFHQ_OUTPUT_SIZE, A.FFHQ_TRANSFORM_SIZE)
+        if size != A.FFHQ_OUTPUT_SIZE:
+            out = out.resize((size, size), Image.LANCZOS)
+    return Alignment(image=np.asarray(out.convert("RGB")), quad=quad, recipe=recipe, size=size)
