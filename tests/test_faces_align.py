@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facereel.faces.align import _quad_and_qsize, _warp, align_face, eye_mouth_points, ffhq_quad, photo_to_crop
+from facereel.faces.align import (
+    _quad_and_qsize,
+    _warp,
+    align_face,
+    align_from_quad,
+    eye_mouth_points,
+    ffhq_quad,
+    photo_to_crop,
+)
 from facereel.faces.io import load_image
 from facereel.faces.types import Landmarks
 
@@ -95,6 +103,14 @@ def test_ffhq_recipe_bit_exact(golden, photos, name):
     al = align_face(photos[name], lm, size=256, recipe="ffhq")
     np.testing.assert_array_equal(al.image, z[f"out/{name}/ffhq1024_lanczos256"])
     np.testing.assert_allclose(al.quad, z[f"out/{name}/ffhq1024_quad"], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_align_from_stored_quad(golden, photos, name):
+    # A manifest keeps only the quad: re-aligning from it gives the official pixels.
+    z, _ = golden
+    al = align_from_quad(photos[name], z[f"out/{name}/psp256_quad"], size=256, recipe="psp")
+    np.testing.assert_array_equal(al.image, z[f"out/{name}/psp256_image"])
 
 
 def test_recipes_differ_as_documented(golden):

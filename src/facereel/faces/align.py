@@ -157,8 +157,6 @@ def align_face(
     (warp straight to ``size``; the official pSp crop is ``size=256``).  The returned quad is in
     ``rgb`` coordinates, so :meth:`Alignment.crop_to_photo` maps crop pixels back to the photo.
     """
-    from PIL import Image
-
     if recipe not in RECIPES:
         raise ValueError(f"unknown alignment recipe {recipe!r} (use 'ffhq' or 'psp')")
     size = int(size)
@@ -171,16 +169,43 @@ def align_face(
     quad, qsize = _quad_and_qsize(el, er, ml, mr)
     if not np.all(np.isfinite(quad)) or qsize < 1:
         raise ValueError("degenerate landmarks: eyes and mouth coincide")
-    img = Image.fromarray(rgb, "RGB")
+    return align_from_quad(rgb, quad, size=size, recipe=recipe, qsize=qsize)
+
+
+def align_from_quad(
+    rgb: np.ndarray,
+    quad: np.ndarray,
+    *,
+    size: int = 512,
+    recipe: str = "ffhq",
+    qsize: float | None = None,
+) -> Alignment:
+    """The official shrink / crop / pad / warp for a known quad (e.g. one stored in a manifest).
+
+    ``qsize`` (the quad side) defaults to ``|quad[3] - quad[0]|``; :func:`align_face` passes the
+    recipe's own ``2 * |x|`` so its results stay bit-exact with the official code.
+    """
+    from PIL import Image
+
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown alignment recipe {recipe!r} (use 'ffhq' or 'psp')")
+    size = int(size)
+    if size < 8:
+        raise ValueError(f"output size must be >= 8, got {size}")
+    quad = np.array(quad, dtype=np.float64).reshape(4, 2)
+    if qsize is None:
+        qsize = float(np.hypot(*(quad[3] - quad[0])))
+    if not np.all(np.isfinite(quad)) or not qsize >= 1:
+        raise ValueError("degenerate quad")
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     if recipe == "psp":
         out, _, _ = _warp(img, quad, qsize, size, size)
+    elif size > FFHQ_OUTPUT_SIZE:
+        out, _, _ = _warp(img, quad, qsize, size, max(FFHQ_TRANSFORM_SIZE, size))
     else:
-        if size > FFHQ_OUTPUT_SIZE:
-            out, _, _ = _warp(img, quad, qsize, size, max(FFHQ_TRANSFORM_SIZE, size))
-        else:
-            out, _, _ = _warp(img, quad, qsize, FFHQ_OUTPUT_SIZE, FFHQ_TRANSFORM_SIZE)
-            if size != FFHQ_OUTPUT_SIZE:
-                out = out.resize((size, size), Image.LANCZOS)
+        out, _, _ = _warp(img, quad, qsize, FFHQ_OUTPUT_SIZE, FFHQ_TRANSFORM_SIZE)
+        if size != FFHQ_OUTPUT_SIZE:
+            out = out.resize((size, size), Image.LANCZOS)
     return Alignment(image=np.asarray(out.convert("RGB")), quad=quad, recipe=recipe, size=size)
 
 
