@@ -1,0 +1,97 @@
+"""``facereel generate --weights NAME|PATH --seeds 0-7 --psi 0.7 -o grid.png``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-7"``, ``"1,5,9"``, ``"0-3,10"`` → a list of seeds (ranges inclusive)."""
+    import re
+
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise ValueError(f"empty seed range {part!r}")
+            seeds.extend(range(lo, hi + 1))
+        elif part.isdigit():
+            seeds.append(int(part))
+        else:
+            raise ValueError(f"not a seed or range: {part!r}")
+    if not seeds:
+        raise ValueError("no seeds given")
+    return seeds
+
+
+def image_grid(images, cols: int | None = None, pad: int = 2):
+    """[N, 3, H, W] in [-1, 1] → uint8 [rows·(H+pad)+pad, cols·(W+pad)+pad, 3] grid (black gaps)."""
+    import numpy as np
+    import torch
+
+    n, _, h, w = images.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    arr = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    arr = arr.permute(0, 2, 3, 1).numpy()
+    grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        grid[y:y + h, x:x + w] = arr[i]
+    return grid
+
+
+def generate(
+    weights: str = typer.Option("dcgan-digiface", "--weights", "-w",
+                                help="Weights name (`facereel weights list`) or a checkpoint file. The default "
+                                     "DCGAN (DigiFace-1M) works offline; its weights are NON-COMMERCIAL, as are "
+                                     "all FFHQ StyleGAN weights."),
+    seeds: str = typer.Option("0-7", "--seeds", "-s", help="Seeds: '0-7', '1,5,9' or '0-3,10'."),
+    psi: float = typer.Option(1.0, "--psi", help="Truncation psi (1 = none; 0.7 is a common choice)."),
+    cols: int = typer.Option(0, "--cols", help="Grid columns (0 = square-ish)."),
+    output: Path = typer.Option(Path("grid.png"), "--output", "-o", help="Output image (PNG/JPEG)."),
+    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
+    batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
+) -> None:
+    """Generate faces for the given seeds and save them as one grid image."""
+    from facereel.commands._ui import fail, out
+
+    try:
+        seed_list = parse_seeds(seeds)
+    except ValueError as exc:
+        fail(f"bad --seeds {seeds!r}: {exc}")
+    if not 0.0 <= psi <= 2.0:
+        fail("--psi must be between 0 and 2")
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        fail(f"unsupported output type {output.suffix!r}; use .png or .jpg")
+
+    import torch
+    from PIL import Image
+
+    from facereel.checkpoints import CheckpointError
+    from facereel.checkpoints.loaders import load_generator
+
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    try:
+        G = load_generator(weights, device=dev)
+    except (CheckpointError, FileNotFoundError, ImportError) as exc:
+        fail(str(exc))
+    imgs = []
+    with torch.inference_mode():
+        for i in range(0, len(seed_list), max(1, batch)):
+            lat = G.sample(seed_list[i:i + batch], truncation_psi=psi)
+            imgs.append(G.synthesize(lat).float().cpu())
+    grid = image_grid(torch.cat(imgs), cols=cols or None)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(output)
+    out.print(f"{output} ({len(seed_list)} images, {G.resolution}px, {G.name})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)

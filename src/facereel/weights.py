@@ -1,0 +1,594 @@
+"""Pretrained weights by name: one table, a verified download cache, licences shown first.
+
+Every entry names the file as its project publishes it (NVIDIA NGC, Google Drive ids from the
+pSp / e4e / ReStyle / stylegan3-editing READMEs), its licence and format, and the configuration the
+loader needs.  Files land in ``facereel.paths.cache_dir("weights")``.
+
+Checksums: none of the official projects publishes sha256 values, so the table holds ``None``
+except where we could hash the official file ourselves (``dcgan-digiface``, the file inside the
+PyPI package).  The first successful download or import **pins** its sha256 in
+``weights/sha256-pins.json``; later ``verify`` runs compare against that pin.  Status is therefore
+``present-verified`` (matches a hash in the table), ``present-unverified`` (matches only its own
+pin) or ``missing``.
+
+Downloads (:func:`download`): resumable (HTTP Range on the ``.part`` file), progress callback,
+``.part`` renamed only after the size and sha256 checks pass.  Google Drive's "can't scan this file
+for viruses" confirm page is followed; its quota / error pages (HTML where weights were expected)
+are recognised and reported with a pointer to ``facereel weights import``.
+
+Licences: every FFHQ StyleGAN checkpoint and everything trained on top of one (pSp, e4e, ReStyle)
+is **non-commercial** (NVIDIA Source Code License-NC; FFHQ images CC BY-NC-SA 4.0); so are the
+DigiFace-1M DCGAN weights.  :func:`download` refuses until the licence is accepted
+(``accept_license=True``, or once through the CLI prompt / ``--accept-license``).
+
+Tests point the URLs at a local server with ``FACEREEL_WEIGHTS_BASE_URL`` (every file is then
+fetched from ``$FACEREEL_WEIGHTS_BASE_URL/<filename>``) or by passing ``urls=`` explicitly.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import html
+import http.client
+import http.cookiejar
+import json
+import logging
+import os
+import re
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facereel.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial research use only)"
+NVIDIA_NC_URL = "https://nvlabs.github.io/stylegan2/license.html"
+NVIDIA_NC3_URL = "https://github.com/NVlabs/stylegan3/blob/main/LICENSE.txt"
+FFHQ_NOTE = "Trained on FFHQ (CC BY-NC-SA 4.0)."
+
+
+def _drive(file_id: str) -> str:
+    """The direct-download form of a Drive file as the READMEs link it (``/file/d/ID/view``)."""
+    return f"https://drive.google.com/uc?export=download&id={file_id}"
+
+
+def _ngc(project: str, filename: str) -> str:
+    return f"https://api.ngc.nvidia.com/v2/models/nvidia/research/{project}/versions/1/files/{filename}"
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str
+    filename: str
+    urls: tuple[str, ...]
+    format: str  # nvidia-pkl | rosinality-pt | psp-pt | torch-state-dict | dcgan-tar
+    kind: str  # what it loads as: stylegan2 | stylegan3 | rosinality | psp | e4e | restyle_psp | ... | arcface
+    license: str
+    license_url: str
+    description: str
+    homepage: str
+    size: int | None = None
+    sha256: str | None = None
+    sha256_verified: bool = False  # True only for hashes of the official file itself
+    commercial_use: bool = False
+    config: dict = field(default_factory=dict)
+    offline: bool = False  # shipped inside an installed package; nothing to download
+    license_short: str = "non-commercial"
+
+    @property
+    def drive_view_url(self) -> str | None:
+        for u in self.urls:
+            m = re.search(r"[?&]id=([\w-]+)", u)
+            if m and "drive.google" in u:
+                return f"https://drive.google.com/file/d/{m.group(1)}/view"
+        return None
+
+
+_PSP_NOTE = ("MIT code; the checkpoint contains the FFHQ StyleGAN2 generator converted from NVIDIA's, so its use "
+             "is bound by the NVIDIA non-commercial licence.")
+
+TABLE: dict[str, WeightsEntry] = {e.name: e for e in [
+    WeightsEntry(
+        "stylegan2-ffhq-1024", "stylegan2-ffhq-1024x1024.pkl",
+        (_ngc("stylegan2", "stylegan2-ffhq-1024x1024.pkl"),),
+        "nvidia-pkl", "stylegan2", NVIDIA_NC + ". " + FFHQ_NOTE, NVIDIA_NC3_URL,
+        "Official StyleGAN2 (config-f) FFHQ 1024×1024, NVIDIA PyTorch pickle (stylegan3 repo).",
+        "https://github.com/NVlabs/stylegan3",
+        license_short="NVIDIA Source Code License-NC",
+        config={"cfg": "stylegan2", "resolution": 1024, "num_ws": 18}),
+    WeightsEntry(
+        "stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt",
+        (_drive("1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT"),),
+        "rosinality-pt", "rosinality", NVIDIA_NC + ". " + FFHQ_NOTE, NVIDIA_NC_URL,
+        "StyleGAN2 config-f FFHQ 1024 converted to rosinality's PyTorch format (the pSp/e4e/ReStyle decoder).",
+        "https://github.com/eladrich/pixel2style2pixel#pretrained-models",
+        license_short="NVIDIA Source Code License-NC",
+        config={"size": 1024, "style_dim": 512, "n_mlp": 8, "channel_multiplier": 2}),
+    WeightsEntry(
+        "stylegan3-t-ffhq-1024", "stylegan3-t-ffhq-1024x1024.pkl",
+        (_ngc("stylegan3", "stylegan3-t-ffhq-1024x1024.pkl"),),
+        "nvidia-pkl", "stylegan3", NVIDIA_NC + ". " + FFHQ_NOTE, NVIDIA_NC3_URL,
+        "Official StyleGAN3-T FFHQ 1024×1024.", "https://github.com/NVlabs/stylegan3",
+        license_short="NVIDIA Source Code License-NC",
+        config={"cfg": "stylegan3-t", "resolution": 1024, "num_ws": 16}),
+    WeightsEntry(
+        "stylegan3-r-ffhq-1024", "stylegan3-r-ffhq-1024x1024.pkl",
+        (_ngc("stylegan3", "stylegan3-r-ffhq-1024x1024.pkl"),),
+        "nvidia-pkl", "stylegan3", NVIDIA_NC + ". " + FFHQ_NOTE, NVIDIA_NC3_URL,
+        "Official StyleGAN3-R FFHQ 1024×1024.", "https://github.com/NVlabs/stylegan3",
+        license_short="NVIDIA Source Code License-NC",
+        config={"cfg": "stylegan3-r", "resolution": 1024, "num_ws": 16}),
+    WeightsEntry(
+        "stylegan3-t-ffhqu-256", "stylegan3-t-ffhqu-256x256.pkl",
+        (_ngc("stylegan3", "stylegan3-t-ffhqu-256x256.pkl"),),
+        "nvidia-pkl", "stylegan3", NVIDIA_NC + ". Trained on FFHQ-U (unaligned FFHQ, CC BY-NC-SA 4.0).",
+        NVIDIA_NC3_URL, "Official StyleGAN3-T FFHQ-U 256×256.", "https://github.com/NVlabs/stylegan3",
+        license_short="NVIDIA Source Code License-NC",
+        config={"cfg": "stylegan3-t", "resolution": 256, "num_ws": 16}),
+    WeightsEntry(
+        "psp_ffhq_encode", "psp_ffhq_encode.pt", (_drive("1bMTNWkh5LArlaWSc_wa8VKyq2V42T2z0"),),
+        "psp-pt", "psp", _PSP_NOTE, NVIDIA_NC_URL,
+        "pSp encoder (GradualStyleEncoder, IR-SE50) + rosinality FFHQ 1024 decoder, for StyleGAN inversion.",
+        "https://github.com/eladrich/pixel2style2pixel#pretrained-models",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"encoder_type": "GradualStyleEncoder", "output_size": 1024, "n_styles": 18}),
+    WeightsEntry(
+        "e4e_ffhq_encode", "e4e_ffhq_encode.pt", (_drive("1cUv_reLE6k3604or78EranS7XzuVMWeO"),),
+        "psp-pt", "e4e", _PSP_NOTE, NVIDIA_NC_URL,
+        "e4e encoder (Encoder4Editing, IR-SE50) + rosinality FFHQ 1024 decoder.",
+        "https://github.com/omertov/encoder4editing#pretrained-models",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"encoder_type": "Encoder4Editing", "stylegan_size": 1024, "n_styles": 18}),
+    WeightsEntry(
+        "restyle_psp_ffhq_encode", "restyle_psp_ffhq_encode.pt", (_drive("1sw6I2lRIB0MpuJkpc8F5BJiSZrc0hjfE"),),
+        "psp-pt", "restyle_psp", _PSP_NOTE, NVIDIA_NC_URL,
+        "ReStyle applied over pSp (BackboneEncoder, input_nc 6) + rosinality FFHQ 1024 decoder.",
+        "https://github.com/yuval-alaluf/restyle-encoder#pretrained-models",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"encoder_type": "BackboneEncoder", "input_nc": 6, "output_size": 1024, "n_iters_per_batch": 5}),
+    WeightsEntry(
+        "restyle_e4e_ffhq_encode", "restyle_e4e_ffhq_encode.pt", (_drive("1e2oXVeBPXMQoUoC_4TNwAWpOPpSEhE_e"),),
+        "psp-pt", "restyle_e4e", _PSP_NOTE, NVIDIA_NC_URL,
+        "ReStyle applied over e4e (ProgressiveBackboneEncoder, input_nc 6) + rosinality FFHQ 1024 decoder.",
+        "https://github.com/yuval-alaluf/restyle-encoder#pretrained-models",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"encoder_type": "ProgressiveBackboneEncoder", "input_nc": 6, "output_size": 1024,
+                "n_iters_per_batch": 5}),
+    WeightsEntry(
+        "restyle_pSp_sg3_ffhq", "restyle_pSp_ffhq.pt", (_drive("12WZi2a9ORVg-j6d9x4eF-CKpLaURC2W-"),),
+        "psp-pt", "restyle_psp_sg3",
+        "MIT code; contains the official StyleGAN3-R FFHQ generator: NVIDIA Source Code License-NC "
+        "(non-commercial).", NVIDIA_NC3_URL,
+        "ReStyle-pSp over StyleGAN3-R FFHQ 1024 (stylegan3-editing): BackboneEncoder + SG3 decoder, 16 styles.",
+        "https://github.com/yuval-alaluf/stylegan3-editing#stylegan3-encoder",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"encoder_type": "BackboneEncoder", "input_nc": 6, "output_size": 1024, "n_styles": 16,
+                "n_iters_per_batch": 3}),
+    WeightsEntry(
+        "restyle_e4e_sg3_ffhq", "restyle_e4e_ffhq.pt", (_drive("1z_cB187QOc6aqVBdLvYvBjoc93-_EuRm"),),
+        "psp-pt", "restyle_e4e_sg3",
+        "MIT code; contains the official StyleGAN3-R FFHQ generator: NVIDIA Source Code License-NC "
+        "(non-commercial).", NVIDIA_NC3_URL,
+        "ReStyle-e4e over StyleGAN3-R FFHQ 1024 (stylegan3-editing): ProgressiveBackboneEncoder + SG3 decoder.",
+        "https://github.com/yuval-alaluf/stylegan3-editing#stylegan3-encoder",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"encoder_type": "ProgressiveBackboneEncoder", "input_nc": 6, "output_size": 1024, "n_styles": 16,
+                "n_iters_per_batch": 3}),
+    WeightsEntry(
+        "model_ir_se50", "model_ir_se50.pth", (_drive("1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn"),),
+        "torch-state-dict", "arcface",
+        "IR-SE50 ArcFace from TreB1eN/InsightFace_Pytorch (MIT code); trained on MS-Celeb-1M, whose terms "
+        "allow research use only.", "https://github.com/TreB1eN/InsightFace_Pytorch",
+        "IR-SE50 ArcFace backbone (112×112, 512-d embeddings): the pSp/e4e/ReStyle ID loss and encoder init.",
+        "https://github.com/eladrich/pixel2style2pixel#pretrained-models",
+        license_short="MIT code, MS-Celeb-1M (research only)",
+        config={"input_size": 112, "num_layers": 50, "drop_ratio": 0.6, "mode": "ir_se"}),
+    WeightsEntry(
+        "dcgan-digiface", "weights.tar", (), "dcgan-tar", "dcgan",
+        "MIT code (gan-face-generate); weights trained on DigiFace-1M, licensed for non-commercial research only.",
+        "https://github.com/microsoft/DigiFace1M/blob/main/LICENSE",
+        "64×64 DCGAN face generator shipped inside the installed gan-face-generate package (offline).",
+        "https://github.com/chien-liu/DCGAN-PyTorch",
+        size=14322251,
+        sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
+        sha256_verified=True, offline=True,
+        license_short="MIT code, DigiFace-1M weights (NC)",
+        config={"nz": 100, "ngf": 64, "nc": 3, "resolution": 64}),
+]}
+
+
+class WeightsError(Exception):
+    """A weights operation failed; the message is one line meant for the user."""
+
+
+class LicenseNotAccepted(WeightsError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# cache, pins, status
+
+
+def weights_dir() -> Path:
+    return cache_dir("weights")
+
+
+def _pins_path() -> Path:
+    return weights_dir() / "sha256-pins.json"
+
+
+def _accepted_path() -> Path:
+    return weights_dir() / "accepted-licenses.json"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def pins() -> dict:
+    return _read_json(_pins_path())
+
+
+def _pin(name: str, path: Path, digest: str, source: str) -> None:
+    data = pins()
+    st = path.stat()
+    data[name] = {"sha256": digest, "size": st.st_size, "mtime": st.st_mtime, "source": source,
+                  "pinned": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    _write_json(_pins_path(), data)
+
+
+def entry(name: str) -> WeightsEntry:
+    try:
+        return TABLE[name]
+    except KeyError:
+        raise WeightsError(f"unknown weights name {name!r}; known: {', '.join(TABLE)}") from None
+
+
+def target_path(name: str) -> Path:
+    """Where the file of ``name`` lives (or would live) in the cache."""
+    e = entry(name)
+    if e.offline:
+        from facereel.nets.dcgan import digiface_weights_path
+
+        return digiface_weights_path()
+    return weights_dir() / e.filename
+
+
+def local_path(name: str) -> Path | None:
+    """The cached file of ``name``, or None when it is missing."""
+    try:
+        p = target_path(name)
+    except FileNotFoundError:
+        return None
+    return p if p.is_file() else None
+
+
+def sha256_file(path: str | Path, progress: Progress | None = None) -> str:
+    h = hashlib.sha256()
+    total = Path(path).stat().st_size
+    done = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    return h.hexdigest()
+
+
+def expected_sha256(name: str) -> tuple[str | None, bool]:
+    """(hash, verified): the table's hash if any (verified when official), else the pin."""
+    e = entry(name)
+    if e.sha256:
+        return e.sha256, e.sha256_verified
+    pin = pins().get(name, {}).get("sha256")
+    return pin, False
+
+
+def status(name: str) -> str:
+    """``missing`` | ``present-verified`` | ``present-unverified`` | ``corrupt`` (cheap: uses the pin's
+    size+mtime record instead of re-hashing; :func:`verify` re-hashes)."""
+    path = local_path(name)
+    if path is None:
+        return "missing"
+    want, verified = expected_sha256(name)
+    rec = pins().get(name)
+    st = path.stat()
+    if rec and rec.get("size") == st.st_size and abs(rec.get("mtime", 0) - st.st_mtime) < 1e-3:
+        digest = rec["sha256"]
+    elif want is None:
+        return "present-unverified"
+    else:
+        digest = sha256_file(path)
+        _pin(name, path, digest, rec.get("source", "verify") if rec else "verify")
+    if want is not None and digest != want:
+        return "corrupt"
+    return "present-verified" if verified else "present-unverified"
+
+
+def verify(name: str, progress: Progress | None = None) -> tuple[str, str]:
+    """Re-hash the cached file: ``(status, sha256)``; status as :func:`status` (``corrupt`` on mismatch)."""
+    path = local_path(name)
+    if path is None:
+        return "missing", ""
+    digest = sha256_file(path, progress)
+    want, verified = expected_sha256(name)
+    if want is None:
+        _pin(name, path, digest, "verify")
+        return "present-unverified", digest
+    if digest != want:
+        return "corrupt", digest
+    _pin(name, path, digest, pins().get(name, {}).get("source", "verify"))
+    return ("present-verified" if verified else "present-unverified"), digest
+
+
+# --------------------------------------------------------------------------------------------
+# licences
+
+
+def license_accepted(name: str) -> bool:
+    e = entry(name)
+    return e.offline or _read_json(_accepted_path()).get(name) == e.license
+
+
+def record_license_acceptance(name: str) -> None:
+    """Remember that the user accepted ``name``'s licence (asked again if the licence text changes)."""
+    e = entry(name)
+    data = _read_json(_accepted_path())
+    data[name] = e.license
+    _write_json(_accepted_path(), data)
+
+
+def license_text(name: str) -> str:
+    e = entry(name)
+    use = "commercial use allowed" if e.commercial_use else "NON-COMMERCIAL use only"
+    return f"{e.name}: {e.license} [{use}] — {e.license_url}"
+
+
+# --------------------------------------------------------------------------------------------
+# downloads
+
+
+_QUOTA_MARKERS = (
+    "quota exceeded", "too many users have viewed or downloaded this file recently",
+    "download quota", "cannot download this file right now", "rate limit",
+)
+
+
+def _resolve_urls(e: WeightsEntry, urls: list[str] | None) -> list[str]:
+    if urls:
+        return list(urls)
+    base = os.environ.get("FACEREEL_WEIGHTS_BASE_URL")
+    if base:
+        return [base.rstrip("/") + "/" + urllib.parse.quote(e.filename)]
+    return list(e.urls)
+
+
+def _looks_html(first: bytes, content_type: str) -> bool:
+    if "text/html" in content_type.lower():
+        return True
+    head = first.lstrip()[:256].lower()
+    return head.startswith(b"<!doctype html") or head.startswith(b"<html")
+
+
+def _drive_confirm_url(page: str, base_url: str) -> str | None:
+    """The real download URL behind Drive's "can't scan this file for viruses" page, if any."""
+    # current form: <form id="download-form" action="https://drive.usercontent.google.com/download">
+    #               <input type="hidden" name="id" value="..."> ... name="confirm" value="t" ...
+    m = re.search(r'<form[^>]*id="download-form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page, re.S | re.I)
+    if m:
+        action = urllib.parse.urljoin(base_url, html.unescape(m.group(1)))
+        params = dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', m.group(2)))
+        if params:
+            return action + ("&" if "?" in action else "?") + urllib.parse.urlencode(
+                {k: html.unescape(v) for k, v in params.items()})
+    # older page: a link carrying confirm=<token>
+    m = re.search(r'href="(/uc\?export=download[^"]*confirm=[^"]+)"', page)
+    if m:
+        return urllib.parse.urljoin(base_url, html.unescape(m.group(1)))
+    return None
+
+
+def _html_error(name: str, e: WeightsEntry, page: str) -> WeightsError:
+    text = re.sub(r"<[^>]+>", " ", page)
+    text = re.sub(r"\s+", " ", html.unescape(text)).strip().lower()
+    where = e.drive_view_url or (e.urls[0] if e.urls else "the project page")
+    if any(mk in text for mk in _QUOTA_MARKERS):
+        why = "the server (Google Drive) refused: download quota exceeded"
+    else:
+        title = re.search(r"<title>(.*?)</title>", page, re.S | re.I)
+        why = f"the server returned an HTML page ({(title.group(1).strip() if title else 'no title')[:60]!r}) " \
+              "instead of the file"
+    return WeightsError(
+        f"{why}. Download it in a browser from {where} and run: facereel weights import {name} FILE"
+    )
+
+
+class _Opener:
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def open(self, url: str, start: int = 0, timeout: float = 60):
+        headers = {"User-Agent": "facereel-weights/1"}
+        if start > 0:
+            headers["Range"] = f"bytes={start}-"
+        req = urllib.request.Request(url, headers=headers)
+        return self.opener.open(req, timeout=timeout)
+
+    def drive_cookie_token(self) -> str | None:
+        for c in self.jar:
+            if c.name.startswith("download_warning"):
+                return c.value
+        return None
+
+
+def _fetch(name: str, e: WeightsEntry, url: str, part: Path, progress: Progress | None, timeout: float) -> None:
+    """Fetch ``url`` into ``part`` (resuming it); follows Drive's confirm page once."""
+    op = _Opener()
+    for _attempt in range(3):  # the URL, then at most two confirm hops
+        start = part.stat().st_size if part.exists() else 0
+        try:
+            resp = op.open(url, start, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and start > 0:  # Range past the end: the .part is already complete (or bogus)
+                return
+            body = exc.read(65536).decode("utf-8", "replace") if exc.fp else ""
+            if _looks_html(body.encode()[:512], exc.headers.get("Content-Type", "")):
+                raise _html_error(name, e, body) from None
+            raise WeightsError(f"download of {name} failed: HTTP {exc.code} {exc.reason} ({url})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise WeightsError(f"download of {name} failed: {reason} ({url})") from None
+        with resp:
+            ctype = resp.headers.get("Content-Type", "")
+            first = resp.read(min(65536, 1 << 16))
+            if _looks_html(first, ctype):
+                page = (first + resp.read(1 << 20)).decode("utf-8", "replace")
+                nxt = _drive_confirm_url(page, resp.geturl())
+                if nxt is None:
+                    token = op.drive_cookie_token()
+                    if token:
+                        nxt = url + ("&" if "?" in url else "?") + "confirm=" + urllib.parse.quote(token)
+                if nxt is None or nxt == url:
+                    raise _html_error(name, e, page)
+                log.info("following the download confirmation page of %s", name)
+                url = nxt
+                continue
+            if resp.status == 206:
+                m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", resp.headers.get("Content-Range", ""))
+                if not m or int(m.group(1)) != start:
+                    raise WeightsError(f"download of {name}: the server resumed at the wrong offset")
+                total = int(m.group(3)) if m.group(3) != "*" else None
+                mode = "ab"
+            else:  # 200: full body (server ignored Range) → start over
+                start = 0
+                length = resp.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                mode = "wb"
+            done = start
+            try:
+                with open(part, mode) as f:
+                    chunk = first
+                    while chunk:
+                        f.write(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total or e.size or 0)
+                        chunk = resp.read(1 << 20)
+            except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as exc:
+                raise WeightsError(
+                    f"download of {name} was interrupted after {done} bytes ({type(exc).__name__}); "
+                    "run the same command again to resume"
+                ) from None
+            if total is not None and done < total:
+                raise WeightsError(
+                    f"download of {name} is truncated ({done} of {total} bytes); run the same command again to resume"
+                )
+            return
+    raise WeightsError(f"download of {name}: too many confirmation pages ({url})")
+
+
+def download(name: str, *, urls: list[str] | None = None, progress: Progress | None = None,
+             accept_license: bool = False, force: bool = False, timeout: float = 60) -> Path:
+    """Fetch ``name`` into the cache (resuming a previous ``.part``) and return its path.
+
+    The file is renamed into place only after its size (when known) and sha256 (table value, else
+    a previous pin) check out; a first download with no known hash pins it.
+    """
+    e = entry(name)
+    if e.offline:
+        path = local_path(name)
+        if path is None:
+            raise WeightsError(f"{name} ships with an installed package that is missing (gan-face-generate)")
+        return path
+    if not license_accepted(name):
+        if not accept_license:
+            raise LicenseNotAccepted(f"{license_text(name)} — accept it first (CLI: --accept-license)")
+        record_license_acceptance(name)
+    dest = target_path(name)
+    if dest.is_file() and not force:
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    errors = []
+    for url in _resolve_urls(e, urls):
+        try:
+            _fetch(name, e, url, part, progress, timeout)
+            break
+        except WeightsError as exc:
+            errors.append(str(exc))
+            # the next mirror must not append to another server's bytes
+            if "resume" not in str(exc):
+                part.unlink(missing_ok=True)
+    else:
+        raise WeightsError(errors[-1] if errors else f"no URL to download {name} from")
+    size = part.stat().st_size
+    if e.size is not None and size != e.size:
+        part.unlink(missing_ok=True)
+        raise WeightsError(f"download of {name} has {size} bytes, expected {e.size}; removed it, try again")
+    digest = sha256_file(part)
+    want, _verified = expected_sha256(name)
+    if want is not None and digest != want:
+        part.unlink(missing_ok=True)
+        raise WeightsError(f"sha256 mismatch for {name}: got {digest}, expected {want}; the download was removed")
+    part.replace(dest)
+    _pin(name, dest, digest, "download")
+    return dest
+
+
+def import_file(name: str, src: str | Path, *, move: bool = False) -> Path:
+    """Put a file the user fetched by hand into the cache under ``name`` (checked like a download)."""
+    e = entry(name)
+    src = Path(src).expanduser()
+    if e.offline:
+        raise WeightsError(f"{name} ships with an installed package; nothing to import")
+    if not src.is_file():
+        raise WeightsError(f"no such file: {src}")
+    with open(src, "rb") as f:
+        head = f.read(512)
+    if _looks_html(head, ""):
+        raise WeightsError(f"{src.name} is an HTML page (a failed download?), not the weights file")
+    digest = sha256_file(src)
+    want, _ = expected_sha256(name)
+    if e.sha256 and digest != e.sha256:
+        raise WeightsError(f"sha256 mismatch for {name}: {src.name} is {digest}, expected {e.sha256}")
+    if want and not e.sha256 and digest != want:
+        log.warning("%s differs from the previously pinned file (%s); re-pinning", name, want[:12])
+    dest = target_path(name)
+    tmp = dest.with_name(dest.name + ".part")
+    if move:
+        shutil.move(str(src), tmp)
+    else:
+        shutil.copyfile(src, tmp)
+    tmp.replace(dest)
+    _pin(name, dest, digest, "import")
+    return dest
+
+
+def listing() -> list[dict]:
+    """One row per entry: name, status, licence, commercial flag, format, description, path."""
+    rows = []
+    for name, e in TABLE.items():
+        p = local_path(name)
+        rows.append({"name": name, "status": status(name), "license": e.license, "license_short": e.license_short,
+                     "commercial_use": e.commercial_use, "format": e.format, "kind": e.kind,
+                     "description": e.description, "path": str(p) if p else None})
+    return rows
