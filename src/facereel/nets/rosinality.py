@@ -367,7 +367,6 @@ class RosinalityFaceGenerator:
         zs = [torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
         return torch.stack(zs).to(self.device)
 
-    @torch.no_grad()
     def mapping(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
         w = self.G.get_latent(z.to(self.device, torch.float32))                 # [N, 512]
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)                            # [N, n_latent, 512]
@@ -379,8 +378,8 @@ class RosinalityFaceGenerator:
     def sample(self, seeds: list[int], truncation_psi: float = 1.0) -> torch.Tensor:
         return self.mapping(self._z(seeds), truncation_psi)
 
-    @torch.no_grad()
     def synthesize(self, latents: torch.Tensor) -> torch.Tensor:
+        # Differentiable on purpose (inversion back-propagates through it).
         latents = latents.to(self.device, torch.float32)
         if latents.ndim == 2:
             latents = latents.unsqueeze(1).repeat(1, self.num_ws, 1)
