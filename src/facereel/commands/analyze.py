@@ -101,23 +101,26 @@ def _table(manifest):
 
     t = Table(title="facereel analyze", show_lines=False)
     t.add_column("#", justify="right")
-    t.add_column("photo")
-    t.add_column("date")
-    t.add_column("age", justify="right")
-    t.add_column("flags")
-    t.add_column("chosen face")
+    t.add_column("photo", overflow="fold")
+    t.add_column("date", no_wrap=True)
+    t.add_column("age", justify="right", no_wrap=True)
+    t.add_column("flags", overflow="fold")
+    t.add_column("chosen face", overflow="fold")
     for e in sorted(manifest.photos, key=lambda e: (e.order, e.path)):
         if e.chosen is not None:
-            box = e.faces[e.chosen]["box"]
-            face = f"{e.chosen + 1}/{len(e.faces)} [{box[0]},{box[1]},{box[2]},{box[3]}]"
+            l, top, r, b = e.faces[e.chosen]["box"]
+            face = f"{e.chosen + 1} of {len(e.faces)}, {r - l + 1}px at ({l},{top})"
         else:
-            face = f"-/{len(e.faces)}"
+            face = f"none of {len(e.faces)}" if e.faces else "-"
         age = "" if e.age is None else f"{e.age:.1f}"
         if e.age is not None and e.date is None:
-            age += " (est.)"
+            age += "?"
         flags = ", ".join(e.flags)
         if "duplicate" in e.flags and e.duplicate_of:
             flags = flags.replace("duplicate", f"duplicate of {Path(e.duplicate_of).name}")
+        if e.excluded:
+            flags = ", ".join(x for x in ("excluded", flags) if x)
         style = None if e.usable() else "dim"
         t.add_row(str(e.order), e.name, (e.date or "")[:10], age, flags or "ok", face, style=style)
+    t.caption = "age: from the date (and birth date); '?' = estimated from the face"
     return t

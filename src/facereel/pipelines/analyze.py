@@ -534,6 +534,8 @@ def _find_duplicates(photos: Sequence[_Photo]) -> None:
                 e = photos[i].entry
                 e.flags.append("duplicate")
                 e.duplicate_of = photos[keep].entry.path
+                if e.date is None:  # a copy often loses its EXIF; it is the same moment
+                    e.date = photos[keep].entry.date
 
 
 def _flag_other_people(photos: Sequence[_Photo], reference: np.ndarray | None) -> np.ndarray | None:
