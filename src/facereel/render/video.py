@@ -232,8 +232,16 @@ class GifWriter(Writer):
             header, _ = GifImagePlugin.getheader(q, info={"loop": self.loop, "duration": self._duration_ms(0)})
             for chunk in header:
                 self.fp.write(chunk)
-        for chunk in GifImagePlugin.getdata(q, duration=self._duration_ms(self.count), include_color_table=True):
+        chunks = GifImagePlugin.getdata(q, duration=self._duration_ms(self.count), include_color_table=True)
+        for chunk in chunks:
             self.fp.write(chunk)
+        # getdata collects into a list owned by a throw-away class (a reference cycle only the
+        # cyclic GC frees): empty it now, and collect now and then, so memory stays flat
+        chunks.clear()
+        if self.count % 64 == 63:
+            import gc
+
+            gc.collect()
 
     def _finish(self) -> None:
         if not self._opened:

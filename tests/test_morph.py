@@ -1,0 +1,156 @@
+"""Morph engine: rasteriser, piecewise-affine warp, engine behaviour and crossfade."""
+
+import cv2
+import numpy as np
+import pytest
+from scipy.spatial import Delaunay
+
+from facereel.render.engines import get_engine
+from facereel.render.engines.base import Keyframe
+from facereel.render.engines.morph import (
+    MorphEngine,
+    border_points,
+    dense_maps,
+    triangle_id_map,
+    triangulate,
+    warp_piecewise_affine,
+)
+
+
+def _image(size, seed=0):
+    rng = np.random.default_rng(seed)
+    img = (rng.random((size, size, 3)) * 255).astype(np.uint8)
+    return cv2.GaussianBlur(img, (0, 0), 2.0)  # smooth texture: bilinear sampling is meaningful
+
+
+def _landmarks(size, n=120, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.25 * size, 0.75 * size, (n, 2))
+
+
+def test_triangle_id_map_matches_point_location():
+    s = 96
+    pts = np.concatenate([_landmarks(s, 60), border_points(s, s, 6)])
+    tri = triangulate(pts)
+    ids = triangle_id_map(pts, tri, s, s)
+    ys, xs = np.mgrid[0:s, 0:s]
+    xy = np.stack([xs.ravel(), ys.ravel()], 1).astype(float)
+    # barycentric coordinates of every pixel centre in its assigned triangle: all ≥ 0 (inside)
+    v = pts[tri[ids.ravel()]]
+    t = np.stack([v[:, 0] - v[:, 2], v[:, 1] - v[:, 2]], axis=2)           # [P, 2, 2] columns
+    lam = np.linalg.solve(t, (xy - v[:, 2])[..., None])[..., 0]
+    bary = np.concatenate([lam, 1 - lam.sum(1, keepdims=True)], 1)
+    assert bary.min() > -1e-9
+    # and it agrees with scipy's point location wherever a pixel is not on a shared edge
+    ref = Delaunay(pts).find_simplex(xy).reshape(s, s)
+    assert (ref >= 0).all()
+    assert np.mean(ref == ids) > 0.99
+
+
+def test_warp_onto_own_landmarks_is_identity():
+    s = 128
+    img = _image(s)
+    pts = np.concatenate([_landmarks(s), border_points(s, s)])
+    out = warp_piecewise_affine(img, pts, pts)
+    assert np.array_equal(out, img)
+
+
+def test_known_affine_matches_warpaffine_inside_hull():
+    s = 128
+    img = _image(s, seed=3)
+    c = s / 2
+    ang, sc = np.deg2rad(7.0), 1.06
+    r = sc * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    a = np.concatenate([r, (np.array([c, c]) - r @ [c, c] + [3.0, -2.0])[:, None]], 1)  # [2, 3] target → source
+    dst = _landmarks(s, 150, seed=4)
+    src = dst @ a[:, :2].T + a[:, 2]
+    out = warp_piecewise_affine(img, src, dst)
+    ref = cv2.warpAffine(img, a, (s, s), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    hull = np.zeros((s, s), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(dst.astype(np.float32)).astype(np.int32), 1)
+    hull = cv2.erode(hull, np.ones((3, 3), np.uint8)).astype(bool)
+    diff = np.abs(out.astype(int) - ref.astype(int))[hull]
+    assert hull.sum() > 0.2 * s * s
+    assert diff.max() <= 2 and diff.mean() < 0.3   # same map up to float32 / fixed-point rounding
+
+
+def test_maps_are_continuous_no_tears():
+    """Shapes that move a lot (even folding the source mesh) still give a continuous backward map."""
+    s = 96
+    rng = np.random.default_rng(7)
+    a = np.concatenate([_landmarks(s, 80), border_points(s, s)])
+    b = a.copy()
+    b[:80] += rng.normal(0, 8, (80, 2))                  # large, incoherent motion → folds
+    t = 0.5 * (a + b)
+    (ax, ay), (bx, by) = dense_maps(t, [a, b], s, s)
+    for mx, my in ((ax, ay), (bx, by)):
+        jump = max(np.abs(np.diff(mx, axis=1)).max(), np.abs(np.diff(my, axis=0)).max(),
+                   np.abs(np.diff(mx, axis=0)).max(), np.abs(np.diff(my, axis=1)).max())
+        assert jump < 8  # piecewise affine with bounded gradient: no discontinuity
+    # the frame border is fixed (border points do not move)
+    assert np.allclose(ax[:, 0], 0, atol=0.6) and np.allclose(ay[0, :], 0, atol=0.6)
+
+
+def _keyframes(s=96):
+    a = _image(s, 10)
+    b = _image(s, 11)
+    la = _landmarks(s, 50, seed=12)
+    lb = la + np.random.default_rng(13).normal(0, 3, la.shape)
+    return [Keyframe(a, la, label="a"), Keyframe(b, lb, label="b")]
+
+
+def test_morph_engine_ends_and_blend_source():
+    kfs = _keyframes()
+    e = get_engine("morph")
+    assert isinstance(e, MorphEngine)
+    e.prepare(kfs)
+    assert np.array_equal(e.frame(0, 0.0), kfs[0].image)          # λ = 0: undistorted keyframe
+    mid = e.frame(0, 0.5)
+    wa, wb = e.warps(0, 0.5)
+    assert np.abs(mid.astype(int) - (wa.astype(int) + wb.astype(int)) / 2).max() <= 1
+    # blend_source of the frame just rendered is the *warped* keyframe, aligned with the frame
+    fr = e.frames([(0, 0.25)])[0]
+    ws = e.warps(0, 0.25)
+    assert np.array_equal(e.blend_source(0, fr), ws[0])
+    assert np.array_equal(e.blend_source(1, fr), ws[1])
+    # any other array: the raw crop
+    assert e.blend_source(1, fr.copy()) is kfs[1].image
+
+
+def test_morph_without_landmarks_cross_dissolves():
+    kfs = _keyframes()
+    kfs[1].landmarks = None
+    e = MorphEngine(detect=False)
+    e.prepare(kfs)
+    c = get_engine("crossfade")
+    c.prepare(kfs)
+    assert np.array_equal(e.frame(0, 0.3), c.frame(0, 0.3))
+
+
+def test_spline_path_passes_through_keyframes():
+    kfs = _keyframes() + _keyframes()[::-1]
+    e = MorphEngine(path="spline")
+    e.prepare(kfs)
+    a, b, t = e.shapes(1, 0.0)
+    assert np.allclose(t, a)
+    assert np.array_equal(e.frame(1, 0.0), kfs[1].image)
+
+
+def test_crossfade_engine():
+    kfs = _keyframes()
+    c = get_engine("crossfade")
+    c.prepare(kfs)
+    f = c.frame(0, 0.25)
+    ref = 0.75 * kfs[0].image.astype(float) + 0.25 * kfs[1].image.astype(float)
+    assert np.abs(f - ref).max() <= 0.5 + 1e-9
+
+
+def test_engine_rejects_bad_keyframes():
+    kfs = _keyframes()
+    with pytest.raises(ValueError):
+        MorphEngine().prepare(kfs[:1])
+    kfs[1] = Keyframe(np.zeros((32, 32, 3), np.uint8), kfs[1].landmarks)
+    with pytest.raises(ValueError):
+        MorphEngine().prepare(kfs)
+    with pytest.raises(ValueError):
+        get_engine("nope")

@@ -1,0 +1,175 @@
+"""Writers: decode what was written (PyAV / Pillow), atomic rename, streaming, bad outputs."""
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from facereel.render.video import VideoError, check_output, format_from_path, open_writer
+
+
+def _frames(n=12, h=64, w=80):
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for i in range(n):
+        r = 128 + 100 * np.sin((xx + 3 * i) / 9.0)
+        g = 128 + 100 * np.cos((yy - 2 * i) / 11.0)
+        b = np.full_like(xx, 40 + 15 * i)
+        out.append(np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8))
+    return out
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def _decode(path):
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        codec = s.codec_context.name
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        rate = s.average_rate
+    return frames, codec, rate
+
+
+@pytest.mark.parametrize("ext,codec,min_psnr", [("mp4", "h264", 35.0), ("webm", "vp9", 30.0)])
+def test_av_writers_roundtrip(tmp_path, ext, codec, min_psnr):
+    frames = _frames()
+    path = tmp_path / f"v.{ext}"
+    with open_writer(path, fps=24) as w:
+        for f in frames:
+            w.write(f)
+    assert w.count == len(frames)
+    dec, name, rate = _decode(path)
+    assert name in (codec, "libvpx-vp9", "libdav1d") if codec == "vp9" else name == codec
+    assert len(dec) == len(frames)
+    assert dec[0].shape == frames[0].shape
+    assert float(rate) == pytest.approx(24.0)
+    assert min(_psnr(a, b) for a, b in zip(dec, frames)) > min_psnr
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+
+
+def test_mp4_pads_odd_sizes(tmp_path):
+    frames = _frames(3, h=33, w=47)
+    with open_writer(tmp_path / "odd.mp4", fps=10) as w:
+        for f in frames:
+            w.write(f)
+    assert w.padded
+    dec, _, _ = _decode(tmp_path / "odd.mp4")
+    assert dec[0].shape == (34, 48, 3)
+    assert _psnr(dec[1][:33, :47], frames[1]) > 30
+
+
+@pytest.mark.parametrize("dither", [True, False])
+def test_gif_writer(tmp_path, dither):
+    frames = _frames(9)
+    path = tmp_path / "v.gif"
+    with open_writer(path, fps=12.5, dither=dither) as w:
+        for f in frames:
+            w.write(f)
+    with Image.open(path) as im:
+        assert im.n_frames == len(frames)
+        assert im.size == (80, 64)
+        assert im.info.get("loop") == 0
+        got, durations = [], []
+        for i in range(im.n_frames):
+            im.seek(i)
+            got.append(np.asarray(im.convert("RGB")))
+            durations.append(im.info["duration"])
+    assert sum(durations) == pytest.approx(1000 * len(frames) / 12.5, abs=10)
+    assert min(_psnr(a, b) for a, b in zip(got, frames)) > 28   # 256-colour adaptive palette
+    # also decodable by FFmpeg
+    dec, _, _ = _decode(path)
+    assert len(dec) == len(frames)
+
+
+def test_frames_folder(tmp_path):
+    frames = _frames(5)
+    out = tmp_path / "frames"
+    with open_writer(out, fps=24) as w:
+        for f in frames:
+            w.write(f)
+    files = sorted(out.iterdir())
+    assert [p.name for p in files] == [f"frame_{i:06d}.png" for i in range(5)]
+    for p, f in zip(files, frames):
+        assert np.array_equal(np.asarray(Image.open(p).convert("RGB")), f)   # lossless
+    assert format_from_path(out) == "frames"
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "webm", "gif", "frames"])
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_atomic_on_exception(tmp_path, fmt, exc):
+    final = tmp_path / ("out" if fmt == "frames" else f"out.{fmt}")
+    with pytest.raises(exc):
+        with open_writer(final, fmt, fps=24) as w:
+            for i, f in enumerate(_frames(6)):
+                w.write(f)
+                if i == 3:
+                    raise exc("stop")
+    assert not final.exists()
+    assert list(tmp_path.iterdir()) == []       # the temporary is gone too
+
+
+def test_overwrites_existing_file_only_at_the_end(tmp_path):
+    final = tmp_path / "out.mp4"
+    final.write_bytes(b"old")
+    with open_writer(final, fps=24) as w:
+        w.write(_frames(1)[0])
+        assert final.read_bytes() == b"old"     # still the old file while writing
+    assert final.stat().st_size > 3
+    assert oct(final.stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_streaming_memory_is_constant(tmp_path):
+    """Python-side allocations do not grow with the number of frames (GIF included)."""
+    import tracemalloc
+
+    f = _frames(1, 128, 128)[0]
+    for fmt in ("gif", "mp4"):
+        peaks = []
+        with open_writer(tmp_path / f"warm.{fmt}", fps=24) as w:  # imports and codec set-up
+            w.write(f)
+        for n in (20, 200):
+            tracemalloc.start()
+            with open_writer(tmp_path / f"m{n}.{fmt}", fps=24) as w:
+                for i in range(n):
+                    w.write(np.roll(f, i, axis=1))
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+        assert peaks[1] < peaks[0] * 1.5 + 200_000, (fmt, peaks)
+
+
+def test_bad_outputs(tmp_path):
+    with pytest.raises(VideoError, match="format"):
+        format_from_path(tmp_path / "x.avi")
+    with pytest.raises(VideoError, match="unknown format"):
+        check_output(tmp_path / "x.mp4", "mkv")
+    with pytest.raises(VideoError, match="does not exist"):
+        check_output(tmp_path / "missing" / "x.mp4")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "a.png").write_bytes(b"")
+    with pytest.raises(VideoError, match="not empty"):
+        check_output(full, "frames")
+    with pytest.raises(VideoError, match="folder"):
+        check_output(full, "mp4")
+    with pytest.raises(VideoError, match="uint8"):
+        with open_writer(tmp_path / "f.mp4") as w:
+            w.write(np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(VideoError, match="size"):
+        with open_writer(tmp_path / "g.mp4") as w:
+            w.write(np.zeros((8, 8, 3), np.uint8))
+            w.write(np.zeros((8, 10, 3), np.uint8))
+    assert not (tmp_path / "f.mp4").exists() and not (tmp_path / "g.mp4").exists()
+    if os.geteuid() != 0:  # root can write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(VideoError, match="not writable"):
+            check_output(ro / "x.mp4")
