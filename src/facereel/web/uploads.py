@@ -60,7 +60,7 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def _header_size(data: bytes) -> tuple[int, int]:
+def _header_size(data: bytes, name: str = "") -> tuple[int, int]:
     """(width, height) from the header only, without decoding pixels."""
     from PIL import Image
 
@@ -68,9 +68,11 @@ def _header_size(data: bytes) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as im:
             return im.size
     except Image.DecompressionBombError as exc:
-        raise UploadError(f"image has too many pixels ({exc})", 413) from exc
+        raise UploadError(f"{name}image has too many pixels, above the limit ({exc})", 413) from exc
     except Exception as exc:
-        raise UploadError(f"not a readable image ({type(exc).__name__}: {exc})", 422) from exc
+        msg = str(exc)
+        what = "truncated or corrupt image" if "truncat" in msg.lower() else "not a readable image"
+        raise UploadError(f"{name}{what} ({type(exc).__name__}: {msg})", 422) from exc
 
 
 def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, filename: str = "") -> ValidatedImage:
@@ -90,7 +92,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, filename: st
             pillow_heif.register_heif_opener()
         except ImportError as exc:
             raise UploadError(f"{name}HEIC/AVIF photos need the optional pillow-heif package", 415) from exc
-    w, h = _header_size(data)
+    w, h = _header_size(data, name)
     if w <= 0 or h <= 0:
         raise UploadError(f"{name}image has no pixels", 422)
     if w * h > max_pixels:
@@ -115,7 +117,10 @@ def _load(data: bytes, *, max_bytes: int, max_pixels: int, name: str):
         try:
             img = load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
         except ImageLoadError as exc:
-            raise UploadError(f"{name}{exc}", 422) from exc
+            msg = str(exc)
+            if msg.startswith("image: "):
+                msg = msg[len("image: "):]
+            raise UploadError(f"{name}{msg}", 422) from exc
         except Exception as exc:
             raise UploadError(f"{name}not a readable image ({type(exc).__name__})", 422) from exc
         return img.rgb, img.exif_date
