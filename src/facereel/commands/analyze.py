@@ -49,25 +49,39 @@ def analyze(
 
     --landmarks dlib68 uses dlib's 68-point model, whose licence EXCLUDES COMMERCIAL USE.
     """
-    from facereel.commands._ui import console, fail, out, progress_bar
+    from facereel.commands._ui import fail
 
     if size not in (256, 512, 1024):
         fail(f"--size must be 256, 512 or 1024, not {size}")
-    import json
-
-    from facereel.manifest import ManifestError, manifest_to_dict, save_manifest
-    from facereel.pipelines.analyze import AnalyzeError, analyze_collection, collect_photo_paths
-
     if reference is not None and not reference.is_file():
         fail(f"reference photo {reference}: file not found")
-    try:
-        paths = collect_photo_paths(photos)
-    except AnalyzeError as exc:
-        fail(str(exc))
-    # Per-photo problems are printed below as one line each; keep the library's log quiet.
+    # Problems are printed as one line each below; keep the library's own log lines quiet.
     lib_log = logging.getLogger("facereel.pipelines.analyze")
     old_level = lib_log.level
     lib_log.setLevel(logging.ERROR)
+    try:
+        _analyze(photos, output, reference, birth_date, size, landmarks, detector, as_json)
+    finally:
+        lib_log.setLevel(old_level)
+
+
+def _analyze(photos, output, reference, birth_date, size, landmarks, detector, as_json) -> None:
+    import json
+
+    from facereel.commands._ui import console, fail, out, progress_bar
+    from facereel.manifest import ManifestError, manifest_to_dict, save_manifest
+    from facereel.pipelines.analyze import AnalyzeError, analyze_collection, collect_photo_paths
+
+    paths, problems = [], []
+    for item in photos:  # one at a time, so that an empty folder among others is one line
+        try:
+            paths.extend(collect_photo_paths([item]))
+        except AnalyzeError as exc:
+            problems.append(str(exc))
+    if not paths:
+        fail("; ".join(problems) or "no photos given")
+    for problem in problems:
+        console.print(f"[yellow]skipped[/] {problem}", highlight=False)
     try:
         with progress_bar("analysing photos", total=len(paths)) as progress:
             manifest = analyze_collection(paths, reference=reference, birth_date=birth_date, size=size,
@@ -76,8 +90,6 @@ def analyze(
         fail(str(exc))
     except (OSError, RuntimeError) as exc:  # a model file that cannot be found or loaded
         fail(f"analysis failed: {exc}")
-    finally:
-        lib_log.setLevel(old_level)
     try:
         save_manifest(manifest, output)
     except (OSError, TypeError, ValueError, ManifestError) as exc:
