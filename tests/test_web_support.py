@@ -278,6 +278,9 @@ class FakeSearch:
 
             def _send(self, status, ctype, body):
                 self.send_response(status)
+                if 300 <= status < 400:   # a redirect's body is its target
+                    self.send_header("Location", body.decode())
+                    body = b""
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -286,6 +289,7 @@ class FakeSearch:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None   # clients that hang up are expected
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.endpoint = self.url + "/customsearch/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
