@@ -1,0 +1,134 @@
+"""Speed of ``facereel analyze``: seconds per photo, per stage and in total (issue 2).
+
+Goal: <= 0.5 s per 1-2 MP photo with the default backends (dlib HOG, MediaPipe landmarks,
+dlib identity, ONNX age/gender) on 2 CPU cores, models loaded once.
+
+The photos are the sample photos resized to about 1.5 MP and re-saved as JPEG (so decoding is
+part of the cost).  Models are warmed up on one photo first.  Stages come from
+``analyze_faces(timings=...)``; "collection" is what :func:`analyze_collection` adds on top
+(duplicate thumbnails and SIFT registration, identity vote, ordering).  JPEG decoding of the
+same photos is printed as the in-run baseline: the ratio "total / decode" tells how the
+analysis scales with this machine's speed, independently of its load.
+
+Run: ``python bench/analyze.py [--repeats N] [--landmarks mediapipe|dlib68]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOAL_S = 0.5
+NAMES = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png", "obama_partial_face.jpg")
+
+
+def make_photos(folder: Path, megapixels: float = 1.5) -> list[Path]:
+    from PIL import Image
+
+    from facereel.samples import sample_path
+
+    out = []
+    for name in NAMES:
+        with Image.open(sample_path(name)) as im:
+            im = im.convert("RGB")
+            scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5
+            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+            path = folder / (Path(name).stem + ".jpg")
+            im.save(path, quality=92)
+            out.append(path)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--landmarks", default="mediapipe", choices=("mediapipe", "dlib68"))
+    ap.add_argument("--detector", default="hog", choices=("hog", "cnn"))
+    args = ap.parse_args()
+
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+    except ImportError:  # pragma: no cover
+        pass
+    from facereel.faces.analyze import analyze_faces
+    from facereel.faces.io import load_image
+    from facereel.pipelines.analyze import analyze_collection, face_thumb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = make_photos(Path(tmp))
+        mp = [load_image(p).rgb.shape[:2] for p in photos]
+        print(f"{len(photos)} photos, {min(h * w for h, w in mp) / 1e6:.2f}-{max(h * w for h, w in mp) / 1e6:.2f} MP; "
+              f"backends: {args.detector} + {args.landmarks}; {args.repeats} repeats; cores: {os.cpu_count()}")
+        kw = dict(detector=args.detector, landmarks=args.landmarks, align=False)
+
+        t0 = time.perf_counter()
+        analyze_faces(load_image(photos[0]).rgb, **kw)
+        print(f"model loading + first photo: {time.perf_counter() - t0:.2f} s (not counted)")
+
+        stages: dict[str, list[float]] = {}
+        per_photo_faces: list[float] = []
+        for _ in range(args.repeats):
+            for p in photos:
+                t = time.perf_counter()
+                rgb = load_image(p).rgb
+                stages.setdefault("load", []).append(time.perf_counter() - t)
+                timings: dict[str, float] = {}
+                t = time.perf_counter()
+                faces = analyze_faces(rgb, timings=timings, **kw)
+                per_photo_faces.append(time.perf_counter() - t)
+                for k, v in timings.items():
+                    stages.setdefault(k, []).append(v)
+                t = time.perf_counter()
+                for f in faces:
+                    if f.landmarks is not None:
+                        from facereel.pipelines.analyze import _analysis_quad
+
+                        face_thumb(rgb, _analysis_quad(f))
+                stages.setdefault("thumbnails", []).append(time.perf_counter() - t)
+
+        n = len(photos)
+        totals, cpus = [], []
+        for _ in range(args.repeats):
+            t, c = time.perf_counter(), time.process_time()
+            analyze_collection(photos, detector=args.detector, landmarks=args.landmarks)
+            totals.append((time.perf_counter() - t) / n)
+            cpus.append((time.process_time() - c) / n)
+        total = statistics.median(totals)
+        cpu = statistics.median(cpus)
+
+    runs = args.repeats * n
+    print(f"\n{'stage':<12} {'s / photo':>10}")
+    stage_sum = 0.0
+    for k in ("load", "detect", "landmarks", "landmarks5", "identity", "age", "thumbnails"):
+        if k in stages:
+            v = sum(stages[k]) / runs
+            stage_sum += v
+            print(f"{k:<12} {v:>10.3f}")
+    print(f"{'collection':<12} {max(total - stage_sum, 0.0):>10.3f}   (vote, duplicates, order: total - stages)")
+    decode = sum(stages["load"]) / runs
+    print(f"{'TOTAL':<12} {total:>10.3f}   analyze_collection, median of {args.repeats} runs "
+          f"({', '.join(f'{t:.3f}' for t in totals)})")
+    print(f"{'CPU':<12} {cpu:>10.3f}   process CPU seconds per photo (all threads), median")
+    try:
+        load = os.getloadavg()[0]
+        print(f"load average during the run: {load:.1f} on {os.cpu_count()} cores"
+              + ("  (busy machine: wall times are inflated; compare CPU)" if load > (os.cpu_count() or 1) else ""))
+    except OSError:  # pragma: no cover
+        pass
+    print(f"\ngoal {GOAL_S:.2f} s/photo: ratio total/goal = {total / GOAL_S:.2f} "
+          f"({'MET' if total <= GOAL_S else 'NOT met'})")
+    print(f"CPU/goal = {cpu / GOAL_S:.2f}")
+    print(f"in-run baseline: JPEG decode {decode:.3f} s/photo; total/decode = {total / max(decode, 1e-9):.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
