@@ -190,10 +190,12 @@ class MorphEngine(Engine):
     name = "morph"
     batch_size = 1
 
-    def __init__(self, border_per_side: int = 8, path: str = "linear", detect: bool = True):
+    def __init__(self, border_per_side: int = 8, path: str = "linear", detect: bool = True,
+                 ring_scales: Sequence[float] = (1.35, 1.8)):
         if path not in ("linear", "spline"):
             raise ValueError(f"unknown landmark path {path!r}; use 'linear' or 'spline'")
         self.border_per_side = int(border_per_side)
+        self.ring_scales = tuple(float(r) for r in ring_scales)
         self.path = path
         self.detect = detect
         self._recent: dict[int, tuple] = {}
@@ -222,6 +224,21 @@ class MorphEngine(Engine):
         counts = {m.shape[0] for m in marks if m is not None}
         if len(counts) > 1:
             raise ValueError(f"keyframe landmark sets differ in size: {sorted(counts)}")
+        # Rings around the face: the face outline (hull of the mean shape) scaled about its centre.
+        # Built from each keyframe's own landmarks, they carry ears, hair and shoulders along with
+        # the face instead of leaving them to the large triangles that reach the frame border.
+        have = [m for m in marks if m is not None]
+        if have and self.ring_scales:
+            from scipy.spatial import ConvexHull
+
+            hull = ConvexHull(np.mean(have, axis=0)).vertices
+            lo, hi = np.array([-0.5, -0.5]), np.array([w - 0.5, h - 0.5])
+            for i, m in enumerate(marks):
+                if m is None:
+                    continue
+                c = m[hull].mean(0)
+                rings = [np.clip(c + r * (m[hull] - c), lo, hi) for r in self.ring_scales]
+                marks[i] = np.concatenate([m, *rings])
         self.marks = marks
         self._recent = {}
 
