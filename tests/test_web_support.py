@@ -104,7 +104,7 @@ class FakePipelines:
         with Image.open(entry.path) as im:
             return np.asarray(im.convert("RGB").resize((size, size)))
 
-    def latent_status(self, encoder=None):
+    def latent_status(self, method=None, generator=None):
         return False, "the latent engine needs weights that are not installed (fake)"
 
     def timelapse_error(self):

@@ -458,7 +458,7 @@ class WebState:
         if s.fps > cfg.max_fps:
             raise HTTPException(422, f"fps must be at most {cfg.max_fps}")
         if s.engine == "latent":
-            ok, reason = self.pipelines.latent_status(s.method)
+            ok, reason = self.pipelines.latent_status(s.method, s.generator)
             if not ok:
                 raise HTTPException(422, reason)
         if manifest is None:

@@ -8,7 +8,6 @@ and :func:`facereel.pipelines.timelapse.render_timelapse`.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -46,29 +45,29 @@ class Pipelines:
 
         return aligned_crop(entry, size=size)
 
-    def latent_status(self, encoder: str | None = None) -> tuple[bool, str]:
-        """(available, reason) for the latent engine with ``encoder`` (psp, e4e, restyle)."""
+    def latent_status(self, method: str | None = None, generator: str | None = None) -> tuple[bool, str]:
+        """(available, reason) of the latent engine with inversion ``method`` (psp, e4e, restyle:
+        their encoder weights; optimize or None: the ``generator`` weights, DCGAN by default)."""
         try:
             from facereel import weights
         except ImportError:
             return False, "the latent engine needs pretrained weights; the weights manager is not installed"
-        finder = None
-        for fname in ("is_installed", "installed", "available"):
-            finder = getattr(weights, fname, None)
-            if callable(finder):
-                break
-        if finder is None:
-            return False, "the latent engine needs pretrained weights (facereel weights download ...)"
-        names = [n for n in _weight_names(weights) if encoder is None or encoder in n.lower()]
+        table = getattr(weights, "TABLE", {})
+        if method in LATENT_ENCODERS:
+            names = [n for n in table if n.lower().startswith(method) or (method == "restyle" and "restyle" in n.lower())]
+            what = f"the {method} encoder weights"
+        else:
+            names = [generator or "dcgan-digiface"]
+            what = f"the {names[0]} generator weights"
         for n in names:
             try:
-                if finder(n):
+                if weights.local_path(n) is not None:
                     return True, ""
-            except Exception:
+            except Exception:  # unknown name, unreadable cache
                 continue
-        what = f"{encoder} encoder" if encoder else "encoder"
-        return False, (f"the latent engine needs the {what} and a StyleGAN generator, which are not installed: "
-                       f"run `facereel weights download ...` first (FFHQ weights are non-commercial)")
+        hint = f"`facereel weights download {names[0]}`" if names else "`facereel weights list`"
+        return False, (f"the latent engine needs {what}, which are not installed on this server: run {hint} "
+                       f"(FFHQ weights are licensed for non-commercial use only)")
 
     def render(self, manifest, output: Path, *, engine: str, frames: int, size: int, fps: int, opacity: float,
                format: str, progress: Progress | None = None, generator: str | None = None,
@@ -77,18 +76,15 @@ class Pipelines:
             from facereel.pipelines.timelapse import render_timelapse
         except ImportError as exc:
             raise PipelineUnavailable(f"the time-lapse pipeline is not installed ({exc})") from exc
-        kwargs = dict(engine=engine, frames=frames, size=size, fps=fps, opacity=opacity, format=format,
-                      progress=progress)
-        params = inspect.signature(render_timelapse).parameters
-        if generator is not None and "generator" in params:
-            kwargs["generator"] = generator
-        if method is not None:
-            for key in ("method", "encoder", "inversion"):
-                if key in params:
-                    kwargs[key] = method
-                    break
-        kwargs = {k: v for k, v in kwargs.items() if k in params or _has_var_kw(params)}
-        render_timelapse(manifest, output, **kwargs)
+        engine_kwargs = None
+        if engine == "latent":
+            engine_kwargs = {}
+            if generator:
+                engine_kwargs["generator"] = generator
+            if method:
+                engine_kwargs["method"] = method
+        render_timelapse(manifest, output, engine=engine, frames=frames, size=size, fps=fps, opacity=opacity,
+                         format=format, progress=progress, engine_kwargs=engine_kwargs)
 
     def timelapse_error(self) -> tuple[type[BaseException], ...]:
         """Exceptions that mean "bad input" (shown to the user as is)."""
@@ -106,17 +102,3 @@ class Pipelines:
         except ImportError:
             pass
         return tuple(errors)
-
-
-def _has_var_kw(params) -> bool:
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def _weight_names(weights) -> list[str]:
-    for attr in ("WEIGHTS", "TABLE", "REGISTRY"):
-        table = getattr(weights, attr, None)
-        if isinstance(table, dict):
-            return list(table)
-        if isinstance(table, (list, tuple)):
-            return [getattr(t, "name", str(t)) for t in table]
-    return []
