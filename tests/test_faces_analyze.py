@@ -58,3 +58,26 @@ def test_two_people_and_a_tiny_face(samples):
 
 def test_no_face():
     assert analyze_faces(np.full((200, 200, 3), 128, np.uint8)) == []
+
+
+def test_exif_rotated_copy_aligns_upright(samples):
+    import io
+
+    from PIL import Image
+
+    from facereel.faces.align import eye_mouth_points, photo_to_crop
+
+    original = load_image(samples / "obama3.jpg").rgb
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(original, k=-1)))  # sideways on disk
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90 counter-clockwise to display"
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=92, exif=exif)
+    rotated = load_image(buf.getvalue()).rgb
+    assert rotated.shape == original.shape
+    a = analyze_faces(original, size=256, recipe="psp")[0]
+    b = analyze_faces(rotated, size=256, recipe="psp")[0]
+    pa = photo_to_crop(a.alignment, np.stack(eye_mouth_points(a.landmarks)))
+    pb = photo_to_crop(b.alignment, np.stack(eye_mouth_points(b.landmarks)))
+    # Aligned eye/mouth points agree within 2 % of the crop (= face) size.
+    assert np.linalg.norm(pa - pb, axis=1).max() < 0.02 * 256

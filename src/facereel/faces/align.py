@@ -212,7 +212,10 @@ def align_from_quad(
 def photo_to_crop(alignment: Alignment, xy: np.ndarray) -> np.ndarray:
     """Inverse of :meth:`Alignment.crop_to_photo` for points: [N, 2] photo -> crop pixels.
 
-    The FFHQ quad is a square (a similarity transform), so the inverse is exact.
+    The FFHQ quad is a square (a similarity transform), so the inverse is exact.  Conventions
+    (both directions): photo pixel (x, y) has its centre at (x, y); crop pixel (i, j) has its
+    centre at (i + 0.5, j + 0.5), i.e. crop pixel (i, j) is the photo sampled bilinearly at
+    ``crop_to_photo((i + 0.5, j + 0.5))``.
     """
     q = alignment.quad
     origin = q[0]
