@@ -18,11 +18,13 @@ Probable other people (:data:`OTHER_PERSON_DISTANCE`)
 Duplicates
     Near-identical photos (the same shot resized, re-encoded, EXIF-rotated or cropped) are
     found on their aligned face crops, so that the geometry of the copy does not matter: two
-    photos are duplicates when the same person's faces, aligned by their FFHQ quads, match both
-    in pixels (:data:`DUPLICATE_PIXEL_DISTANCE`) and in perceptual hash
-    (:data:`DUPLICATE_HASH_DISTANCE`), compared only where both photos have real pixels (a
-    crop that cuts into the face leaves reflect padding in its aligned crop).  The copy with
-    the most face pixels (then image pixels, no EXIF rotation, bigger file, name) is kept.
+    photos are duplicates when the same person's faces, aligned by their FFHQ quads (small
+    grey thumbnails), match both in pixels (:data:`DUPLICATE_PIXEL_DISTANCE`) and in
+    perceptual hash (:data:`DUPLICATE_HASH_DISTANCE`).  Both are compared only where both
+    photos have real pixels (a crop that cuts into the face leaves padding in its aligned
+    crop), after re-registering the two thumbnails with SIFT matches and a RANSAC similarity
+    (landmarks of a cut face can be off by 10 % of the face).  The copy with the most face
+    pixels (then image pixels, no EXIF rotation, bigger file, name) is kept.
 
 Order
     EXIF date, else estimated age, else file name.  With ``birth_date`` the dates become real
@@ -89,6 +91,8 @@ THUMB = 160  # aligned grey thumbnails for the duplicate test
 
 #: Matches needed (after RANSAC) to trust a feature registration of two thumbnails.
 MIN_REGISTRATION_INLIERS = 12
+#: Keypoints per thumbnail above which a failed registration means "different shots".
+MIN_FEATURES = 30
 _FACE_REGION = (0.2, 0.85, 0.2, 0.8)  # y0, y1, x0, x1 of the FFHQ crop holding the face
 
 DEFAULT_MAX_PIXELS = 80_000_000
@@ -393,7 +397,7 @@ def _features(f: _Face) -> tuple[np.ndarray, np.ndarray | None]:
 def _sift():
     import cv2
 
-    return cv2.SIFT_create(nfeatures=300)
+    return cv2.SIFT_create(nfeatures=150)
 
 
 def _register(a: _Face, b: _Face) -> np.ndarray | None:
@@ -451,8 +455,13 @@ def crop_distance(a: _Face, b: _Face, shift: int = 3) -> tuple[float, int | None
         bt = cv2.warpAffine(b.thumb, m, (t, t), flags=cv2.INTER_LINEAR)
         bv = cv2.warpAffine(b.valid.astype(np.uint8), m, (t, t), flags=cv2.INTER_NEAREST) > 0
         candidates.append((bt, bv))
-    for dy in range(-shift, shift + 1):
-        for dx in range(-shift, shift + 1):
+    elif min(len(_features(a)[0]), len(_features(b)[0])) >= MIN_FEATURES:
+        # Both faces are textured enough for SIFT, yet nothing matched: not one shot.  This
+        # early exit keeps the pairwise test cheap (one descriptor match per pair).
+        return np.inf, None
+    shifts = range(-shift, shift + 1) if m is None else (0,)  # a registration needs no search
+    for dy in shifts:
+        for dx in shifts:
             candidates.append((np.roll(b.thumb, (dy, dx), axis=(0, 1)), np.roll(b.valid, (dy, dx), axis=(0, 1))))
     best, best_mask, best_b = np.inf, None, None
     for bt, bv in candidates:
