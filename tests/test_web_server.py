@@ -1,0 +1,158 @@
+"""The web app under a real uvicorn server on 127.0.0.1 (a subprocess, random free port):
+upload fuzzing while other requests are served, path traversal with raw request targets,
+and the restart after a kill in the middle of a render."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+from test_web_support import ServerProcess, bomb_png, jpeg_bytes, raw_get  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = ServerProcess(tmp_path_factory.mktemp("web") / "data", fake=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_binds_loopback_and_serves_the_page(server):
+    r = httpx.get(server.url + "/", timeout=10)
+    assert r.status_code == 200 and "facereel" in r.text
+    assert httpx.get(server.url + "/openapi.json", timeout=10).json()["info"]["title"] == "facereel"
+
+
+def test_upload_fuzz_while_serving(server):
+    pid = httpx.post(server.url + "/api/projects", json={}, timeout=10).json()["id"]
+    url = f"{server.url}/api/projects/{pid}/photos"
+    bad = [
+        ("empty.jpg", b"", 400),
+        ("truncated.jpg", jpeg_bytes(300, 300)[:700], 422),
+        ("bomb.png", bomb_png(), 413),
+        ("wrong-ext.jpg", b"%PDF-1.4 not a photo at all", 415),
+        ("big.jpg", b"\xff\xd8\xff" + b"\0" * (21 * 1024 * 1024), 413),   # over the 20 MiB default
+    ]
+    stop = threading.Event()
+    pings: list[int] = []
+
+    def ping():
+        with httpx.Client(timeout=10) as c:
+            while not stop.is_set():
+                pings.append(c.get(server.url + "/api/config").status_code)
+                time.sleep(0.02)
+
+    t = threading.Thread(target=ping)
+    t.start()
+    try:
+        def send(case):
+            name, data, _ = case
+            return httpx.post(url, files=[("files", (name, data, "image/jpeg"))], timeout=60)
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(send, bad * 2))
+    finally:
+        stop.set()
+        t.join(10)
+    for (name, _, status), r in zip(bad * 2, results):
+        assert r.status_code == status, (name, r.status_code, r.text[:200])
+        assert r.json()["detail"], name
+    assert pings and set(pings) == {200}
+    # still healthy, and a good photo still goes through
+    r = httpx.post(url, files=[("files", ("ok.jpg", jpeg_bytes(seed=4), "image/jpeg"))], timeout=30)
+    assert r.status_code == 201
+
+
+@pytest.mark.parametrize("target", [
+    "/static/../app.py",
+    "/static/%2e%2e/app.py",
+    "/static/..%2fapp.py",
+    "/static/%2e%2e%2f%2e%2e%2fweb%2fapp.py",
+    "/static/....//app.py",
+    "/static//etc/passwd",
+    "/static/%2fetc%2fpasswd",
+    "/storage/../facereel.sqlite3",
+    "/storage/..%2ffacereel.sqlite3",
+    "/storage/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/storage/..%5c..%5cfacereel.sqlite3",
+    "/api/projects/..%2f..%2ffacereel.sqlite3/items",
+    "/api/jobs/..%2f..%2ffacereel.sqlite3/result",
+    "/../../../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+])
+def test_path_traversal_is_refused(server, target):
+    status, body = raw_get(server.port, target)
+    assert status in (400, 404, 405), (target, status)
+    for secret in (b"SQLite format", b"root:x:0:0", b"def create_app", b"import "):
+        assert secret not in body, target
+
+
+def test_no_directory_listing(server):
+    for target in ("/static/", "/static", "/storage/", "/storage", "/api/", "/api/projects/"):
+        status, body = raw_get(server.port, target)
+        assert status in (307, 404, 405), target   # 307: /static -> /static/, which is a 404
+        assert b"app.js" not in body and b"index.html" not in body
+
+
+def test_cors_is_off(server):
+    r = httpx.options(server.url + "/api/projects", headers={"Origin": "http://192.168.1.50",
+                                                            "Access-Control-Request-Method": "POST"}, timeout=10)
+    assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.slow
+def test_restart_after_a_kill_during_a_render(tmp_path):
+    """SIGKILL the server while it renders; the next start marks the job failed and no
+    half-written file exists anywhere."""
+    data = tmp_path / "data"
+    srv = ServerProcess(data, fake=True, frame_delay=0.05).start()
+    try:
+        c = httpx.Client(base_url=srv.url, timeout=30)
+        pid = c.post("/api/projects", json={}).json()["id"]
+        r = c.post(f"/api/projects/{pid}/photos",
+                   files=[("files", (f"{i}.jpg", jpeg_bytes(seed=i), "image/jpeg")) for i in range(3)])
+        job = r.json()["job"]
+        deadline = time.monotonic() + 30
+        while c.get(f"/api/jobs/{job['id']}").json()["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        render = c.post(f"/api/projects/{pid}/renders", json={"frames": 200, "size": 256, "format": "gif"}).json()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            st = c.get(f"/api/jobs/{render['id']}").json()
+            if st["status"] == "running" and st["done"] >= 5:
+                break
+            time.sleep(0.05)
+        assert st["status"] == "running"
+        partial = list((data / "tmp").rglob("*.gif"))
+        assert partial and partial[0].stat().st_size > 0        # a half-written video exists now
+        c.close()
+    finally:
+        srv.kill()
+    assert list((data / "tmp").rglob("*.gif"))                # the kill left it behind
+
+    srv2 = ServerProcess(data, fake=True).start()
+    try:
+        c = httpx.Client(base_url=srv2.url, timeout=30)
+        st = c.get(f"/api/jobs/{render['id']}").json()
+        assert st["status"] == "failed" and "server stopped" in st["error"]
+        assert c.get(f"/api/jobs/{render['id']}/result").status_code == 404
+        hist = c.get(f"/api/projects/{pid}/renders").json()
+        assert hist[0]["id"] == render["id"] and hist[0]["status"] == "failed"
+        assert not list((data / "tmp").rglob("*")) and not list((data / "projects" / pid / "renders").iterdir())
+        # the project renders again after the restart
+        again = c.post(f"/api/projects/{pid}/renders", json={"frames": 2, "size": 256, "format": "gif"}).json()
+        deadline = time.monotonic() + 30
+        while c.get(f"/api/jobs/{again['id']}").json()["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        res = c.get(f"/api/jobs/{again['id']}/result")
+        assert res.status_code == 200 and res.content[:3] == b"GIF"
+        c.close()
+    finally:
+        srv2.stop()
