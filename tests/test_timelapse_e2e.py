@@ -1,0 +1,117 @@
+"""End to end on the real sample photos (small size, few frames): library, CLI and demo."""
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facereel.samples import OTHER_PERSON, SAME_PERSON
+
+SIZE = 256
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.fixture(scope="module")
+def manifest_path(samples, tmp_path_factory):
+    from facereel.manifest import save_manifest
+    from facereel.pipelines.analyze import analyze_collection
+
+    m = analyze_collection([samples / n for n in (*SAME_PERSON, OTHER_PERSON)], size=SIZE)
+    return save_manifest(m, tmp_path_factory.mktemp("tl") / "manifest.json")
+
+
+def _text(result):
+    text = result.output
+    try:
+        text += result.stderr
+    except (ValueError, AttributeError):
+        pass
+    return text
+
+
+def test_real_photos_morph_mp4(manifest_path, tmp_path):
+    from facereel.manifest import load_manifest
+    from facereel.pipelines.analyze import aligned_crop
+    from facereel.pipelines.timelapse import render_timelapse, timelapse_frames
+
+    m = load_manifest(manifest_path)
+    kept = m.ordered()
+    assert len(kept) == 3
+    r = render_timelapse(manifest_path, tmp_path / "t.mp4", engine="morph", frames=4, size=SIZE)
+    assert r.frames == (3 - 1) * 4 + 1 and r.keyframe_indices == [0, 4, 8]
+    assert [p for p, _ in r.skipped] and all(OTHER_PERSON in p for p, _ in r.skipped)
+    crops = [aligned_crop(e, size=SIZE) for e in kept]
+    with av.open(str(r.path)) as c:
+        dec = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(dec) == 9 and dec[0].shape == (SIZE, SIZE, 3)
+    for k, i in enumerate(r.keyframe_indices):
+        assert _psnr(dec[i], crops[k]) > 30
+    # before encoding the keyframes are the aligned crops exactly
+    frames = list(timelapse_frames(m, engine="morph", frames=4, size=SIZE))
+    for k, i in enumerate(r.keyframe_indices):
+        assert np.array_equal(frames[i], crops[k])
+
+
+def test_cli_timelapse(manifest_path, tmp_path):
+    from facereel.cli import app
+
+    out = tmp_path / "t.gif"
+    res = CliRunner().invoke(app, ["timelapse", str(manifest_path), "-o", str(out), "--frames", "2",
+                                   "--size", str(SIZE), "--engine", "crossfade", "--hold", "1"])
+    text = _text(res)
+    assert res.exit_code == 0, text
+    assert "skipped" in text and OTHER_PERSON in text
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.n_frames == 2 * 2 + 1 + 3 and im.size == (SIZE, SIZE)
+    # --keep-flagged keeps the other person
+    res = CliRunner().invoke(app, ["timelapse", str(manifest_path), "-o", str(tmp_path / "k"), "--format", "frames",
+                                   "--frames", "1", "--size", str(SIZE), "--keep-flagged", "--engine", "crossfade"])
+    assert res.exit_code == 0, _text(res)
+    assert len(list((tmp_path / "k").iterdir())) == 4
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["-o", "{tmp}/x.avi"], "format"),
+    (["-o", "{tmp}/missing/x.mp4"], "does not exist"),
+    (["-o", "{tmp}/x.mp4", "--format", "mkv"], "mkv"),
+    (["-o", "{tmp}/x.mp4", "--size", "300"], "size"),
+])
+def test_cli_bad_input(manifest_path, tmp_path, args, msg):
+    from facereel.cli import app
+
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    res = CliRunner().invoke(app, ["timelapse", str(manifest_path), *args])
+    text = _text(res)
+    assert res.exit_code != 0
+    assert msg in text and "Traceback" not in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_single_photo(samples, tmp_path):
+    from facereel.cli import app
+
+    res = CliRunner().invoke(app, ["timelapse", str(samples / SAME_PERSON[0]), "-o", str(tmp_path / "x.mp4")])
+    text = _text(res)
+    assert res.exit_code == 1 and "at least 2 photos" in text and "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_demo(tmp_path):
+    from facereel.cli import app
+
+    res = CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--size", str(SIZE), "--frames", "3"])
+    assert res.exit_code == 0, _text(res)
+    d = tmp_path / "demo"
+    assert {p.name for p in d.iterdir()} >= {"timelapse.mp4", "contact_sheet.png", "manifest.json", "timelapse.json"}
+    with av.open(str(d / "timelapse.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 7
+    from PIL import Image
+
+    with Image.open(d / "contact_sheet.png") as im:
+        assert im.width >= 4 * SIZE // 2 and im.height > 100
