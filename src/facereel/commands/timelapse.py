@@ -56,9 +56,9 @@ def timelapse(
 ) -> None:
     """Make a facial time-lapse video of one person from photos (or a manifest).
 
-    Photos are analysed on the fly unless a manifest is given; duplicates and photos of other
-    people are skipped (and listed) unless --keep-flagged. Keyframes are the aligned crops, shown
-    exactly at their positions.
+    Photos are analysed on the fly unless a manifest is given; duplicates and photos of other people are skipped (and listed) unless --keep-flagged. Keyframes are the aligned crops, shown exactly at their positions.
+
+    --engine latent uses FFHQ StyleGAN weights, whose licences EXCLUDE COMMERCIAL USE.
     """
     from facereel.commands._ui import fail
 
@@ -145,11 +145,9 @@ def demo(
     size: int = typer.Option(512, "--size", help="Frame size: 256, 512 or 1024."),
     frames: int = typer.Option(24, "--frames", min=1, help="Frames per gap."),
 ) -> None:
-    """Run the whole job on the bundled sample photos: analysis, a morph time-lapse MP4, a contact sheet.
+    """Run the whole job on the sample photos: analysis, a morph time-lapse MP4, a contact sheet.
 
-    The sample set is three photos of one person plus one of another person, to show the
-    other-person flag (that photo is skipped). Writes manifest.json, timelapse.mp4,
-    contact_sheet.png and timelapse.json into the folder.
+    The sample set is three photos of one person plus one of another person, to show the other-person flag (that photo is skipped). Writes manifest.json, timelapse.mp4, contact_sheet.png and timelapse.json into the folder.
     """
     import json
 

@@ -10,7 +10,8 @@ keyframe back in with an opacity that peaks at the keyframes and vanishes half-w
 λ = 1 it is j+1; at λ = ½ the weight is 0, so switching keyframes there is continuous.
 
 The keyframe mixed in is ``engine.blend_source(k, frame)``: the raw crop by default; the morph
-engine returns the keyframe warped onto the frame's interpolated shape, which keeps Eq. 5 from adding a ghost of the un-warped face.
+engine returns the keyframe warped onto the frame's interpolated shape, which keeps Eq. 5 from
+adding a ghost of the un-warped face.
 Frames that *are* keyframes (λ = 0) are emitted by the pipeline as the exact aligned crop.
 """
 

@@ -172,6 +172,13 @@ def warp_piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, t
     return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """[T] twice the signed area of each triangle."""
+    v = points[triangles]
+    e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
+    return e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+
+
 def _catmull_rom(p0, p1, p2, p3, t: float) -> np.ndarray:
     """Uniform Catmull-Rom between p1 (t=0) and p2 (t=1): C1 through every keyframe shape."""
     t2, t3 = t * t, t * t * t
@@ -199,6 +206,7 @@ class MorphEngine(Engine):
         self.path = path
         self.detect = detect
         self._recent: dict[int, tuple] = {}
+        self._tri: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
         super().prepare(keyframes, progress)
@@ -241,6 +249,7 @@ class MorphEngine(Engine):
                 marks[i] = np.concatenate([m, *rings])
         self.marks = marks
         self._recent = {}
+        self._tri = {}
 
     # -- shapes -------------------------------------------------------------------------------
     def _full(self, k: int) -> np.ndarray | None:
@@ -272,11 +281,29 @@ class MorphEngine(Engine):
         ia, ib = self.keyframes[j].image, self.keyframes[j + 1].image
         if t is self.border:
             return ia, ib
-        (ax, ay), (bx, by) = dense_maps(t, [a, b], w, h)
+        (ax, ay), (bx, by) = dense_maps(t, [a, b], w, h, self._triangles(j, t))
         return (
             cv2.remap(ia, ax, ay, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
             cv2.remap(ib, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
         )
+
+    def _triangles(self, j: int, t: np.ndarray) -> np.ndarray:
+        """Delaunay triangulation of gap j's middle shape, reused while no triangle folds at ``t``.
+
+        A triangulation whose triangles all keep their orientation (and fixed border) still tiles
+        the frame, so reusing it is exact; it saves a Delaunay per frame and, with no edge flips
+        inside a gap, keeps the warp temporally smooth.  Any fold → Delaunay of ``t`` itself.
+        """
+        cached = self._tri.get(j)
+        if cached is None:
+            mid = self.shapes(j, 0.5)[2]
+            tri = triangulate(mid)
+            cached = self._tri[j] = (tri, np.sign(_signed_areas(mid, tri)))
+        tri, sign = cached
+        area = _signed_areas(t, tri)
+        if np.all(area * sign > 1e-6):
+            return tri
+        return triangulate(t)
 
     # -- Engine API ---------------------------------------------------------------------------
     def _render(self, j: int, lam: float) -> np.ndarray:
