@@ -1,0 +1,115 @@
+"""The web UI in real headless Chromium (Debian ``chromium`` driven by Playwright), against a
+real server with the real pipelines: upload the sample photos, wait for the analysis, remove
+one face, render with the morph engine, and see the video load with a duration > 0.  A
+screenshot is kept in ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package 'chromium'; `make browser` installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from test_web_support import ServerProcess
+
+    srv = ServerProcess(tmp_path_factory.mktemp("webui") / "data", fake=False)
+    srv.start(timeout=120)
+    yield srv
+    srv.stop()
+
+
+def test_upload_review_render_and_watch(browser, server, samples):
+    names = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_function("() => location.hash.startsWith('#p=')", timeout=15_000)
+        page.set_input_files("#file-input", [str(samples / n) for n in names])
+
+        # the analysis streams in: four cards, each with an aligned face and an age
+        page.wait_for_function("() => document.querySelectorAll('#grid .card img').length === 4", timeout=240_000)
+        page.wait_for_function("() => document.querySelector('#analysis').hidden", timeout=30_000)
+        ages = page.eval_on_selector_all("#grid .card input.age", "els => els.map(e => Number(e.value))")
+        assert len(ages) == 4 and ages == sorted(ages) and all(0 < a < 100 for a in ages)
+        # biden.jpg is another person: highlighted as recommended to remove
+        recommended = page.eval_on_selector_all("#grid .card.recommend .name", "els => els.map(e => e.textContent)")
+        assert recommended == ["biden.jpg"], recommended
+
+        # remove it
+        page.click("#grid .card.recommend button.remove")
+        page.wait_for_function("() => document.querySelectorAll('#grid .card.excluded').length === 1", timeout=15_000)
+        assert page.text_content("#grid .card.excluded .name") == "biden.jpg"
+        assert "3 of 4 used" in page.text_content("#count")
+
+        # render with the morph engine, small and short
+        page.select_option("#engine", "morph")
+        page.select_option("#size", "256")
+        page.fill("#frames", "3")
+        page.fill("#fps", "12")
+        page.select_option("#format", "mp4")
+        page.click("#render-button")
+        page.wait_for_function(
+            "() => { const v = document.querySelector('#result-video');"
+            " return v && !v.hidden && v.readyState >= 1 && v.duration > 0; }", timeout=180_000)
+        duration = page.evaluate("document.querySelector('#result-video').duration")
+        assert duration > 0
+        href = page.get_attribute("#download", "href")
+        assert href and "/result" in href and "download=1" in href
+        history = page.text_content("#history")
+        assert "morph" in history and "done" in history
+        assert page.is_hidden("#error")
+        # show a middle frame (and not the media spinner) in the screenshot
+        page.evaluate("() => new Promise((ok) => { const v = document.querySelector('#result-video'); v.pause();"
+                      " v.addEventListener('seeked', () => ok(true), { once: true });"
+                      " v.currentTime = v.duration / 2; setTimeout(() => ok(false), 5000); })")
+        page.screenshot(path=str(ARTIFACTS / "web_ui.png"), full_page=True)
+        assert not errors, errors
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "web_ui_failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+def test_error_states_are_visible(browser, server, tmp_path):
+    """A file that is not a photo and a render without photos both show a visible message."""
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_function("() => location.hash.startsWith('#p=')", timeout=15_000)
+        bogus = tmp_path / "notes.jpg"
+        bogus.write_text("not a photo")
+        page.set_input_files("#file-input", [str(bogus)])
+        page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+        assert "not an image" in page.text_content("#error")
+        page.click("#render-button")
+        page.wait_for_function("() => document.querySelector('#error').textContent.includes('analysed')", timeout=15_000)
+        # name search is not configured on this server: the button says so instead of failing
+        assert page.is_disabled("#search-button")
+        assert "not configured" in page.text_content("#search-hint")
+    finally:
+        page.close()
