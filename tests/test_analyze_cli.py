@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facereel.cli import app
+from facereel.manifest import load_manifest
 
 runner = CliRunner()
 
@@ -143,3 +144,18 @@ def test_help_names_the_dlib68_licence():
     result = runner.invoke(app, ["analyze", "--help"])
     assert result.exit_code == 0
     assert "COMMERCIAL" in result.output and "dlib68" in result.output
+
+
+def test_reference_follows_that_person(tmp_path, samples):
+    for name in ("obama.jpg", "biden.jpg"):
+        shutil.copyfile(samples / name, tmp_path / name)
+    ref = tmp_path / "ref" / "biden_ref.jpg"
+    ref.parent.mkdir()
+    shutil.copyfile(samples / "biden.jpg", ref)
+    out = tmp_path / "m.json"
+    result = _run(tmp_path / "obama.jpg", tmp_path / "biden.jpg", "--reference", ref, "-o", out)
+    _no_traceback(result)
+    assert result.exit_code == 0, result.output
+    photos = {Path(p["path"]).name: p for p in json.loads(out.read_text())["photos"]}
+    assert photos["biden.jpg"]["flags"] == [] and photos["obama.jpg"]["flags"] == ["other_person"]
+    assert load_manifest(out).reference == str(ref)  # stored relative to the manifest

@@ -247,3 +247,30 @@ def test_broken_photo_does_not_stop_the_batch(monkeypatch, tmp_path):
     bad = [e for e in m.photos if Path(e.path).name == "bad.png"][0]
     assert bad.flags == ["unreadable"] and "decoder exploded" in bad.error
     assert len(m.ordered()) == 1
+
+
+def test_split_collection_still_flags_the_other_person(fake_photos, tmp_path):
+    # Two photos, two people: the median of both would sit between them and flag nobody; the
+    # centre is taken over the followed person's photos only.
+    t = fake_photos
+    t["a.png"] = _photo("a", [_face(_texture(1), SQUARE, _unit(1, A, 0.1))])
+    t["b.png"] = _photo("b", [_face(_texture(2), SQUARE, _unit(2, B, 0.1))])
+    m = pa.analyze_collection(_files(tmp_path, list(t)))
+    flags = sorted(tuple(e.flags) for e in m.photos)
+    assert flags == [(), ("other_person",)]
+    assert m.settings["target_support"] == [1, 2]
+
+
+def test_best_copy_prefers_face_pixels_then_resolution_then_upright():
+    img = _texture(1)
+    big = _photo("big.png", [_face(img, SQUARE * 1.0, A)], size=(300, 400))
+    small = _photo("small.png", [_face(img, SQUARE * 0.5, A)], size=(300, 400))
+    crop = _photo("crop.png", [_face(img, SQUARE, A)], size=(200, 400))
+    rotated = _photo("a_rotated.png", [_face(img, SQUARE * 1.02, A)], size=(300, 400), orientation=6)
+    photos = [small, crop, rotated, big]
+    for p in photos:
+        p.entry.chosen = 0
+        p.entry.quad = p.faces[0].quad.tolist()
+    # the small copy loses on face pixels; the crop on image pixels; the rotated one on EXIF
+    assert pa._best_copy(photos, [0, 1, 2, 3]) == 3
+    assert pa._best_copy(photos, [0, 1]) == 1

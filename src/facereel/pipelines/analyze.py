@@ -10,9 +10,9 @@ Target person
     nearest to that person is chosen; the other faces are listed in the manifest, not used.
 
 Probable other people (:data:`OTHER_PERSON_DISTANCE`)
-    The element-wise median of the chosen faces' descriptors (the photos not flagged as
-    duplicates; as the time-lapse seed does with ArcFace features) is a robust centre of the
-    person: each photo's distance to it is stored as ``other_distance`` and photos beyond the
+    The element-wise median of the chosen faces' descriptors (over the photos within
+    :data:`SAME_PERSON_DISTANCE` of the target, duplicates left out; as the time-lapse seed does
+    with ArcFace features) is a robust centre of the person: each photo's distance to it is stored as ``other_distance`` and photos beyond the
     threshold are flagged ``other_person``.  Flags are recommendations, never deletions.
 
 Duplicates
@@ -291,7 +291,7 @@ def _candidates(photo: _Photo) -> list[int]:
     return big or ok
 
 
-def _target_descriptor(photos: Sequence[_Photo]) -> np.ndarray | None:
+def _target_descriptor(photos: Sequence[_Photo], info: dict | None = None) -> np.ndarray | None:
     """The identity present in most photos: the face whose same-person neighbourhood
     (within :data:`SAME_PERSON_DISTANCE`) spans the most photos; its centre is the median of
     the nearest such face in each of those photos."""
@@ -308,6 +308,13 @@ def _target_descriptor(photos: Sequence[_Photo]) -> np.ndarray | None:
         key = (support, -float(dist[a][near].sum()))
         if best_key is None or key > best_key:
             best, best_key = a, key
+    support = best_key[0]
+    with_faces = len(set(owner.tolist()))
+    if info is not None:
+        info["target_support"] = [support, with_faces]
+    if with_faces > 1 and support * 2 <= with_faces:
+        log.warning("no person appears in most photos (the most frequent face is in %d of %d); "
+                    "following the first such face; give a reference photo to choose", support, with_faces)
     members = []
     for pi in set(owner.tolist()):
         idx = np.flatnonzero((owner == pi) & (dist[best] < SAME_PERSON_DISTANCE))
@@ -547,14 +554,16 @@ def _find_duplicates(photos: Sequence[_Photo]) -> None:
                     e.date = photos[keep].entry.date
 
 
-def _flag_other_people(photos: Sequence[_Photo], reference: np.ndarray | None) -> np.ndarray | None:
+def _flag_other_people(photos: Sequence[_Photo], target: np.ndarray | None) -> np.ndarray | None:
     chosen = [p for p in photos if p.entry.chosen is not None]
     if not chosen:
         return None
     core = [p for p in chosen if "duplicate" not in p.entry.flags] or chosen
-    if reference is not None:
+    if target is not None:
+        # The median over the target person's photos only: other people (even 50 % of a small
+        # collection) must not pull the centre towards themselves.
         near = [p for p in core
-                if np.linalg.norm(np.asarray(p.entry.descriptor) - reference) < SAME_PERSON_DISTANCE]
+                if np.linalg.norm(np.asarray(p.entry.descriptor) - target) < SAME_PERSON_DISTANCE]
         core = near or core
     centre = np.median(np.stack([np.asarray(p.entry.descriptor) for p in core]), axis=0)
     for p in chosen:
@@ -652,15 +661,17 @@ def analyze_collection(
         if progress:
             progress(n, total)
 
-    target = ref_desc if ref_desc is not None else _target_descriptor(photos)
+    info: dict = {}
+    target = ref_desc if ref_desc is not None else _target_descriptor(photos, info)
     for p in photos:
         _choose(p, target)
     _find_duplicates(photos)
-    _flag_other_people(photos, ref_desc)
+    _flag_other_people(photos, target)
     settings = {
         "detector": detector, "landmarks": landmarks, "size": size, "recipe": recipe, "min_size": min_size,
         "same_person_distance": SAME_PERSON_DISTANCE, "other_person_distance": OTHER_PERSON_DISTANCE,
         "duplicate_pixel_distance": DUPLICATE_PIXEL_DISTANCE, "duplicate_hash_distance": DUPLICATE_HASH_DISTANCE,
+        **info,
     }
     _assign_ages_and_order(photos, birth, settings)
     for p in photos:
