@@ -188,3 +188,24 @@ def test_normalize_2nd_moment():
     z = torch.randn(4, 16, generator=torch.Generator().manual_seed(9)) * 5
     n = ops.normalize_2nd_moment(z)
     torch.testing.assert_close(n.square().mean(1), torch.ones(4), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("taps", [[1, 3, 3, 1], [1, 2, 5, 7, 7, 5, 2, 1], [2, 1]])
+def test_fast_fir_and_upsample_match_reference(taps, channels_last):
+    g = torch.Generator().manual_seed(10)
+    x = torch.randn(2, 5, 9, 9, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    f = ops.setup_filter(taps)
+    ref = ops.upsample2d(x, f)
+    got = ops.upsample2d_fast(x, f)
+    assert got.shape == ref.shape
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    b = torch.randn(5, generator=g)
+    ref = ops.upfirdn2d(x, f, padding=[1, 1, 1, 1], gain=4) + b.reshape(1, -1, 1, 1)
+    got = ops.fir_filter_fast(x, f, padding=1, gain=4, bias=b)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    # Asymmetric padding falls back to the reference.
+    ref = ops.upfirdn2d(x, f, padding=[2, 1, 0, 3])
+    torch.testing.assert_close(ops.fir_filter_fast(x, f, padding=[2, 1, 0, 3]), ref)

@@ -346,3 +346,55 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if noise is not None:
         x = x + noise.to(x.dtype)
     return x
+
+
+# ----------------------------------------------------------------------------- fast equivalents
+# Same maths as the reference ops above, expressed as single (grouped) convolutions so that
+# oneDNN runs them (channels_last friendly, no zero-insertion or padding copies).
+# tests/test_nets_ops.py checks them against the references to 1e-5 relative.
+
+def _filter_2d(f: torch.Tensor) -> torch.Tensor:
+    """A 1-D separable filter as its 2-D outer product (gain already inside ``f``)."""
+    return torch.outer(f, f) if f.ndim == 1 else f
+
+
+def fir_filter_fast(x: torch.Tensor, f: torch.Tensor, padding=0, gain: float = 1,
+                    flip_filter: bool = False, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``upfirdn2d(x, f, padding=padding, gain=gain)`` (+ ``bias`` per channel) as one depthwise conv.
+
+    Falls back to the reference when the padding is asymmetric or negative.
+    """
+    px0, px1, py0, py1 = parse_padding(padding)
+    if px0 != px1 or py0 != py1 or px0 < 0 or py0 < 0:
+        y = upfirdn2d(x, f, padding=padding, gain=gain, flip_filter=flip_filter)
+        return y if bias is None else y + bias.to(y.dtype).reshape(1, -1, 1, 1)
+    c = x.shape[1]
+    k = _filter_2d(f * (gain ** (f.ndim / 2)))
+    if not flip_filter:
+        k = k.flip([0, 1])                      # true convolution, as upfirdn2d
+    k = k.to(x.dtype)[None, None].expand(c, 1, *k.shape)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        k = k.contiguous(memory_format=torch.channels_last)
+    else:
+        k = k.contiguous()
+    return F.conv2d(x, k, bias=None if bias is None else bias.to(x.dtype), padding=[py0, px0], groups=c)
+
+
+def upsample2d_fast(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float = 1) -> torch.Tensor:
+    """``upsample2d(x, f, up)`` as one depthwise transposed conv (no zero insertion, no padding).
+
+    Zero insertion followed by a true convolution with ``f`` is exactly a stride-``up``
+    transposed convolution with ``f``; cropping ``fw - 1 - p0`` on each side (p0 the left pad
+    of ``upsample2d``) aligns it.  Even filter sizes only (else the reference runs).
+    """
+    fw, fh = get_filter_size(f)
+    if not isinstance(up, int) or fw % 2 or fh % 2 or up != 2:
+        return upsample2d(x, f, up=up, gain=gain)
+    c = x.shape[1]
+    k = _filter_2d(f * ((gain * up * up) ** (f.ndim / 2)))      # [fh, fw], gain up² keeps the mean
+    k = k.to(x.dtype)[None, None].expand(c, 1, *k.shape)
+    k = k.contiguous(memory_format=torch.channels_last) \
+        if x.is_contiguous(memory_format=torch.channels_last) else k.contiguous()
+    pad_x = fw - 1 - (fw + up - 1) // 2
+    pad_y = fh - 1 - (fh + up - 1) // 2
+    return F.conv_transpose2d(x, k, stride=up, padding=[pad_y, pad_x], groups=c)

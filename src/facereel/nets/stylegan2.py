@@ -107,9 +107,16 @@ class Conv2dLayer(nn.Module):
             else:
                 self.bias = None
 
-    def forward(self, x, gain=1):
+    def forward(self, x, gain=1, impl="reference"):
         w = self.weight.to(x.dtype) * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
+        if (impl == "fast" and w.shape[2:] == (1, 1) and self.up > 1 and self.down == 1
+                and self.activation == "linear" and self.conv_clamp is None):
+            # 1x1 conv commutes with the FIR: mix channels at low resolution, then upsample.
+            if x.is_contiguous(memory_format=torch.channels_last):
+                w = w.contiguous(memory_format=torch.channels_last)
+            y = ops.upsample2d_fast(F.conv2d(x, w), self.resample_filter, up=self.up)
+            return ops.bias_act(y, b, gain=self.act_gain * gain)
         flip_weight = self.up == 1   # transposed convs need the flip; equivalent, as official
         x = ops.conv2d_resample(x, w, f=self.resample_filter, up=self.up, down=self.down,
                                 padding=self.padding, flip_weight=flip_weight)
@@ -208,7 +215,6 @@ class SynthesisLayer(nn.Module):
         raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
 
     def forward(self, x, w, noise_mode="random", fused_modconv=True, gain=1, impl="reference"):
-        assert noise_mode in ("random", "const", "none")
         styles = self.affine(w)
         noise = self._noise(x, noise_mode, x.shape[0])
         if impl == "fast":
@@ -224,42 +230,52 @@ class SynthesisLayer(nn.Module):
         """Same maths as the reference with fewer passes (see module docstring)."""
         dtype = x.dtype
         n = x.shape[0]
+        cl = x.is_contiguous(memory_format=torch.channels_last) and x.ndim == 4
+        mf = torch.channels_last if cl else torch.contiguous_format
         weight = self.weight.float()
         out_ch, in_ch, kh, kw = weight.shape
         g = float(self.act_gain * gain)
-        positive_gain = g > 0 and self.activation in ("lrelu", "relu", "linear")
-        # Demodulation (eq. 3): Σ_{i,k} (s_i w_oik)² = Σ_i s_i² Σ_k w_oik².
+        # lrelu(a)·g == lrelu(a·g) for g > 0: fold the activation gain into weight, bias and noise.
+        fold = g > 0 and self.activation in ("lrelu", "relu", "linear")
+        # Demodulation (eq. 3): Σ_{i,k} (s_i w_oik)² = Σ_i s_i² Σ_k w_oik², no [N,O,I,k,k] tensor.
         dco = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()   # [N, O]
-        scale = dco * g if positive_gain else dco
-        bias = self.bias.float() * (g if positive_gain else 1.0)
+        scale = dco * g if fold else dco
+        bias = (self.bias.float() * (g if fold else 1.0)).to(dtype)
+        inplace = not torch.is_grad_enabled()   # autograd needs the intermediates otherwise
         if n == 1:
+            # Batch 1: modulate and demodulate the weight (eq. 1, 3), one ordinary conv.
             wm = weight * styles.reshape(1, in_ch, 1, 1) * scale.reshape(out_ch, 1, 1, 1)
-            y = self._conv(x, wm.to(dtype), bias.to(dtype) if self.up == 1 else None)
-            if self.up > 1:
-                y.add_(bias.to(dtype).reshape(1, -1, 1, 1))
+            y = self._conv(x, wm.to(dtype).contiguous(memory_format=mf), bias)
         else:
+            # Batch > 1: shared weight, modulation on the input, demodulation on the output.
             xs = x * styles.to(dtype).reshape(n, in_ch, 1, 1)
-            y = self._conv(xs, weight.to(dtype), None)
-            y = torch.addcmul(bias.to(dtype).reshape(1, -1, 1, 1), y,
-                              scale.to(dtype).reshape(n, out_ch, 1, 1))
+            y = self._conv(xs, weight.to(dtype).contiguous(memory_format=mf), None)
+            s4 = scale.to(dtype).reshape(n, out_ch, 1, 1)
+            if inplace:
+                y = y.mul_(s4).add_(bias.reshape(1, -1, 1, 1))
+            else:
+                y = torch.addcmul(bias.reshape(1, -1, 1, 1), y, s4)
         if noise is not None:
-            y.add_((noise * g if positive_gain else noise).to(dtype))
-        if positive_gain:
+            noise = (noise * g if fold else noise).to(dtype)
+            y = y.add_(noise) if inplace else y + noise
+        if fold:
             if self.activation == "lrelu":
-                F.leaky_relu_(y, 0.2)
+                y = F.leaky_relu_(y, 0.2) if inplace else F.leaky_relu(y, 0.2)
             elif self.activation == "relu":
-                F.relu_(y)
+                y = F.relu_(y) if inplace else F.relu(y)
         else:
             y = ops.bias_act(y, None, act=self.activation, gain=g)
         if self.conv_clamp is not None:
             c = float(self.conv_clamp * gain)
-            y.clamp_(-c, c)
+            y = y.clamp_(-c, c) if inplace else y.clamp(-c, c)
         return y
 
     def _conv(self, x, w, bias):
+        """3x3 conv (+ bias), or for up=2: transposed conv then the FIR (with the bias)."""
         if self.up == 1:
             return F.conv2d(x, w, bias=bias, padding=self.padding)
-        # Zero insertion + true conv == transposed conv (no flip), then the FIR (gain up²).
+        # Zero insertion + true conv == stride-2 transposed conv without flip (weight [I, O, k, k]),
+        # then the FIR with gain up² on the paddings of the official conv2d_resample.
         fw, fh = ops.get_filter_size(self.resample_filter)
         kh, kw = w.shape[2:]
         up = self.up
@@ -269,9 +285,12 @@ class SynthesisLayer(nn.Module):
         py1 = self.padding + (fh - up) // 2 - (kh - up)
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
-        y = F.conv_transpose2d(x, w.transpose(0, 1), bias=bias, stride=up, padding=[pyt, pxt])
-        return ops.upfirdn2d(y, self.resample_filter, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt],
-                             gain=up ** 2)
+        wt = w.transpose(0, 1)
+        if x.is_contiguous(memory_format=torch.channels_last):
+            wt = wt.contiguous(memory_format=torch.channels_last)
+        y = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt])
+        return ops.fir_filter_fast(y, self.resample_filter, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt],
+                                   gain=up ** 2, bias=bias)
 
     def extra_repr(self):
         return (f"in_channels={self.in_channels:d}, out_channels={self.out_channels:d}, w_dim={self.w_dim:d}, "
@@ -300,22 +319,28 @@ class ToRGBLayer(nn.Module):
             n, in_ch = styles.shape
             weight = self.weight.float()
             k = weight.shape[-1]
-            if n == 1:
-                wm = weight * styles.reshape(1, in_ch, 1, 1)
-                y = F.conv2d(x, wm.to(x.dtype), padding=k // 2).float()
-            else:
-                # Per-sample 1x1 mixing as one batched matmul: [N, O, I] @ [N, I, HW].
-                wm = weight.reshape(1, -1, in_ch, k * k)[..., 0] * styles.reshape(n, 1, in_ch) \
-                    if k == 1 else None
-                if wm is not None:
-                    y = torch.bmm(wm.to(x.dtype), x.reshape(n, in_ch, -1)).float()
-                    y = y.reshape(n, -1, *x.shape[2:])
+            cl = x.is_contiguous(memory_format=torch.channels_last)
+            if n == 1 or k != 1:
+                if n == 1:
+                    wm = weight * styles.reshape(1, in_ch, 1, 1)
+                    xin = x
                 else:
-                    y = F.conv2d(x * styles.to(x.dtype).reshape(n, in_ch, 1, 1), weight.to(x.dtype),
-                                 padding=k // 2).float()
+                    wm = weight
+                    xin = x * styles.to(x.dtype).reshape(n, in_ch, 1, 1)
+                wm = wm.to(x.dtype).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
+                y = F.conv2d(xin, wm, padding=k // 2).float()
+            else:
+                # Per-sample 1x1 mixing as one batched matmul: [N, HW, I] @ [N, I, O].
+                wm = (weight[:, :, 0, 0].unsqueeze(0) * styles.reshape(n, 1, in_ch)).to(x.dtype)   # [N, O, I]
+                if cl:
+                    h, w_ = x.shape[2:]
+                    y = torch.bmm(x.permute(0, 2, 3, 1).reshape(n, h * w_, in_ch), wm.transpose(1, 2))
+                    y = y.reshape(n, h, w_, -1).permute(0, 3, 1, 2).float()
+                else:
+                    y = torch.bmm(wm, x.reshape(n, in_ch, -1)).reshape(n, -1, *x.shape[2:]).float()
             y = y + self.bias.float().reshape(1, -1, 1, 1)
             if self.conv_clamp is not None:
-                y.clamp_(-self.conv_clamp, self.conv_clamp)
+                y = y.clamp_(-self.conv_clamp, self.conv_clamp)
             return y
         x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
         return ops.bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
@@ -370,6 +395,8 @@ class SynthesisBlock(nn.Module):
         if dtype is None:
             dtype = torch.float16 if self.use_fp16 and not force_fp32 else torch.float32
         memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
+        if impl == "fast":
+            memory_format = torch.channels_last   # oneDNN convs run ~2x faster in NHWC
         if fused_modconv is None:
             fused_modconv = self.fused_modconv_default
         if fused_modconv == "inference_only":
@@ -377,14 +404,15 @@ class SynthesisBlock(nn.Module):
         kw = dict(fused_modconv=fused_modconv, impl=impl, **layer_kwargs)
 
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = x.contiguous(memory_format=memory_format)
         else:
             x = x.to(dtype=dtype, memory_format=memory_format)
 
         if self.in_channels == 0:
             x = self.conv1(x, next(w_iter), **kw)
         elif self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
+            y = self.skip(x, gain=np.sqrt(0.5), impl=impl)
             x = self.conv0(x, next(w_iter), **kw)
             x = self.conv1(x, next(w_iter), gain=np.sqrt(0.5), **kw)
             x = y.add_(x)
@@ -393,7 +421,8 @@ class SynthesisBlock(nn.Module):
             x = self.conv1(x, next(w_iter), **kw)
 
         if img is not None:
-            img = ops.upsample2d(img, self.resample_filter)
+            img = (ops.upsample2d_fast(img, self.resample_filter) if impl == "fast"
+                   else ops.upsample2d(img, self.resample_filter))
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv, impl=impl)
             y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)

@@ -1,0 +1,196 @@
+"""Generator synthesis speed on CPU (2 threads): StyleGAN2 (FFHQ config) at 256/512/1024, batch 1 and 4,
+StyleGAN3-T at 1024 when ``facereel.nets.stylegan3`` exists.
+
+For every configuration it prints the per-image time of
+
+* ``reference``: our plain reference path (the official op sequence: grouped fused modconv …),
+* ``fast``: the default path, with its speed-up over ``reference`` measured in the same run,
+* ``bf16``: the opt-in bfloat16 path, its speed-up over ``fast`` and its PSNR against ``fast``,
+
+and the achieved convolution GFLOP/s (2·multiply-adds of the synthesis convs) against this
+machine's fp32 convolution throughput, measured in the same run with a plain large 3x3 conv
+(512→512 channels at 64x64, the best of NCHW and channels_last).  Each resolution runs in its
+own process so the printed peak RSS belongs to that model.  Official code, same kind of machine
+(golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2 image, ~61 s StyleGAN3-T 1024.
+
+    python bench/generators.py            # 1 warm-up + 2 timed runs per entry (median)
+    python bench/generators.py --quick    # 1 warm-up + 1 timed run (or FACEREEL_BENCH_QUICK=1)
+    python bench/generators.py --res 256 --no-sg3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+OFFICIAL = {256: 0.86, 512: 1.74, 1024: 2.73, "sg3t": 61.0}
+
+
+def _timeit(fn, runs: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def conv_peak(runs: int) -> float:
+    """GFLOP/s of a plain 512→512 3x3 conv at 64x64 (best of NCHW and channels_last)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.randn(1, 512, 64, 64)
+    w = torch.randn(512, 512, 3, 3)
+    flops = 2.0 * 64 * 64 * 512 * 512 * 9
+    best = 0.0
+    with torch.inference_mode():
+        for mf in (torch.contiguous_format, torch.channels_last):
+            xm, wm = x.contiguous(memory_format=mf), w.contiguous(memory_format=mf)
+            t = _timeit(lambda: F.conv2d(xm, wm, padding=1), max(runs, 2))
+            best = max(best, flops / t / 1e9)
+    return best
+
+
+def fill_(G, seed: int = 0) -> None:
+    """Golden-README-like fill by official name (weights N(1), biases N(0.1), affine bias 1+N(0.1),
+    mapping lr-multiplied N(100)/N(10), noise strengths N(0.1), w_avg N(0.1)); filters kept."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in G.state_dict().items():
+            if name.endswith("resample_filter") or not t.is_floating_point():
+                continue
+            r = torch.randn(t.shape, generator=gen)
+            if name.startswith("mapping.fc"):
+                r *= 100.0 if name.endswith("weight") else 10.0
+            elif name.endswith("affine.bias"):
+                r = 1.0 + 0.1 * r
+            elif name.endswith(("bias", "noise_strength", "w_avg")):
+                r *= 0.1
+            t.copy_(r)
+
+
+def psnr(ref, img) -> float:
+    import torch
+
+    mse = torch.mean((ref.float() - img.float()) ** 2).item()
+    peak = (ref.max() - ref.min()).item()
+    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(peak ** 2 / mse)).item()
+
+
+def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    from facereel.nets.stylegan2 import Generator, conv_flops, ffhq_config
+
+    G = Generator(**ffhq_config(res)).eval().requires_grad_(False)
+    fill_(G)
+    for batch in batches:
+        ws = G.mapping(torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(batch)), None)
+        out = {"model": "StyleGAN2", "res": res, "batch": batch, "gflop": conv_flops(G, batch) / 1e9}
+        with torch.inference_mode():
+            for label, kw in (("reference", dict(impl="reference")), ("fast", dict(impl="fast")),
+                              ("bf16", dict(impl="fast", dtype=torch.bfloat16))):
+                out[label] = _timeit(lambda: G.synthesis(ws, noise_mode="const", **kw), runs) / batch
+            ref = G.synthesis(ws, noise_mode="const", impl="reference")
+            fast = G.synthesis(ws, noise_mode="const", impl="fast")
+            bf = G.synthesis(ws, noise_mode="const", impl="fast", dtype=torch.bfloat16)
+        out["fast_vs_ref_rel_err"] = ((fast - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
+        out["bf16_psnr_db"] = psnr(fast, bf)
+        out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        print("RESULT " + json.dumps(out), flush=True)
+
+
+def child_sg3(runs: int, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        from facereel.nets import stylegan3
+    except ImportError as e:
+        print("RESULT " + json.dumps({"model": "StyleGAN3-T", "skipped": f"no facereel.nets.stylegan3 ({e})"}))
+        return
+    G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024, img_channels=3,
+                            mapping_kwargs=dict(num_layers=2), channel_base=32768, channel_max=512,
+                            magnitude_ema_beta=0.5 ** (32 / 20000)).eval().requires_grad_(False)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
+    out = {"model": "StyleGAN3-T", "res": 1024, "batch": 1}
+    with torch.inference_mode():
+        out["fast"] = _timeit(lambda: G.synthesis(ws, noise_mode="const"), runs)
+    out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1 warm-up + 1 timed run per entry")
+    ap.add_argument("--runs", type=int, default=None, help="timed runs per entry (median)")
+    ap.add_argument("--res", type=int, nargs="*", default=[256, 512, 1024])
+    ap.add_argument("--batch", type=int, nargs="*", default=[1, 4])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-sg3", action="store_true")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    quick = args.quick or os.environ.get("FACEREEL_BENCH_QUICK", "") not in ("", "0")
+    runs = args.runs or (1 if quick else 2)
+
+    if args.child == "sg3":
+        return child_sg3(runs, args.threads)
+    if args.child:
+        return child_sg2(int(args.child), args.batch, runs, args.threads)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    peak = conv_peak(runs)
+    print(f"threads={args.threads}  runs/entry={runs}  fp32 3x3-conv throughput: {peak:.1f} GFLOP/s", flush=True)
+    jobs = [str(r) for r in args.res] + ([] if args.no_sg3 else ["sg3"])
+    results = []
+    for job in jobs:
+        cmd = [sys.executable, __file__, "--child", job, "--runs", str(runs), "--threads", str(args.threads),
+               "--batch", *map(str, args.batch)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [ln[7:] for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode != 0 and not lines:
+            print(f"{job}: failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+            continue
+        for ln in lines:
+            r = json.loads(ln)
+            results.append(r)
+            _print(r, peak)
+    peak_after = conv_peak(runs)
+    print(f"fp32 3x3-conv throughput re-measured at the end: {peak_after:.1f} GFLOP/s "
+          f"(spread shows how noisy this machine is)")
+
+
+def _print(r: dict, peak: float) -> None:
+    if "skipped" in r:
+        print(f"{r['model']}: skipped ({r['skipped']})")
+        return
+    if r["model"] == "StyleGAN3-T":
+        print(f"StyleGAN3-T 1024 b1: {r['fast']:.2f} s/img ({r['fast'] / OFFICIAL['sg3t']:.2f}x official ~61 s), "
+              f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+        return
+    gf = r["gflop"] / r["batch"]
+    fast, ref, bf = r["fast"], r["reference"], r["bf16"]
+    print(f"StyleGAN2 {r['res']:>4} b{r['batch']}: fast {fast:6.3f} s/img | reference {ref:6.3f} s/img "
+          f"(fast = {ref / fast:4.2f}x faster) | {gf / fast:6.1f} GFLOP/s = {gf / fast / peak * 100:5.1f}% of conv "
+          f"peak (reference {gf / ref / peak * 100:5.1f}%) | bf16 {bf:6.3f} s/img ({fast / bf:4.2f}x fast, "
+          f"PSNR {r['bf16_psnr_db']:.1f} dB) | official {OFFICIAL[r['res']]:.2f} s -> fast/official "
+          f"{fast / OFFICIAL[r['res']]:.2f} | fast-vs-ref rel err {r['fast_vs_ref_rel_err']:.1e} | "
+          f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""StyleGAN2 (NVIDIA) generator: fast path == reference path, semantics of the official API,
+the bfloat16 path, and the ``NVFaceGenerator`` adapter.  Exactness against the official code is
+covered by the golden fixtures (tests/test_golden.py, ``sg2_*``)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from facereel.nets.adapters import NVFaceGenerator
+from facereel.nets.base import FaceGenerator
+from facereel.nets.stylegan2 import Generator, conv_flops
+
+
+def tiny(architecture="skip", c_dim=0, res=32, seed=0, **kw):
+    torch.manual_seed(seed)
+    G = Generator(z_dim=16, c_dim=c_dim, w_dim=24, img_resolution=res, img_channels=3,
+                  mapping_kwargs=dict(num_layers=2), channel_base=256, channel_max=32,
+                  architecture=architecture, num_fp16_res=0, **kw).eval()
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():   # non-trivial values everywhere (defaults leave biases/noise at 0)
+        for name, t in G.state_dict().items():
+            if name.endswith("resample_filter"):
+                continue
+            r = torch.randn(t.shape, generator=g)
+            if name.endswith("affine.bias"):
+                r = 1 + 0.1 * r
+            elif name.endswith(("bias", "noise_strength", "w_avg")):
+                r = 0.3 * r
+            t.copy_(r)
+    return G
+
+
+def rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1)).item()
+
+
+def test_state_dict_names_follow_official_layout():
+    G = tiny("resnet", c_dim=3)
+    keys = list(G.state_dict())
+    for k in ("mapping.w_avg", "mapping.embed.weight", "mapping.fc0.weight", "mapping.fc1.bias",
+              "synthesis.b4.const", "synthesis.b4.resample_filter", "synthesis.b4.conv1.noise_const",
+              "synthesis.b8.conv0.affine.bias", "synthesis.b8.skip.weight", "synthesis.b32.torgb.weight"):
+        assert k in keys, k
+    assert "synthesis.b8.torgb.weight" not in keys            # resnet: toRGB only in the last block
+    assert keys.index("synthesis.b4.const") == 0 and keys[-1] == "mapping.fc1.bias"
+    assert G.num_ws == 2 * int(math.log2(32)) - 2
+    G2 = tiny("resnet", c_dim=3, seed=5)
+    G2.load_state_dict(G.state_dict(), strict=True)
+
+
+@pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fast_path_matches_reference(architecture, batch):
+    G = tiny(architecture, c_dim=2 if architecture == "resnet" else 0)
+    ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for kw in (dict(noise_mode="const"), dict(noise_mode="none"), dict(noise_mode="const", fused_modconv=False)):
+            ref = G.synthesis(ws, impl="reference", **kw)
+            fast = G.synthesis(ws, impl="fast", **kw)
+            assert fast.shape == (batch, 3, 32, 32)
+            assert rel_err(fast, ref) < 1e-5, kw
+
+
+def test_fused_and_unfused_reference_agree_and_noise_modes():
+    G = tiny()
+    ws = torch.randn(2, G.num_ws, 24, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        a = G.synthesis(ws, noise_mode="const", impl="reference", fused_modconv=True)
+        b = G.synthesis(ws, noise_mode="const", impl="reference", fused_modconv=False)
+        assert rel_err(a, b) < 1e-5
+        none = G.synthesis(ws, noise_mode="none")
+        assert rel_err(none, a) > 1e-3                      # the const noise does something
+        torch.manual_seed(7)
+        r1 = G.synthesis(ws, noise_mode="random")
+        torch.manual_seed(7)
+        r2 = G.synthesis(ws, noise_mode="random")
+        r3 = G.synthesis(ws, noise_mode="random")
+        assert torch.equal(r1, r2) and not torch.equal(r1, r3)
+    with pytest.raises(ValueError):
+        G.synthesis(ws, noise_mode="bogus")
+
+
+def test_gradients_fast_equal_reference():
+    G = tiny("skip").requires_grad_(False)
+    ws = torch.randn(2, G.num_ws, 24, generator=torch.Generator().manual_seed(4)).requires_grad_()
+    grads = []
+    for impl in ("fast", "reference"):
+        ws.grad = None
+        G.synthesis(ws, noise_mode="const", impl=impl).square().mean().backward()
+        grads.append(ws.grad.clone())
+    assert grads[0].abs().sum() > 0
+    assert rel_err(grads[0], grads[1]) < 1e-4
+
+
+def test_mapping_truncation_cutoff_and_labels():
+    G = tiny(c_dim=3)
+    z = torch.randn(4, 16, generator=torch.Generator().manual_seed(5))
+    c = torch.eye(3)[[0, 1, 2, 0]]
+    with torch.no_grad():
+        w1 = G.mapping(z, c)
+        assert w1.shape == (4, G.num_ws, 24)
+        assert torch.equal(w1[:, 0], w1[:, -1])                 # one w broadcast to every entry
+        w0 = G.mapping(z, c, truncation_psi=0)
+        torch.testing.assert_close(w0, G.mapping.w_avg.expand_as(w0))
+        wc = G.mapping(z, c, truncation_psi=0.5, truncation_cutoff=3)
+        torch.testing.assert_close(wc[:, :3], G.mapping.w_avg + 0.5 * (w1[:, :3] - G.mapping.w_avg))
+        torch.testing.assert_close(wc[:, 3:], w1[:, 3:])
+        assert not torch.allclose(G.mapping(z, torch.eye(3)[[1, 2, 0, 1]]), w1)   # labels matter
+        img = G(z, c, truncation_psi=0.5, truncation_cutoff=3, noise_mode="const")
+        torch.testing.assert_close(img, G.synthesis(wc, noise_mode="const"))
+    before = G.mapping.w_avg.clone()
+    G.mapping(z, c, update_emas=True)
+    assert not torch.equal(before, G.mapping.w_avg)
+
+
+def test_bfloat16_path_psnr():
+    G = tiny(res=64)
+    ws = G.mapping(torch.randn(2, 16, generator=torch.Generator().manual_seed(6)), None).detach()
+    with torch.no_grad():
+        ref = G.synthesis(ws, noise_mode="const")
+        bf = G.synthesis(ws, noise_mode="const", dtype=torch.bfloat16)
+    assert bf.dtype == torch.float32 and bf.shape == ref.shape
+    mse = (bf - ref).square().mean().item()
+    psnr = 10 * math.log10((ref.max() - ref.min()).item() ** 2 / mse)
+    assert 40 <= psnr < 200, psnr                               # reduced precision, but close
+
+
+def test_conv_flops_counts_layers():
+    G = tiny(res=16)
+    # b4: 32·32·9·16; b8: 32·32·9·(16+64); b16: 16·32·9·64 + 16·16·9·256; toRGB: 3·C·res² per block.
+    macs = (32 * 32 * 9 * 16 + 32 * 32 * 9 * 80 + (32 * 16 * 9 * 64 + 16 * 16 * 9 * 256)
+            + 3 * (32 * 16 + 32 * 64 + 16 * 256))
+    assert conv_flops(G) == 2 * macs
+
+
+def test_nv_face_generator_protocol():
+    G = tiny()
+    fg = NVFaceGenerator(G, name="tiny", device="cpu")
+    assert isinstance(fg, FaceGenerator)
+    assert (fg.latent_kind, fg.num_ws, fg.w_dim, fg.z_dim, fg.resolution) == ("w+", G.num_ws, 24, 16, 32)
+    lat = fg.sample([3, 11])
+    assert lat.shape == (2, G.num_ws, 24)
+    torch.testing.assert_close(fg.sample([11])[0], lat[1])      # a seed gives the same latent in any batch
+    assert not torch.allclose(lat[0], lat[1])
+    trunc = fg.sample([3], truncation_psi=0.0)
+    torch.testing.assert_close(trunc[0], fg.w_avg)
+    assert fg.w_avg.shape == (G.num_ws, 24)
+    z = torch.randn(16, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(fg.mapping(z[None]), lat[:1])
+    with torch.no_grad():
+        img = fg.synthesize(lat)
+        torch.testing.assert_close(img, G.synthesis(lat, noise_mode="const"))
+        torch.testing.assert_close(fg.synthesize(lat[:, 0]), G.synthesis(lat, noise_mode="const"))
+    assert img.shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError):
+        fg.synthesize(torch.zeros(1, 3, 24))
+    # Differentiable w.r.t. the latents (inversion back-propagates through it).
+    lat = lat.clone().requires_grad_()
+    fg.synthesize(lat).mean().backward()
+    assert lat.grad is not None and lat.grad.abs().sum() > 0
+
+
+def test_nv_face_generator_numpy_seeds_and_bf16():
+    import numpy as np
+
+    G = tiny()
+    fg = NVFaceGenerator(G, device="cpu", rng="numpy", dtype=torch.bfloat16)
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, 16)).float()
+    torch.testing.assert_close(fg.sample([5]), G.mapping(z, None))
+    with torch.no_grad():
+        img = fg.synthesize(fg.sample([5]))
+        ref = G.synthesis(fg.sample([5]), noise_mode="const")
+    assert img.dtype == torch.float32 and rel_err(img, ref) < 0.05
