@@ -159,3 +159,14 @@ def test_reference_follows_that_person(tmp_path, samples):
     photos = {Path(p["path"]).name: p for p in json.loads(out.read_text())["photos"]}
     assert photos["biden.jpg"]["flags"] == [] and photos["obama.jpg"]["flags"] == ["other_person"]
     assert load_manifest(out).reference == str(ref)  # stored relative to the manifest
+
+
+def test_dlib68_landmarks(tmp_path, samples):
+    shutil.copyfile(samples / "obama.jpg", tmp_path / "obama.jpg")
+    out = tmp_path / "m.json"
+    result = _run(tmp_path / "obama.jpg", "--landmarks", "dlib68", "-o", out)
+    _no_traceback(result)
+    assert result.exit_code == 0, result.output
+    (photo,) = load_manifest(out).photos
+    assert photo.landmarks_kind == "dlib68" and len(photo.landmarks) == 68 and photo.quad is not None
+    assert load_manifest(out).settings["landmarks"] == "dlib68"
