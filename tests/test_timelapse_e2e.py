@@ -115,3 +115,17 @@ def test_demo(tmp_path):
 
     with Image.open(d / "contact_sheet.png") as im:
         assert im.width >= 4 * SIZE // 2 and im.height > 100
+
+
+def test_keyframe_landmarks_on_crops(manifest_path):
+    """Crop landmarks (MediaPipe on the crop) agree with the manifest's photo landmarks mapped through the quad."""
+    from facereel.pipelines.timelapse import _manifest_landmarks, keyframe_landmarks, load_keyframes
+
+    kfs, skipped, _ = load_keyframes(manifest_path, size=SIZE)
+    assert len(kfs) == 3 and len(skipped) == 1
+    keyframe_landmarks(kfs)
+    for k in kfs:
+        assert k.landmarks.shape == (478, 2)
+        assert (k.landmarks > 0).all() and (k.landmarks < SIZE).all()
+        mapped = _manifest_landmarks(k)
+        assert np.linalg.norm(mapped - k.landmarks, axis=1).mean() < 0.02 * SIZE

@@ -150,6 +150,9 @@ def test_bad_outputs(tmp_path):
         format_from_path(tmp_path / "x.avi")
     with pytest.raises(VideoError, match="unknown format"):
         check_output(tmp_path / "x.mp4", "mkv")
+    with pytest.raises(VideoError, match="does not match"):
+        check_output(tmp_path / "x.mp4", "gif")
+    assert check_output(tmp_path / "x.m4v", "mp4")[1] == "mp4"
     with pytest.raises(VideoError, match="does not exist"):
         check_output(tmp_path / "missing" / "x.mp4")
     full = tmp_path / "full"

@@ -224,7 +224,9 @@ def load_keyframes(
         age = e.age if e.age is not None else e.age_estimated
         kfs.append(Keyframe(image=img, landmarks=None, age=age, label=e.name,
                             meta={"path": e.path, "sha256": e.sha256, "date": e.date, "flags": list(e.flags),
-                                  "entry": e}))
+                                  "quad": e.quad,
+                                  # photo-space MediaPipe points: fallback when the crop finds no face
+                                  "photo_landmarks": e.landmarks if e.landmarks_kind == "mediapipe" else None}))
     return kfs, skipped, manifest
 
 
@@ -259,15 +261,15 @@ def keyframe_landmarks(keyframes: Sequence[Keyframe], progress: Progress | None 
 
 
 def _manifest_landmarks(k: Keyframe) -> np.ndarray | None:
-    e = k.meta.get("entry")
-    if e is None or e.landmarks is None or e.quad is None or e.landmarks_kind != "mediapipe":
+    quad, pts = k.meta.get("quad"), k.meta.get("photo_landmarks")
+    if quad is None or pts is None:
         return None
     from facereel.faces.align import photo_to_crop
     from facereel.faces.types import Alignment
 
     s = k.image.shape[0]
-    al = Alignment(image=k.image, quad=np.asarray(e.quad, np.float64), recipe="ffhq", size=s)
-    return photo_to_crop(al, np.asarray(e.landmarks, np.float64))
+    al = Alignment(image=k.image, quad=np.asarray(quad, np.float64), recipe="ffhq", size=s)
+    return photo_to_crop(al, np.asarray(pts, np.float64))
 
 
 def _times(keyframes: Sequence[Keyframe]) -> list | None:

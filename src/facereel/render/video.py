@@ -39,15 +39,17 @@ class VideoError(ValueError):
 
 def format_from_path(path: str | os.PathLike, format: str | None = None) -> str:
     """The output format: ``format`` if given, else from the suffix (no suffix → PNG frame folder)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
     if format is not None:
         fmt = format.lower().lstrip(".")
         if fmt == "png":
             fmt = "frames"
         if fmt not in FORMATS:
             raise VideoError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        if suffix in _SUFFIX and _SUFFIX[suffix] != fmt:
+            raise VideoError(f"format {fmt} does not match the file name {p.name!r} ({_SUFFIX[suffix]})")
         return fmt
-    p = Path(path)
-    suffix = p.suffix.lower()
     if suffix in _SUFFIX:
         return _SUFFIX[suffix]
     if suffix == "" or (p.exists() and p.is_dir()):
