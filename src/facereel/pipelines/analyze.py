@@ -300,7 +300,9 @@ def _target_descriptor(photos: Sequence[_Photo], info: dict | None = None) -> np
         return None
     X = np.stack([d for _, d in faces])                     # [F, 128]
     owner = np.array([pi for pi, _ in faces])               # [F]
-    dist = np.linalg.norm(X[:, None] - X[None], axis=-1)    # [F, F]
+    sq = (X * X).sum(1)
+    # [F, F] Euclidean distances via |a|² + |b|² - 2 a·b (no [F, F, 128] intermediate)
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * X @ X.T, 0.0))
     best, best_key = 0, None
     for a in range(len(faces)):
         near = dist[a] < SAME_PERSON_DISTANCE
