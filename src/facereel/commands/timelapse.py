@@ -105,7 +105,7 @@ def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, o
                                  analysis_progress=progress, prepare_progress=progress)
     except TimelapseError as exc:
         fail(str(exc))
-    except (OSError, RuntimeError) as exc:  # a model that cannot be loaded, a photo that vanished
+    except (OSError, RuntimeError, ValueError) as exc:  # a model that cannot be loaded, a photo that vanished
         fail(f"time-lapse failed: {exc}")
     finally:
         lib_log.setLevel(old_level)
@@ -121,6 +121,8 @@ def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, o
                 w.write(f)
     except (VideoError, OSError) as exc:
         fail(f"could not write {out_path}: {exc}")
+    except (RuntimeError, ValueError) as exc:  # the engine failed mid-way; nothing was left behind
+        fail(f"rendering failed: {exc}")
     return TimelapseResult(
         path=out_path, format=fmt, frames=w.count, fps=float(fps), size=s, engine=engine, timing=job.timing,
         keyframe_indices=job.schedule.keyframe_indices, keyframes=[k.label for k in job.keyframes],
