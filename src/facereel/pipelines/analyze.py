@@ -39,6 +39,7 @@ import functools
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date as Date
@@ -230,19 +231,22 @@ def _analysis_quad(fa) -> np.ndarray | None:
 
 
 def _analyze_one(path: Path, *, detector: str, landmarks: str, size: int, recipe: str, min_size: int,
-                 max_pixels: int, max_bytes: int) -> _Photo:
+                 max_pixels: int, max_bytes: int, timings: dict[str, float] | None = None) -> _Photo:
     from facereel.faces.analyze import analyze_faces
     from facereel.faces.io import load_image
     from facereel.faces.types import ImageLoadError
 
     entry = PhotoEntry(path=str(Path(os.path.abspath(path))))
     photo = _Photo(entry=entry)
+    t0 = time.perf_counter()
     try:
         loaded = load_image(path, max_pixels=max_pixels, max_bytes=max_bytes)
     except ImageLoadError as exc:
         entry.flags = ["unreadable"]
         entry.error = _strip_name(str(exc), path)
         return photo
+    finally:
+        _add_time(timings, "load", t0)
     rgb = loaded.rgb
     entry.sha256 = loaded.sha256
     entry.height, entry.width = int(rgb.shape[0]), int(rgb.shape[1])
@@ -255,7 +259,8 @@ def _analyze_one(path: Path, *, detector: str, landmarks: str, size: int, recipe
     # No warps here: the quad comes from the landmarks, aligned crops are made on demand
     # (aligned_crop, cached), and the duplicate test uses its own small thumbnails.
     faces = analyze_faces(rgb, detector=detector, landmarks=landmarks, size=size, recipe=recipe,
-                          min_size=min_size, align=False)
+                          min_size=min_size, align=False, timings=timings)
+    t0 = time.perf_counter()
     entry.faces = [_face_dict(fa.detection) for fa in faces]
     for fa in faces:
         quad = _analysis_quad(fa)
@@ -265,7 +270,13 @@ def _analyze_one(path: Path, *, detector: str, landmarks: str, size: int, recipe
         photo.faces.append(f)
     if not faces:
         entry.flags = ["no_face"]
+    _add_time(timings, "thumbnails", t0)
     return photo
+
+
+def _add_time(timings: dict[str, float] | None, stage: str, t0: float) -> None:
+    if timings is not None:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
 
 
 def _strip_name(msg: str, path: Path) -> str:
@@ -626,6 +637,7 @@ def analyze_collection(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Manifest:
     """Analyses every photo in ``inputs`` (files and folders) into a :class:`Manifest`.
 
@@ -633,7 +645,8 @@ def analyze_collection(
     ``face_too_small``) with a one-line ``error`` and logged.  Raises :class:`AnalyzeError`
     only for problems with the request itself: nothing to analyse, a bad ``birth_date``, or a
     ``reference`` photo without a usable face.  ``landmarks="dlib68"`` uses dlib's 68-point
-    model, whose licence excludes commercial use.
+    model, whose licence excludes commercial use.  ``timings`` (optional dict) accumulates
+    seconds per stage: load, the stages of ``analyze_faces``, thumbnails, collection.
     """
     if size not in (256, 512, 1024):
         raise AnalyzeError(f"size must be 256, 512 or 1024, not {size}")
@@ -648,7 +661,7 @@ def analyze_collection(
         progress(0, total)
     for n, path in enumerate(paths, 1):
         try:
-            photo = _analyze_one(path, **kw)
+            photo = _analyze_one(path, timings=timings, **kw)
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as exc:  # one broken photo must not end a long batch
@@ -663,6 +676,7 @@ def analyze_collection(
         if progress:
             progress(n, total)
 
+    t0 = time.perf_counter()
     info: dict = {}
     target = ref_desc if ref_desc is not None else _target_descriptor(photos, info)
     for p in photos:
@@ -676,6 +690,7 @@ def analyze_collection(
         **info,
     }
     _assign_ages_and_order(photos, birth, settings)
+    _add_time(timings, "collection", t0)
     for p in photos:
         for flag in ("face_too_small", "no_face"):
             if flag in p.entry.flags and p.entry.chosen is None and not p.entry.error:
