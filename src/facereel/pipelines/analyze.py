@@ -404,8 +404,6 @@ def _region_mask(t: int) -> np.ndarray:
 def _features(f: _Face) -> tuple[np.ndarray, np.ndarray | None]:
     """SIFT keypoints ([K, 2] positions) and descriptors of a thumbnail, over its real pixels."""
     if f.features is None:
-        import cv2
-
         sift = _sift()
         kps, des = sift.detectAndCompute(f.thumb, f.valid.astype(np.uint8) * 255)
         pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
