@@ -246,8 +246,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             )
         return obj
 
-    def persistent_load(self, pid):
-        raise CheckpointError("refused persistent id in a plain pickle (not an official network pickle)")
+    # No persistent_load here: a plain pickle with persistent ids is refused by pickle itself, and
+    # torch.load(pickle_module=...) installs its own for the storages of a .pt file.
 
 
 class OptsUnpickler(RestrictedUnpickler):
