@@ -69,5 +69,64 @@ def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=np
     return _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
 
 
+def _up_weight(f: torch.Tensor, channels: int, scale: float, axis: int) -> torch.Tensor:
+    """Depthwise transposed-conv weight [C, 1, K, 1] (axis 2) or [C, 1, 1, K] (axis 3)."""
+    w = (f.to(torch.float32) * scale).reshape([1, 1, -1, 1] if axis == 2 else [1, 1, 1, -1])
+    return w.expand(channels, 1, *w.shape[2:])
+
+
 def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
-    return filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+    """Polyphase path.  Per axis, with input length L, up-filter f (Ku taps), pads (p0, p1):
+
+        v[j] = up * sum_n x[n] f[j - p0 + Ku - 1 - up*n]  =  up * T[j + Ku - 1 - p0],
+
+    where T = conv_transpose(x, f, stride=up) (out[g] = sum_n x[n] f[g - up*n]) is exactly the
+    zero-stuffed, padded true convolution of the reference, computed without the zeros.  The
+    downsampler y[m] = sum_k flip(fd)[k] z[down*m + k] is a strided correlation.  Both run as
+    depthwise convolutions on channels-last tensors (oneDNN's fast depthwise kernels).
+    """
+    _check(x, fu, fd, b, up, down, gain, slope, clamp)
+    if x.device.type != "cpu" or x.dtype != torch.float32 or fu is None or fd is None or up < 2 or fu.ndim != 1:
+        return filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+    out_h, out_w = _out_size(x, fu, fd, up, down, padding)
+    n, c, h, w = x.shape
+    px0, px1, py0, py1 = ops.parse_padding(padding)
+    ku = fu.shape[0]
+    if flip_filter:  # flip_filter=True makes upfirdn2d a correlation: same as convolving with the flipped taps
+        fu = fu.flip(0)
+        fd = fd.flip(list(range(fd.ndim)))
+
+    if b is not None:
+        x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    # Upsample along x, then y (reference order).  The lrelu gain (> 0) commutes with lrelu and
+    # the clamp is applied after it, so it is folded into the second pass' taps.
+    for axis, (p0, p1), scale in ((3, (px0, px1), float(up)), (2, (py0, py1), float(up) * float(gain))):
+        length = x.shape[axis]
+        t = F.conv_transpose2d(x, _up_weight(fu, c, scale, axis), stride=(up, 1) if axis == 2 else (1, up), groups=c)
+        start = ku - 1 - p0                       # v[j] = T[j + start]
+        stop = length * up + p1                   # exclusive end in T
+        tlen = t.shape[axis]
+        lo, hi = max(-start, 0), max(stop - tlen, 0)
+        if lo or hi:
+            t = F.pad(t, [lo, hi, 0, 0] if axis == 3 else [0, 0, lo, hi])
+        x = t.narrow(axis, start + lo, stop - start)
+
+    # Leaky ReLU (gain already applied) and clamp, in place.
+    x = x.contiguous(memory_format=torch.channels_last)
+    if slope != 1:
+        F.leaky_relu_(x, float(slope))
+    if clamp is not None:
+        x.clamp_(-float(clamp), float(clamp))
+
+    # Downsample: strided correlation with the flipped taps.
+    if fd.ndim == 2:
+        wd = fd.to(torch.float32).flip([0, 1])[None, None].expand(c, 1, *fd.shape)
+        x = F.conv2d(x, wd, stride=down, groups=c)
+    else:
+        fdf = fd.to(torch.float32).flip(0)
+        x = F.conv2d(x, fdf.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, down), groups=c)
+        x = F.conv2d(x, fdf.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(down, 1), groups=c)
+    assert x.shape[2:] == (out_h, out_w), (x.shape, out_h, out_w)
+    return x
