@@ -70,6 +70,27 @@ def test_upload_fuzz_while_serving(server):
     assert r.status_code == 201
 
 
+def test_chunked_body_over_the_limit_is_cut_off(server):
+    pid = httpx.post(server.url + "/api/projects", json={}, timeout=10).json()["id"]
+    sent = 0
+
+    def body():   # no Content-Length: the server must count the streamed bytes
+        nonlocal sent
+        yield b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.jpg\"\r\n\r\n\xff\xd8\xff"
+        for _ in range(2000):             # 2000 MiB if nobody stops it
+            sent += 1
+            yield b"\0" * (1024 * 1024)
+
+    try:
+        r = httpx.post(f"{server.url}/api/projects/{pid}/photos", content=body(), timeout=60,
+                       headers={"content-type": "multipart/form-data; boundary=x"})
+        assert r.status_code == 413
+    except httpx.HTTPError:
+        pass   # the server may close the connection while we still send: also a refusal
+    assert sent < 300
+    assert httpx.get(server.url + "/api/config", timeout=10).status_code == 200
+
+
 @pytest.mark.parametrize("target", [
     "/static/../app.py",
     "/static/%2e%2e/app.py",

@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the web app.  Name search needs FACEREEL_GOOGLE_API_KEY and FACEREEL_GOOGLE_CSE_ID.
 
-        The latent engine uses FFHQ StyleGAN weights, which are licensed for non-commercial use only."""
+        The latent engine uses the DigiFace DCGAN or FFHQ StyleGAN/pSp/e4e/ReStyle weights, all licensed
+        for non-commercial use only."""
         from facereel.commands._ui import console, fail
 
         try:

@@ -318,8 +318,13 @@ class WebState:
                 by_name = {it["stored_name"]: it for it in items}
                 paths = [self.photo_path(it) for it in items]
                 ctx.progress(0, len(paths), "analysing photos")
-                manifest = self.pipelines.analyze(paths, size=self.cfg.analyze_size,
-                                                  progress=lambda d, t: ctx.progress(d, t, "analysing photos"))
+                try:
+                    manifest = self.pipelines.analyze(paths, size=self.cfg.analyze_size,
+                                                      progress=lambda d, t: ctx.progress(d, t, "analysing photos"))
+                except PipelineUnavailable as exc:
+                    raise JobError(str(exc)) from exc
+                except ValueError as exc:   # AnalyzeError: a problem with the request itself
+                    raise JobError(f"analysis failed: {exc}") from exc
                 ctx.check()
                 from facereel.manifest import save_manifest
 
@@ -498,6 +503,7 @@ class WebState:
                     # the result appears under its final name only once complete (atomic rename)
                     os.replace(out, final)
                     ctx.result.update(result_name=final.name, content_type=CONTENT_TYPES[ext])
+                    self.prune_renders(pid, keep=max(cfg.max_renders_kept - 1, 0))
                 finally:
                     shutil.rmtree(tmp_dir, ignore_errors=True)
 
@@ -505,6 +511,15 @@ class WebState:
                 return self.jobs.submit(jid, pid, "render", settings, fn)
             except QueueFull as exc:
                 raise HTTPException(429, str(exc)) from exc
+
+    def prune_renders(self, pid: str, keep: int) -> None:
+        """Deletes the results of all but the ``keep`` newest finished renders (history stays)."""
+        done = [j for j in self.db.jobs(pid, "render") if j["status"] == "done" and j.get("result_name")]
+        for j in done[keep:]:
+            p = self.result_path(j)
+            if p is not None:
+                p.unlink(missing_ok=True)
+            self.db.update_job(j["id"], result_name=None, message="result deleted (only the newest renders are kept)")
 
     def result_path(self, job: dict) -> Path | None:
         if job.get("status") != "done" or not job.get("result_name") or not job.get("project_id"):
@@ -522,7 +537,7 @@ class WebState:
             raise HTTPException(415, "send the photos as multipart/form-data")
         try:
             form = await request.form(max_files=self.cfg.max_files_per_request, max_fields=50)
-        except HTTPException:
+        except (HTTPException, _TooLarge):
             raise
         except Exception as exc:
             raise HTTPException(400, f"malformed multipart body: {exc}") from exc

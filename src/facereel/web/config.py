@@ -24,7 +24,7 @@ class WebConfig:
     max_pixels: int = 40_000_000                   # width * height of one photo (decompression bombs)
     max_files_per_request: int = 64
     max_items_per_project: int = 200
-    #: whole request body (multipart overhead included); None: derived from the two above
+    #: whole request body (multipart overhead included); None: from the two above, at most 257 MiB
     max_request_bytes: int | None = None
 
     # --- workers ---------------------------------------------------------------------------
@@ -37,6 +37,7 @@ class WebConfig:
     render_sizes: tuple[int, ...] = (256, 512, 1024)
     max_frames: int = 240                          # frames between two keyframes
     max_fps: int = 60
+    max_renders_kept: int = 10                     # older results of a project are deleted
 
     # --- crawl -----------------------------------------------------------------------------
     google_api_key: str | None = None
@@ -66,7 +67,8 @@ class WebConfig:
         if self.google_cse_id is None:
             self.google_cse_id = os.environ.get("FACEREEL_GOOGLE_CSE_ID") or None
         if self.max_request_bytes is None:
-            self.max_request_bytes = self.max_upload_bytes * self.max_files_per_request + 1024 * 1024
+            self.max_request_bytes = min(self.max_upload_bytes * self.max_files_per_request, 256 * 1024 * 1024) \
+                + 1024 * 1024
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
 
