@@ -130,12 +130,12 @@ def test_streaming_memory_is_constant(tmp_path):
     """Python-side allocations do not grow with the number of frames (GIF included)."""
     import tracemalloc
 
-    f = _frames(1, 128, 128)[0]
+    f = _frames(1, 96, 96)[0]
     for fmt in ("gif", "mp4"):
         peaks = []
         with open_writer(tmp_path / f"warm.{fmt}", fps=24) as w:  # imports and codec set-up
             w.write(f)
-        for n in (20, 200):
+        for n in (15, 120):
             tracemalloc.start()
             with open_writer(tmp_path / f"m{n}.{fmt}", fps=24) as w:
                 for i in range(n):
