@@ -274,3 +274,31 @@ def test_best_copy_prefers_face_pixels_then_resolution_then_upright():
     # the small copy loses on face pixels; the crop on image pixels; the rotated one on EXIF
     assert pa._best_copy(photos, [0, 1, 2, 3]) == 3
     assert pa._best_copy(photos, [0, 1]) == 1
+
+
+def test_aligned_crop_cache_follows_file_and_quad(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from facereel.faces.types import ImageLoadError
+
+    monkeypatch.setenv("FACEREEL_HOME", str(tmp_path / "home"))
+    photo = tmp_path / "p.png"
+    Image.fromarray(_texture(1)).save(photo)
+    entry = PhotoEntry(path=str(photo), quad=SQUARE.tolist(), chosen=0)
+    crops = tmp_path / "home" / "crops"
+    first = pa.aligned_crop(entry, size=64, recipe="psp")
+    assert first.shape == (64, 64, 3) and first.dtype == np.uint8
+    assert len(list(crops.glob("*.png"))) == 1
+    assert np.array_equal(pa.aligned_crop(entry, size=64, recipe="psp"), first)  # from the cache
+    assert len(list(crops.glob("*.png"))) == 1
+    # the crop shows the quad's content: the texture under SQUARE, resized to 64 px
+    want = np.asarray(Image.fromarray(_texture(1)[100:300, 80:280]).resize((64, 64), Image.BILINEAR))
+    assert np.abs(first.astype(float) - want).mean() < 12
+    Image.fromarray(_texture(2)).save(photo)  # same path, new content: a new crop
+    assert not np.array_equal(pa.aligned_crop(entry, size=64, recipe="psp"), first)
+    assert len(list(crops.glob("*.png"))) == 2
+    photo.unlink()
+    with pytest.raises(ImageLoadError):
+        pa.aligned_crop(entry, size=64, recipe="psp")
+    with pytest.raises(ValueError, match="no chosen face"):
+        pa.aligned_crop(PhotoEntry(path=str(photo)), size=64)

@@ -714,22 +714,39 @@ def _crop_key(entry: PhotoEntry, size: int, recipe: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+def _file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq") -> np.ndarray:
     """The FFHQ-aligned crop ([S, S, 3] uint8) of a manifest photo's chosen face.
 
     Re-loads the photo (EXIF orientation applied) and aligns it with the stored ``quad``.
-    Crops are cached as PNG in ``cache_dir("crops")`` keyed by the file's sha256, the quad,
-    the size and the recipe, so a hand-edited quad or a changed file makes a new crop.
+    Crops are cached as PNG in ``cache_dir("crops")`` keyed by the file's current sha256, the
+    quad, the size and the recipe, so a hand-edited quad or a changed file makes a new crop.
+    Raises ``ValueError`` (:class:`~facereel.faces.types.ImageLoadError` for a missing or
+    unreadable photo) when there is nothing to align.
     """
     from PIL import Image
 
     from facereel.faces.io import load_image
+    from facereel.faces.types import ImageLoadError
 
     if entry.quad is None:
         raise ValueError(f"{entry.path}: no chosen face to align")
-    key = _crop_key(entry, size, recipe) if entry.sha256 else None
-    cached = cache_dir("crops") / f"{key}.png" if key else None
-    if cached is not None and cached.is_file():
+    try:
+        digest = _file_sha256(entry.path)
+    except OSError as exc:
+        raise ImageLoadError(f"{entry.path}: cannot read ({exc.strerror or exc})") from None
+    if entry.sha256 and digest != entry.sha256:
+        log.warning("%s changed since it was analysed; aligning with the stored quad anyway", entry.path)
+    key = _crop_key(PhotoEntry(path=entry.path, sha256=digest, quad=entry.quad), size, recipe)
+    cached = cache_dir("crops") / f"{key}.png"
+    if cached.is_file():
         try:
             with Image.open(cached) as im:
                 arr = np.asarray(im.convert("RGB"))
@@ -738,14 +755,10 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq") -> np
         except OSError:
             log.debug("bad cached crop %s, remaking it", cached)
     loaded = load_image(entry.path, max_pixels=DEFAULT_MAX_PIXELS, max_bytes=DEFAULT_MAX_BYTES)
-    if entry.sha256 and loaded.sha256 != entry.sha256:
-        log.warning("%s changed since it was analysed; aligning with the stored quad anyway", entry.path)
-        cached = cache_dir("crops") / f"{_crop_key(PhotoEntry(path=entry.path, sha256=loaded.sha256, quad=entry.quad), size, recipe)}.png"
     img = align_from_quad(loaded.rgb, np.asarray(entry.quad, dtype=np.float64), size=size, recipe=recipe).image
-    if cached is not None:
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp.png")
-        Image.fromarray(img).save(tmp)
-        os.replace(tmp, cached)
+    tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.png")
+    Image.fromarray(img).save(tmp)
+    os.replace(tmp, cached)  # atomic: concurrent readers see the old file or the whole new one
     return img
 
 
