@@ -240,7 +240,9 @@ class MorphEngine(Engine):
             from scipy.spatial import ConvexHull
 
             hull = ConvexHull(np.mean(have, axis=0)).vertices
-            lo, hi = np.array([-0.5, -0.5]), np.array([w - 0.5, h - 0.5])
+            # clipped to the pixel centres, strictly inside the border points' rectangle, so the
+            # triangulated area is always exactly the frame
+            lo, hi = np.array([0.0, 0.0]), np.array([w - 1.0, h - 1.0])
             for i, m in enumerate(marks):
                 if m is None:
                     continue
@@ -268,6 +270,8 @@ class MorphEngine(Engine):
             p0 = a if prev is None else prev
             p3 = b if nxt is None else nxt
             t = _catmull_rom(p0, a, b, p3, lam)
+            w, h = self.size
+            t = np.clip(t, 0.0, [w - 1.0, h - 1.0])     # the spline may overshoot the frame
             t[-len(self.border):] = self.border
             return a, b, t
         return a, b, (1.0 - lam) * a + lam * b
