@@ -281,3 +281,43 @@ def test_sniff_and_html(tmp_path, sg2):
     legacy.write_bytes(buf.getvalue())
     assert sniff_format(legacy) == "torch"
     assert torch.equal(torch_load(legacy)["a"], torch.zeros(1))
+
+
+def test_pt_with_code_in_opts_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    pt = tmp_path / "evil_psp.pt"
+    torch.save({"state_dict": {"decoder.input.input": torch.zeros(1)}, "opts": Evil()}, str(pt))
+    with pytest.raises(CheckpointError, match="system"):
+        read_psp_checkpoint(pt)
+    res = CliRunner().invoke(_app(), ["weights", "convert", str(pt), str(tmp_path / "o.safetensors")])
+    assert res.exit_code == 1 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_load_generator_from_pickle_and_weights_name(sg2, tmp_path, monkeypatch, torch_threads):
+    from facereel import weights as W
+    from facereel.checkpoints.loaders import load_generator
+    from facereel.nets.base import FaceGenerator
+
+    z, meta, state = sg2
+    pkl = tmp_path / "net.pkl"
+    write_nvidia_pickle(pkl, state, meta["init_kwargs"], "stylegan2")
+    G = load_generator(pkl, device="cpu")
+    assert isinstance(G, FaceGenerator) and G.latent_kind == "w+" and G.num_ws == 8 and G.resolution == 32
+    with torch.no_grad():
+        img = G.synthesize(torch.from_numpy(np.array(z["in/ws_random"])))
+    ref = np.asarray(z["out/img_ws_random"])
+    assert np.max(np.abs(img.numpy() - ref)) <= 1e-4 * max(1.0, np.abs(ref).max())
+
+    # by name, once imported into the (temporary) cache
+    monkeypatch.setenv("FACEREEL_HOME", str(tmp_path / "home"))
+    with pytest.raises(CheckpointError, match="weights download stylegan2-ffhq-1024"):
+        load_generator("stylegan2-ffhq-1024")
+    W.import_file("stylegan2-ffhq-1024", pkl)
+    G2 = load_generator("stylegan2-ffhq-1024")
+    assert G2.name == "stylegan2-ffhq-1024" and G2.resolution == 32
