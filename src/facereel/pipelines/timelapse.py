@@ -99,7 +99,7 @@ def render_frames(
         rendered = iter(engine.frames(wanted) if wanted else [])
         for p in chunk:
             if p.keyframe is not None:
-                out = keyframes[p.keyframe].image
+                out = keyframes[p.keyframe].image.copy()  # a consumer may draw on its frames
             else:
                 out = next(rendered)
                 w = blend_weight(p.lam, opacity)  # cos is 1-periodic: f(α) = f(λ)
