@@ -535,3 +535,21 @@ def test_only_the_newest_render_results_are_kept(make_client):
     hist = c.get(f"/api/projects/{pid}/renders").json()
     assert [h["id"] for h in hist] == jobs[::-1] and hist[-1]["result_url"] is None
     assert len(list((c.app.state.web.pdir(pid) / "renders").iterdir())) == 2
+
+
+def test_cross_site_writes_are_refused(make_client):
+    c = make_client()
+    assert c.post("/api/projects", json={}, headers={"Origin": "http://evil.example"}).status_code == 403
+    assert c.post("/api/projects", json={}, headers={"Origin": "http://testserver"}).status_code == 201
+    assert c.post("/api/projects", json={}).status_code == 201               # no Origin: not a browser form
+    assert c.get("/api/config", headers={"Origin": "http://evil.example"}).status_code == 200
+    allowed = make_client(cors_origins=["http://lan.example:3000"], data_dir=c.app.state.web.data_dir.parent / "d2")
+    assert allowed.post("/api/projects", json={}, headers={"Origin": "http://lan.example:3000"}).status_code == 201
+
+
+def test_allowed_hosts_guard_against_dns_rebinding(tmp_path):
+    app = create_app({"data_dir": tmp_path / "d", "pipelines": FakePipelines(), "allowed_hosts": ["127.0.0.1", "localhost"]})
+    with TestClient(app, base_url="http://localhost:8000") as c:
+        assert c.get("/api/config").status_code == 200
+        r = c.get("/api/config", headers={"Host": "rebound.evil.example:8000"})
+        assert r.status_code == 400 and "not served" in r.json()["detail"]

@@ -96,7 +96,8 @@ def test_upload_review_render_and_watch(browser, server, samples):
 
 
 def test_error_states_are_visible(browser, server, tmp_path):
-    """A file that is not a photo and a render without photos both show a visible message."""
+    """A file that is not a photo, a photo without a face and a render without photos all show a
+    visible message."""
     page = browser.new_page()
     try:
         page.goto(server.url + "/")
@@ -108,6 +109,18 @@ def test_error_states_are_visible(browser, server, tmp_path):
         assert "not an image" in page.text_content("#error")
         page.click("#render-button")
         page.wait_for_function("() => document.querySelector('#error').textContent.includes('analysed')", timeout=15_000)
+        # a photo without a face: its card says so, and so does the error line
+        import numpy as np
+        from PIL import Image
+
+        ramp = np.linspace(0, 255, 160 * 120 * 3).reshape(120, 160, 3).astype(np.uint8)
+        Image.fromarray(ramp).save(tmp_path / "wall.jpg")
+        page.set_input_files("#file-input", [str(tmp_path / "wall.jpg")])
+        page.wait_for_function("() => document.querySelector('#error').textContent.includes('No face found')",
+                               timeout=120_000)
+        assert "wall.jpg" in page.text_content("#error")
+        assert "no face" in page.text_content("#grid .card .noface").lower()
+        assert page.get_attribute("#grid .card", "class").split().count("recommend") == 1
         # name search is not configured on this server: the button says so instead of failing
         assert page.is_disabled("#search-button")
         assert "not configured" in page.text_content("#search-hint")

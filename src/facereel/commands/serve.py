@@ -35,20 +35,24 @@ def register(app: typer.Typer) -> None:
         except ImportError as exc:
             fail(f"the web app needs the [web] extra: pip install 'facereel[web]' ({exc.name} missing)")
         try:
-            cfg = WebConfig(data_dir=data_dir, workers=workers, max_upload_bytes=max_upload_mb * 1024 * 1024,
-                            cors_origins=list(cors_origin))
-            application = create_app(cfg)
-        except (OSError, ValueError) as exc:
-            fail(f"cannot start the web app: {exc}")
-        try:
             public = not ipaddress.ip_address(host).is_loopback
         except ValueError:
             public = host not in ("localhost",)
+        # On loopback only local names are answered (a rebound DNS name of a web page is not).
+        hosts = None if public else ["127.0.0.1", "localhost", "::1"]
+        try:
+            cfg = WebConfig(data_dir=data_dir, workers=workers, max_upload_bytes=max_upload_mb * 1024 * 1024,
+                            cors_origins=list(cors_origin), allowed_hosts=hosts)
+            application = create_app(cfg)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot start the web app: {exc}")
         if public:
             console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach this address can use it")
         console.print(f"facereel web app on http://{host if ':' not in host else f'[{host}]'}:{port}/  "
                       f"(data in {cfg.data_dir})", highlight=False)
         try:
-            uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+            # SSE streams stay open while jobs run: do not wait for them on shutdown
+            uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False,
+                        timeout_graceful_shutdown=3)
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc}")

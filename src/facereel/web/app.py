@@ -122,9 +122,12 @@ class _TooLarge(Exception):
 class GuardMiddleware:
     """Bounds request bodies (Content-Length and streamed bytes) and adds security headers."""
 
-    def __init__(self, app, max_body: int):
+    def __init__(self, app, max_body: int, cors_origins: list[str] | None = None,
+                 allowed_hosts: list[str] | None = None):
         self.app = app
         self.max_body = max_body
+        self.cors_origins = {o.rstrip("/").lower() for o in (cors_origins or [])}
+        self.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -145,6 +148,18 @@ class GuardMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        headers = {k: v for k, v in scope.get("headers", [])}
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        if self.allowed_hosts is not None and _hostname(host) not in self.allowed_hosts:
+            # DNS rebinding: a foreign name that resolves to this server
+            return await self._reject(send_wrapped, 400, f"host {host!r} is not served here")
+        origin = headers.get(b"origin")
+        if origin is not None and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
+            o = origin.decode("latin-1").rstrip("/").lower()
+            same = o.split("://", 1)[-1] == host
+            if not same and o not in self.cors_origins:
+                # CSRF: a page of another site posting forms to this server
+                return await self._reject(send_wrapped, 403, "cross-site request refused")
         for k, v in scope.get("headers", []):
             if k == b"content-length":
                 try:
@@ -577,6 +592,13 @@ class WebState:
         return accepted, rejected
 
 
+def _hostname(host: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` -> host name."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def _safe_filename(name: str) -> str:
     name = os.path.basename((name or "").replace("\\", "/"))
     name = "".join(ch for ch in name if ch.isprintable())[:120]
@@ -622,7 +644,8 @@ def create_app(config: WebConfig | dict | None = None) -> FastAPI:
     if cfg.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])
-    app.add_middleware(GuardMiddleware, max_body=cfg.max_request_bytes)
+    app.add_middleware(GuardMiddleware, max_body=cfg.max_request_bytes, cors_origins=cfg.cors_origins,
+                       allowed_hosts=cfg.allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, html=False), name="static")
 
     upload_body = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {

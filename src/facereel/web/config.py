@@ -57,6 +57,9 @@ class WebConfig:
 
     # --- HTTP ------------------------------------------------------------------------------
     cors_origins: list[str] = field(default_factory=list)   # empty: CORS off
+    #: Host header names served (DNS-rebinding guard); None: any.  ``facereel serve`` on a
+    #: loopback address allows only localhost names.
+    allowed_hosts: list[str] | None = None
     #: the pipelines the app calls; None: the real ones (:class:`facereel.web.pipeline.Pipelines`)
     pipelines: Any = None
 
