@@ -59,7 +59,22 @@ def test_upload_review_render_and_watch(browser, server, samples):
         recommended = page.eval_on_selector_all("#grid .card.recommend .name", "els => els.map(e => e.textContent)")
         assert recommended == ["biden.jpg"], recommended
 
-        # remove it
+        names_js = "() => [...document.querySelectorAll('#grid .card .name')].map(e => e.textContent).join(',')"
+        order = page.evaluate(names_js).split(",")
+        assert order[-1] == "biden.jpg" and sorted(order[:3]) == names[:3]
+
+        # a new age re-sorts the grid
+        page.fill("#grid .card:nth-child(1) input.age", "60")
+        page.press("#grid .card:nth-child(1) input.age", "Tab")
+        expect = ",".join(order[1:3] + [order[0], "biden.jpg"])
+        page.wait_for_function(f"() => ({names_js})() === {expect!r}", timeout=15_000)
+
+        # drag the third face to the front
+        page.drag_and_drop("#grid .card:nth-child(3)", "#grid .card:nth-child(1)")
+        expect = ",".join([order[0]] + order[1:3] + ["biden.jpg"])
+        page.wait_for_function(f"() => ({names_js})() === {expect!r}", timeout=15_000)
+
+        # remove the face recommended for removal
         page.click("#grid .card.recommend button.remove")
         page.wait_for_function("() => document.querySelectorAll('#grid .card.excluded').length === 1", timeout=15_000)
         assert page.text_content("#grid .card.excluded .name") == "biden.jpg"

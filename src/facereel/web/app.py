@@ -746,7 +746,8 @@ def create_app(config: WebConfig | dict | None = None) -> FastAPI:
         p = st.thumb_path(st.get_item(pid, iid))
         if p is None or not p.is_file():
             raise HTTPException(404, "no aligned face for this photo")
-        return FileResponse(p, media_type="image/jpeg")
+        # re-analysis rewrites it under the same URL: revalidate (ETag) every time
+        return FileResponse(p, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/projects/{pid}/items/{iid}/photo", tags=["items"], response_class=FileResponse)
     def item_photo(pid: str, iid: str):

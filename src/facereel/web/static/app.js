@@ -38,13 +38,14 @@ async function refresh(resume = false) {
   state.items = p.items;
   renderGrid();
   renderHistory(p.jobs.filter((j) => j.kind === 'render'));
+  // follow the jobs that run now (after a reload, or analyses queued by the server itself)
+  for (const job of p.jobs) {
+    if (job.status !== 'queued' && job.status !== 'running') continue;
+    if (job.kind === 'render') followRender(job);
+    else followAnalysis(job);
+  }
   if (resume) {
-    for (const job of p.jobs) {
-      if (job.status !== 'queued' && job.status !== 'running') continue;
-      if (job.kind === 'render') followRender(job);
-      else followAnalysis(job);
-    }
-    const last = p.jobs.find((j) => j.kind === 'render' && j.status === 'done');
+    const last = p.jobs.find((j) => j.kind === 'render' && j.status === 'done' && j.result_url);
     if (last) showResult(last);
   }
 }
