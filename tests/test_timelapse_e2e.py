@@ -76,6 +76,18 @@ def test_cli_timelapse(manifest_path, tmp_path):
     assert len(list((tmp_path / "k").iterdir())) == 4
 
 
+def test_cli_stabilize_age_timing(manifest_path, tmp_path):
+    from facereel.cli import app
+
+    out = tmp_path / "s.mp4"
+    res = CliRunner().invoke(app, ["timelapse", str(manifest_path), "-o", str(out), "--frames", "4", "--size",
+                                   str(SIZE), "--stabilize", "--timing", "age", "--opacity", "0"])
+    assert res.exit_code == 0, _text(res)
+    with av.open(str(out)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert n >= 2 * 1 + 1 and "wrote" in _text(res)
+
+
 @pytest.mark.parametrize("args,msg", [
     (["-o", "{tmp}/x.avi"], "format"),
     (["-o", "{tmp}/missing/x.mp4"], "does not exist"),

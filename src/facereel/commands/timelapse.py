@@ -98,11 +98,21 @@ def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, o
     lib_log = logging.getLogger("facereel.pipelines.analyze")
     old_level = lib_log.level
     lib_log.setLevel(logging.ERROR)
+    source = inputs
     try:
-        with progress_bar("preparing") as progress:
-            job = plan_timelapse(inputs, engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps,
+        if not (len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".json"):
+            from facereel.pipelines.analyze import AnalyzeError, analyze_collection, collect_photo_paths
+
+            try:
+                paths = collect_photo_paths(inputs)
+                with progress_bar("analysing photos", total=len(paths)) as progress:
+                    source = analyze_collection(paths, size=size, progress=progress)
+            except AnalyzeError as exc:
+                fail(str(exc))
+        with progress_bar("preparing keyframes") as progress:
+            job = plan_timelapse(source, engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps,
                                  opacity=opacity, keep_flagged=keep_flagged, stabilize=stabilize,
-                                 analysis_progress=progress, prepare_progress=progress)
+                                 prepare_progress=progress)
     except TimelapseError as exc:
         fail(str(exc))
     except (OSError, RuntimeError, ValueError) as exc:  # a model that cannot be loaded, a photo that vanished
