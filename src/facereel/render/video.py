@@ -102,6 +102,7 @@ class Writer:
     """Base: subclasses implement ``_open`` (on the first frame), ``_write``, ``_finish``, ``_abort``."""
 
     format = "?"
+    padded = False  # MP4/WebM: frames were padded to even sizes
 
     def __init__(self, tmp: Path, fps: float, size: tuple[int, int] | None):
         self.tmp = tmp
