@@ -1,7 +1,6 @@
 """Writers: decode what was written (PyAV / Pillow), atomic rename, streaming, bad outputs."""
 
 import os
-from pathlib import Path
 
 import av
 import numpy as np
