@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
         data_dir: Path = typer.Option(None, "--data-dir", help="Where projects, photos and renders are kept "
                                       "(default: <facereel cache>/web)."),
-        workers: int = typer.Option(1, "--workers", min=1, max=16, help="Jobs (analyses, renders) running at once."),
+        workers: int = typer.Option(2, "--workers", min=1, max=16, help="Jobs (analyses, renders) running at once."),
         max_upload_mb: int = typer.Option(20, "--max-upload-mb", min=1, help="Largest accepted photo, in MiB."),
         cors_origin: list[str] = typer.Option([], "--cors-origin", help="Allow this origin cross-site (repeatable); "
                                               "CORS is off by default."),

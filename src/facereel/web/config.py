@@ -28,7 +28,7 @@ class WebConfig:
     max_request_bytes: int | None = None
 
     # --- workers ---------------------------------------------------------------------------
-    workers: int = 1                               # global limit of jobs running at once
+    workers: int = 2                               # global limit of jobs running at once
     max_queued_jobs: int = 16                      # refused with 429 beyond this
 
     # --- analysis / rendering --------------------------------------------------------------
