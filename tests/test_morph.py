@@ -14,6 +14,7 @@ from facereel.render.engines.morph import (
     triangle_id_map,
     triangulate,
     warp_piecewise_affine,
+    warp_to_landmarks,
 )
 
 
@@ -154,3 +155,18 @@ def test_engine_rejects_bad_keyframes():
         MorphEngine().prepare(kfs)
     with pytest.raises(ValueError):
         get_engine("nope")
+
+
+def test_warp_to_landmarks():
+    s = 96
+    img = _image(s, 21)
+    lm = _landmarks(s, 60, seed=22)
+    assert np.array_equal(warp_to_landmarks(img, lm, lm), img)            # own landmarks: unchanged
+    out = warp_to_landmarks(img, lm, lm + [4.0, -3.0])                    # the face moves by (4, −3)
+    ref = np.roll(img, (-3, 4), axis=(0, 1))
+    hull = np.zeros((s, s), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull((lm + [4.0, -3.0]).astype(np.float32)).astype(np.int32), 1)
+    inside = cv2.erode(hull, np.ones((3, 3), np.uint8)).astype(bool)
+    assert np.abs(out.astype(int) - ref.astype(int))[inside].max() <= 1
+    with pytest.raises(ValueError):
+        warp_to_landmarks(img, lm, lm[:10])

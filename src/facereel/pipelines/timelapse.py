@@ -318,7 +318,7 @@ def plan_timelapse(
     except ScheduleError as exc:
         raise TimelapseError(str(exc)) from None
 
-    if stabilize or name == "morph":
+    if stabilize or name in ("morph", "latent"):  # latent: landmark-aligned keyframe blend
         keyframe_landmarks(kfs)
     if stabilize:
         from facereel.render.stabilize import stabilize_keyframes

@@ -172,6 +172,48 @@ def warp_piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, t
     return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def face_rings(shapes: Sequence[np.ndarray], width: int, height: int,
+               scales: Sequence[float] = (1.35, 1.8)) -> list[np.ndarray]:
+    """Each [N, 2] shape with rings around the face appended: [N + R·H, 2].
+
+    A ring is the face outline (the hull of the *mean* shape, so every shape uses the same
+    landmark indices) scaled about its centre by one of ``scales``.  Built from each shape's own
+    landmarks, the rings carry ears, hair and shoulders along with the face instead of leaving
+    them to the large triangles that reach the frame border.  Clipped to the pixel centres,
+    strictly inside the border points' rectangle, so the triangulated area is always the frame.
+    """
+    shapes = [np.asarray(m, np.float64) for m in shapes]
+    if not shapes or not scales:
+        return shapes
+    from scipy.spatial import ConvexHull
+
+    hull = ConvexHull(np.mean(shapes, axis=0)).vertices
+    lo, hi = np.array([0.0, 0.0]), np.array([width - 1.0, height - 1.0])
+    out = []
+    for m in shapes:
+        c = m[hull].mean(0)
+        out.append(np.concatenate([m, *(np.clip(c + r * (m[hull] - c), lo, hi) for r in scales)]))
+    return out
+
+
+def warp_to_landmarks(image: np.ndarray, src_landmarks: np.ndarray, dst_landmarks: np.ndarray,
+                      border_per_side: int = 8, ring_scales: Sequence[float] = (1.35, 1.8)) -> np.ndarray:
+    """Warps ``image`` (its face has ``src_landmarks``) so that the face lands on ``dst_landmarks``.
+
+    The morph engine's warp for one image: dense landmarks + face rings + fixed border points,
+    Delaunay of the target shape, one ``cv2.remap``.  Used by the latent engine to align the real
+    keyframe with a generated frame before the seed's keyframe blend.
+    """
+    h, w = image.shape[:2]
+    src = np.clip(np.asarray(src_landmarks, np.float64), 0, [w - 1, h - 1])
+    dst = np.clip(np.asarray(dst_landmarks, np.float64), 0, [w - 1, h - 1])
+    if src.shape != dst.shape:
+        raise ValueError(f"landmark sets differ in shape: {src.shape} vs {dst.shape}")
+    src, dst = face_rings([src, dst], w, h, ring_scales)
+    border = border_points(w, h, border_per_side)
+    return warp_piecewise_affine(image, np.concatenate([src, border]), np.concatenate([dst, border]))
+
+
 def _signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """[T] twice the signed area of each triangle."""
     v = points[triangles]
@@ -232,23 +274,12 @@ class MorphEngine(Engine):
         counts = {m.shape[0] for m in marks if m is not None}
         if len(counts) > 1:
             raise ValueError(f"keyframe landmark sets differ in size: {sorted(counts)}")
-        # Rings around the face: the face outline (hull of the mean shape) scaled about its centre.
-        # Built from each keyframe's own landmarks, they carry ears, hair and shoulders along with
-        # the face instead of leaving them to the large triangles that reach the frame border.
-        have = [m for m in marks if m is not None]
+        # rings around the face (see face_rings) for every keyframe that has landmarks
+        have = [i for i, m in enumerate(marks) if m is not None]
         if have and self.ring_scales:
-            from scipy.spatial import ConvexHull
-
-            hull = ConvexHull(np.mean(have, axis=0)).vertices
-            # clipped to the pixel centres, strictly inside the border points' rectangle, so the
-            # triangulated area is always exactly the frame
-            lo, hi = np.array([0.0, 0.0]), np.array([w - 1.0, h - 1.0])
-            for i, m in enumerate(marks):
-                if m is None:
-                    continue
-                c = m[hull].mean(0)
-                rings = [np.clip(c + r * (m[hull] - c), lo, hi) for r in self.ring_scales]
-                marks[i] = np.concatenate([m, *rings])
+            ringed = face_rings([marks[i] for i in have], w, h, self.ring_scales)
+            for i, m in zip(have, ringed, strict=True):
+                marks[i] = m
         self.marks = marks
         self._recent = {}
         self._tri = {}
