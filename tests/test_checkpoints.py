@@ -245,6 +245,7 @@ def test_psp_pt_decoder_reproduces_golden(rosi128, tmp_path, torch_threads):
     _assert_replay(G, meta, z, calls=1, state=state)
 
 
+@pytest.mark.slow
 def test_psp_composition_checkpoint_round_trip(tmp_path, torch_threads):
     """psp_composition_out64 in pSp's own .pt layout → safetensors; whole wrapper replayed when E's
     inverter is available, otherwise its parts are checked."""
@@ -321,3 +322,24 @@ def test_load_generator_from_pickle_and_weights_name(sg2, tmp_path, monkeypatch,
     W.import_file("stylegan2-ffhq-1024", pkl)
     G2 = load_generator("stylegan2-ffhq-1024")
     assert G2.name == "stylegan2-ffhq-1024" and G2.resolution == 32
+
+
+def test_restyle_sg3_pt_decoder_reproduces_golden(tmp_path, torch_threads):
+    """stylegan3-editing layout: decoder.* of an SG3-R generator without synthesis.input.transform;
+    the constructor kwargs are recovered from the tensor names/shapes alone."""
+    pytest.importorskip("facereel.nets.stylegan3")
+    z, meta = _fixture("sg3r_64.npz")
+    state = golden_state_torch(z)
+    sd = {f"decoder.{k}": v for k, v in state.items() if k != "synthesis.input.transform"}
+    sd["encoder.input_layer.0.weight"] = torch.ones(4, 6, 3, 3)
+    pt = tmp_path / "restyle_pSp_ffhq.pt"
+    write_psp_pt(pt, sd, {"encoder_type": "BackboneEncoder", "input_nc": 6, "output_size": 64},
+                 latent_avg=torch.zeros(64))
+    out = tmp_path / "restyle_sg3.safetensors"
+    cfg = convert(pt, out)
+    assert cfg["kind"] == "psp" and cfg["decoder_kind"] == "stylegan3"
+    want = meta["init_kwargs"]
+    assert {k: cfg["decoder_init_kwargs"][k] for k in want} == want
+    G = build_network(load_canonical(out).generator_spec())
+    assert torch.equal(G.synthesis.input.transform, torch.from_numpy(np.array(z["keep/synthesis.input.transform"])))
+    _assert_replay(G, meta, z, calls=3, state={k: v for k, v in state.items()})

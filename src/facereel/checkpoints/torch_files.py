@@ -187,13 +187,13 @@ def psp_decoder_spec(path_or_dict: str | Path | dict) -> NetworkSpec:
         # stylegan3-editing builds its decoder with the SG3-R 1024 config and drops the
         # user transform buffer when loading (README "ReStyle for StyleGAN3").
         decoder = {k: v for k, v in decoder.items() if k != "synthesis.input.transform"}
-        cfg = stylegan3_r_config(decoder)
+        cfg = stylegan3_config(decoder)
         return NetworkSpec(kind="stylegan3", init_kwargs=cfg, state_dict=decoder, extras=extras,
                            source={"format": "psp-pt", "opts": opts})
     raise CheckpointError("pSp checkpoints with an NVIDIA StyleGAN2 decoder are not supported")
 
 
-def stylegan3_r_config(state: dict[str, torch.Tensor]) -> dict:
+def stylegan3_config(state: dict[str, torch.Tensor]) -> dict:
     """SG3 constructor kwargs for a bare decoder state dict (stylegan3-editing uses SG3-R 1024).
 
     Layer names are ``L{i}_{size}_{channels}``: the last one gives img_resolution, L0 the widest
@@ -208,15 +208,37 @@ def stylegan3_r_config(state: dict[str, torch.Tensor]) -> dict:
     if not layers:
         raise CheckpointError("StyleGAN3 decoder without synthesis layers")
     res = int(layers[-1].split("_")[1])
-    ch0 = int(layers[0].split("_")[2])
+    chans = [int(n.split("_")[2]) for n in layers]
     kernel = int(state[f"synthesis.{layers[1]}.weight"].shape[-1]) if len(layers) > 1 else 3
+    channel_base = _sg3_channel_base(chans, res)
     return {
-        "z_dim": int(z_dim), "c_dim": 0, "w_dim": int(w_dim), "img_resolution": res, "img_channels": 3,
+        "z_dim": int(z_dim), "c_dim": 0, "w_dim": int(w_dim), "img_resolution": res, "img_channels": chans[-1],
         "mapping_kwargs": {"num_layers": n_map},
-        "channel_base": 64 * ch0, "channel_max": ch0, "conv_kernel": kernel, "use_radial_filters": kernel == 1,
-        "num_layers": len(layers) - 1,
+        "channel_base": channel_base, "channel_max": chans[0], "conv_kernel": kernel,
+        "use_radial_filters": kernel == 1, "num_layers": len(layers) - 1,
         "magnitude_ema_beta": 0.5 ** (32 / (20 * 1e3)), "output_scale": 0.25,
     }
+
+
+def _sg3_channel_base(chans: list[int], img_resolution: int, first_cutoff: float = 2.0,
+                      num_critical: int = 2) -> int:
+    """The channel_base whose SG3 channel schedule gives the layer widths ``chans``.
+
+    SG3 (Karras et al. 2021, training/networks_stylegan3.py ``SynthesisNetwork``): cutoff_i =
+    fc · (res/2 / fc)^min(i / (L − n_crit), 1) and channels_i = rint(min(base / 2 / cutoff_i, cmax)),
+    the last layer being img_channels.
+    """
+    import numpy as np
+
+    num_layers = len(chans) - 1
+    exps = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+    cutoffs = first_cutoff * (img_resolution / 2 / first_cutoff) ** exps
+    cmax = chans[0]
+    for base in [2 ** k for k in range(8, 21)]:
+        ch = np.rint(np.minimum((base / 2) / cutoffs, cmax))
+        if [int(c) for c in ch[:-1]] == chans[:-1]:
+            return base
+    raise CheckpointError(f"cannot infer the StyleGAN3 channel_base from layer widths {chans}")
 
 
 def read_torch_generator(path: str | Path, ckpt: Any = None) -> NetworkSpec:
@@ -234,7 +256,7 @@ def read_torch_generator(path: str | Path, ckpt: Any = None) -> NetworkSpec:
                                source={"format": "rosinality-state-dict"})
         if any(k.startswith("synthesis.input.") for k in ckpt):
             sd = {k: v for k, v in ckpt.items() if k != "synthesis.input.transform"}
-            return NetworkSpec(kind="stylegan3", init_kwargs=stylegan3_r_config(sd), state_dict=sd,
+            return NetworkSpec(kind="stylegan3", init_kwargs=stylegan3_config(sd), state_dict=sd,
                                source={"format": "sg3-state-dict"})
     raise CheckpointError(f"{Path(path).name}: unrecognised torch checkpoint layout")
 

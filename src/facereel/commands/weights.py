@@ -126,13 +126,21 @@ def path_cmd(name: str = typer.Argument(..., help="Weights name.")) -> None:
 
 @weights_app.command("convert")
 def convert_cmd(
-    src: Path = typer.Argument(..., help="Official checkpoint: NVIDIA .pkl, rosinality/pSp/e4e/ReStyle .pt."),
+    src: Path = typer.Argument(..., help="Official checkpoint (NVIDIA .pkl, rosinality/pSp/e4e/ReStyle .pt) "
+                                         "or a weights name whose file is cached."),
     dst: Path = typer.Argument(..., help="Output .safetensors (loading it needs no pickle)."),
 ) -> None:
     """Convert an official checkpoint into facereel's safetensors + JSON config (no code is run)."""
     from facereel.checkpoints import CheckpointError
     from facereel.commands._ui import out
 
+    from facereel import weights as W
+
+    if not src.exists() and str(src) in W.TABLE:  # a weights name: convert its cached file
+        cached = W.local_path(str(src))
+        if cached is None:
+            _fail(f"{src} is not in the cache; run `facereel weights download {src}` first")
+        src = cached
     try:
         from facereel.checkpoints.loaders import convert
 
