@@ -92,11 +92,15 @@ def preprocess(images, size: int = 256, device=None) -> torch.Tensor:
     return x.to(device) if device is not None else x
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3]: (x+1)/2 clamped to [0, 1], x255, truncated
-    (the repos' ``tensor2im``)."""
+def to_uint8(images: torch.Tensor, truncate: bool = False) -> np.ndarray:
+    """[N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3]: (x+1)/2 clamped to [0, 1], x255, rounded.
+
+    ``truncate=True`` truncates instead, as the repos' ``tensor2im`` (``astype('uint8')``) does; that
+    loses up to one level, so a round trip through :func:`preprocess` is exact only when rounding.
+    """
     x = ((images.detach().float().cpu() + 1) / 2).clamp(0, 1) * 255
-    return x.permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    x = x.permute(0, 2, 3, 1).numpy()
+    return (x if truncate else np.rint(x)).astype(np.uint8)
 
 
 def arcface_crop(images256: torch.Tensor) -> torch.Tensor:

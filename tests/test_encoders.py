@@ -1,0 +1,320 @@
+"""Encoders (IR-SE50 ArcFace, pSp, e4e, ReStyle) and the official compositions.
+
+Numerical identity with the official code is proven by the golden fixtures (tests/test_golden.py
+with tests/golden_builders/encoders.py).  These tests cover what the fixtures do not: the fused
+inference path against the plain one, the relations between the encoder variants, the ReStyle loop
+bookkeeping, the checkpoint loader's error paths, and the input/output conversions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facereel.nets.encoders import (Backbone, BackboneEncoder, BottleneckIR, BottleneckIRSE, Encoder4Editing,
+                                    GradualStyleBlock, GradualStyleEncoder, ProgressiveBackboneEncoder)
+
+
+def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BatchNorm statistics / affine and PReLU slopes (the default init folds to identity)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                c = m.num_features
+                m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+                m.running_var.copy_(1 + 0.2 * torch.rand(c, generator=g))
+                if m.weight is not None:
+                    m.weight.copy_(1 + 0.1 * torch.randn(c, generator=g))
+                    m.bias.copy_(0.1 * torch.randn(c, generator=g))
+            elif isinstance(m, nn.PReLU):
+                m.weight.copy_(0.25 + 0.05 * torch.randn(m.weight.shape, generator=g))
+    return model
+
+
+def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+def _fused_vs_plain(model: nn.Module, *inputs) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    model._drop_fused()
+    with torch.no_grad():
+        plain = model(*inputs)
+        model.fuse()
+        assert model._fused is not None
+        fused = model(*inputs)
+    return fused, plain
+
+
+@pytest.mark.parametrize("unit_cls", [BottleneckIRSE, BottleneckIR])
+@pytest.mark.parametrize("cin,depth,stride", [(16, 16, 1), (16, 16, 2), (16, 32, 2), (8, 32, 1)])
+def test_fused_unit_matches_plain(unit_cls, cin, depth, stride, torch_threads):
+    torch.manual_seed(0)
+    unit = _randomise_bn(unit_cls(cin, depth, stride))
+    x = torch.randn(2, cin, 13, 12)                # odd size: border handling of the strided paths
+    fused, plain = _fused_vs_plain(unit, x)
+    assert fused.shape == plain.shape == (2, depth, (13 - 1) // stride + 1, (12 - 1) // stride + 1)
+    assert _rel_err(fused, plain) <= 1e-5
+
+
+def test_fused_path_is_dropped_when_weights_change(torch_threads):
+    torch.manual_seed(0)
+    unit = _randomise_bn(BottleneckIRSE(16, 16, 1)).eval().fuse()
+    x = torch.randn(1, 16, 6, 6)
+    state = {k: v.clone() for k, v in unit.state_dict().items()}
+    state["res_layer.1.weight"].mul_(2)
+    unit.load_state_dict(state)
+    assert unit._fused is None
+    with torch.no_grad():
+        out = unit(x)
+        ref = unit.res_layer(x) + unit.shortcut_layer(x)
+    assert torch.equal(out, ref)
+    unit.fuse()
+    unit.train()
+    assert unit._fused is None
+
+
+def test_fused_backbone_matches_plain_and_keeps_input_gradients(torch_threads):
+    torch.manual_seed(0)
+    net = _randomise_bn(Backbone(112, 50, "ir_se", drop_ratio=0.6))
+    x = torch.randn(2, 3, 112, 112)
+    fused, plain = _fused_vs_plain(net, x)
+    assert fused.shape == (2, 512)
+    assert torch.allclose(fused.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert _rel_err(fused, plain) <= 1e-5
+    # identity losses back-propagate to the image through the fused path
+    xr = x[:1].clone().requires_grad_(True)
+    net(xr).sum().backward()
+    assert xr.grad is not None and torch.isfinite(xr.grad).all() and xr.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("size", [4, 8])
+def test_style_block_tail_shortcut(size, torch_threads):
+    """The fused head runs its 2x2 -> 1x1 conv as a Linear over the 4 taps that see data."""
+    torch.manual_seed(0)
+    block = GradualStyleBlock(16, 16, size)
+    x = torch.randn(3, 16, size, size)
+    fused, plain = _fused_vs_plain(block, x)
+    assert fused.shape == (3, 16)
+    assert _rel_err(fused, plain) <= 1e-5
+
+
+@pytest.fixture(scope="module")
+def small_psp_pair():
+    """pSp and e4e encoders with 8 styles (3 coarse, 4 middle, 1 fine) sharing one set of weights."""
+    torch.manual_seed(0)
+    psp = _randomise_bn(GradualStyleEncoder(50, "ir_se", input_nc=3, n_styles=8)).eval()
+    e4e = Encoder4Editing(50, "ir_se", n_styles=8).eval()
+    e4e.load_state_dict(psp.state_dict(), strict=True)
+    return psp, e4e
+
+
+def test_psp_encoder_fused_matches_plain(small_psp_pair, torch_threads):
+    psp, _ = small_psp_pair
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    fused, plain = _fused_vs_plain(psp, x)
+    assert fused.shape == (2, 8, 512)
+    assert _rel_err(fused, plain) <= 1e-5
+
+
+def test_e4e_is_w0_plus_the_psp_heads(small_psp_pair, torch_threads):
+    """Same weights: e4e row 0 is pSp's head 0; row i is head 0 + head i (same pyramid level)."""
+    psp, e4e = small_psp_pair
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    psp.fuse()
+    e4e.fuse()
+    with torch.no_grad():
+        p = psp(x)
+        w = e4e(x)
+    assert w.shape == p.shape
+    assert torch.allclose(w[:, 0], p[:, 0], atol=1e-6)
+    assert torch.allclose(w[:, 1:], p[:, :1] + p[:, 1:], atol=1e-5)
+
+
+def test_e4e_progressive_stage_limits_the_offsets(small_psp_pair, torch_threads):
+    _, e4e = small_psp_pair
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    e4e.fuse()
+    with torch.no_grad():
+        full = e4e(x)
+        e4e.progressive_stage = 3
+        try:
+            staged = e4e(x)
+        finally:
+            e4e.progressive_stage = 18
+    assert torch.equal(staged[:, :4], full[:, :4])
+    assert torch.equal(staged[:, 4:], full[:, :1].expand(-1, 4, -1))    # w0 only beyond stage 3
+    assert not torch.allclose(full[:, 4:], full[:, :1].expand(-1, 4, -1))
+
+
+def test_restyle_encoders_share_heads(torch_threads):
+    torch.manual_seed(0)
+    enc = _randomise_bn(BackboneEncoder(50, "ir_se", n_styles=4, input_nc=6)).eval()
+    prog = ProgressiveBackboneEncoder(50, "ir_se", n_styles=4, input_nc=6).eval()
+    prog.load_state_dict(enc.state_dict(), strict=True)
+    x = torch.rand(2, 6, 64, 64) * 2 - 1
+    fused, plain = _fused_vs_plain(enc, x)
+    assert fused.shape == (2, 4, 512)
+    assert _rel_err(fused, plain) <= 1e-5
+    prog.fuse()
+    with torch.no_grad():
+        w = prog(x)
+    assert torch.allclose(w[:, 0], fused[:, 0], atol=1e-6)
+    assert torch.allclose(w[:, 1:], fused[:, :1] + fused[:, 1:], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# compositions and the checkpoint loader
+
+
+@pytest.fixture(scope="module")
+def restyle_checkpoint(tmp_path_factory):
+    """A ReStyle-pSp checkpoint in the official format: 6 styles, 16 px rosinality decoder."""
+    from facereel.nets.rosinality import Generator
+
+    torch.manual_seed(1)
+    enc = _randomise_bn(BackboneEncoder(50, "ir_se", n_styles=6, input_nc=6))
+    dec = Generator(16, 512, 2, channel_multiplier=1)
+    state = {f"encoder.{k}": v for k, v in enc.state_dict().items()}
+    state.update({f"decoder.{k}": v for k, v in dec.state_dict().items()})
+    latent_avg = 0.1 * torch.randn(6, 512)
+    opts = {"encoder_type": "BackboneEncoder", "output_size": 16, "input_nc": 6, "n_iters_per_batch": 3,
+            "start_from_latent_avg": True}
+    path = tmp_path_factory.mktemp("ckpt") / "restyle_tiny.pt"
+    torch.save({"state_dict": state, "latent_avg": latent_avg, "opts": opts}, path)
+    return path, latent_avg
+
+
+def test_load_inverter_reads_the_official_format(restyle_checkpoint, torch_threads):
+    from facereel.inversion.encoders import load_inverter
+
+    path, latent_avg = restyle_checkpoint
+    inv = load_inverter(path, device="cpu")
+    assert inv.kind == "restyle_psp" and inv.n_styles == 6 and inv.resolution == 16
+    assert not inv.training and inv.encoder._fused is not None
+    assert torch.equal(inv.latent_avg, latent_avg)
+    assert inv.default_iterations == 3
+
+
+def test_restyle_loop_is_residual(restyle_checkpoint, torch_threads):
+    """w_0 = latent_avg + E(x, avg image); w_t = w_{t-1} + E(x, pool256(y_{t-1})), y_t = G(w_t)."""
+    from facereel.inversion.encoders import load_inverter
+
+    path, latent_avg = restyle_checkpoint
+    inv = load_inverter(path, device="cpu")
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        out = inv.run(x, iterations=2)
+        assert len(out.steps) == 2
+        avg = inv.average_image()
+        assert avg.shape == (1, 3, 256, 256)
+        prev_img = avg
+        prev_lat = latent_avg.unsqueeze(0)
+        for img, lat in out.steps:
+            delta = inv.encoder(torch.cat([x, prev_img], 1))
+            assert torch.allclose(lat, prev_lat + delta, atol=1e-5)
+            y, _ = inv.decoder([lat], input_is_latent=True, randomize_noise=False)
+            assert img.shape == (1, 3, 16, 16) and torch.allclose(img, y, atol=1e-5)
+            prev_img = nn.functional.adaptive_avg_pool2d(img, (256, 256))
+            prev_lat = lat
+    assert torch.equal(out.latents, out.steps[-1][1])
+
+
+def test_invert_takes_uint8_faces_and_uses_the_decoder_as_generator(restyle_checkpoint, torch_threads):
+    from facereel.inversion.encoders import load_inverter, preprocess
+
+    path, _ = restyle_checkpoint
+    inv = load_inverter(path, device="cpu")
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(2, 64, 64, 3), dtype=np.uint8)
+    codes = inv.invert(faces, iterations=1, batch_size=1)
+    assert codes.shape == (2, 6, 512) and codes.dtype == torch.float32
+    ref = inv.run(preprocess(faces[1:]), iterations=1).latents
+    assert torch.allclose(codes[1:], ref, atol=1e-5)
+    gen = inv.generator
+    assert gen.num_ws == 6 and gen.resolution == 16
+    img = gen.synthesize(codes[:1])
+    assert img.shape == (1, 3, 16, 16)
+
+
+def test_psp_wrapper_latent_avg_and_style_mixing(tmp_path, torch_threads):
+    """pSp: codes = E(x) + latent_avg; latent_mask copies (or alpha-blends) entries of inject_latent."""
+    from facereel.inversion.encoders import load_inverter
+    from facereel.nets.rosinality import Generator
+
+    torch.manual_seed(2)
+    enc = GradualStyleEncoder(50, "ir_se", input_nc=3, n_styles=4)
+    dec = Generator(8, 512, 1, channel_multiplier=1)
+    state = {**{f"encoder.{k}": v for k, v in enc.state_dict().items()},
+             **{f"decoder.{k}": v for k, v in dec.state_dict().items()}}
+    latent_avg = torch.randn(4, 512)
+    path = tmp_path / "psp_tiny.pt"
+    torch.save({"state_dict": state, "latent_avg": latent_avg,
+                "opts": {"encoder_type": "GradualStyleEncoder", "output_size": 8, "input_nc": 3,
+                         "start_from_latent_avg": True, "learn_in_w": False}}, path)
+    inv = load_inverter(path, device="cpu")
+    assert inv.kind == "psp"
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    inject = torch.randn(2, 4, 512)
+    with torch.no_grad():
+        img, lat = inv(x, randomize_noise=False, return_latents=True, resize=False)
+        assert torch.allclose(lat, inv.encoder(x) + latent_avg, atol=1e-6)
+        assert img.shape == (2, 3, 8, 8)
+        _, mixed = inv(x, latent_mask=[1, 3], inject_latent=inject, randomize_noise=False, return_latents=True)
+        assert torch.equal(mixed[:, [1, 3]], inject[:, [1, 3]]) and torch.equal(mixed[:, [0, 2]], lat[:, [0, 2]])
+        _, half = inv(x, latent_mask=[2], inject_latent=inject, alpha=0.5, randomize_noise=False,
+                      return_latents=True)
+        assert torch.allclose(half[:, 2], 0.5 * inject[:, 2] + 0.5 * lat[:, 2], atol=1e-6)
+        pooled = inv(x, randomize_noise=False)
+        assert pooled.shape == (2, 3, 256, 256)
+
+
+def test_loader_errors(tmp_path, restyle_checkpoint):
+    from facereel.inversion.encoders import load_inverter
+
+    with pytest.raises(FileNotFoundError):
+        load_inverter(tmp_path / "missing.pt")
+    bad = tmp_path / "not_psp.pt"
+    torch.save({"g_ema": {"x": torch.zeros(1)}}, bad)
+    with pytest.raises(ValueError):
+        load_inverter(bad)
+    # encoder with 6 heads against a decoder expecting 4 styles
+    path, latent_avg = restyle_checkpoint
+    ck = torch.load(path, weights_only=True)
+    from facereel.nets.rosinality import Generator
+
+    dec = Generator(8, 512, 1, channel_multiplier=1)
+    ck["state_dict"] = {k: v for k, v in ck["state_dict"].items() if k.startswith("encoder.")}
+    ck["state_dict"].update({f"decoder.{k}": v for k, v in dec.state_dict().items()})
+    ck["opts"]["output_size"] = 8
+    mismatch = tmp_path / "mismatch.pt"
+    torch.save(ck, mismatch)
+    with pytest.raises(ValueError, match="styles"):
+        load_inverter(mismatch)
+
+
+def test_preprocess_and_to_uint8():
+    from PIL import Image
+
+    from facereel.inversion.encoders import arcface_crop, preprocess, to_uint8
+
+    img = np.zeros((300, 200, 3), np.uint8)
+    img[..., 0] = 255
+    x = preprocess(img)
+    assert x.shape == (1, 3, 256, 256) and x.dtype == torch.float32
+    assert torch.equal(x[0, 0], torch.ones(256, 256)) and torch.equal(x[0, 1], -torch.ones(256, 256))
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(2, 256, 256, 3), dtype=np.uint8)
+    y = preprocess(list(faces) + [Image.fromarray(faces[0])])
+    assert y.shape == (3, 3, 256, 256)
+    assert np.array_equal(to_uint8(y[:2]), faces)          # 256 input: no resampling, exact round trip
+    assert np.array_equal(to_uint8(y[2:]), faces[:1])
+    trunc = to_uint8(y[:2], truncate=True).astype(int)      # tensor2im: never above, at most 1 below
+    assert ((faces - trunc) >= 0).all() and ((faces - trunc) <= 1).all()
+    assert to_uint8(torch.full((1, 3, 2, 2), 3.0)).max() == 255 and to_uint8(torch.full((1, 3, 2, 2), -3.0)).max() == 0
+    crop = arcface_crop(y)
+    assert crop.shape == (3, 3, 112, 112)
+    assert torch.allclose(crop, nn.functional.adaptive_avg_pool2d(y[:, :, 35:223, 32:220], (112, 112)))
