@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.faces.align import align_from_quad  # re-exported: aligned_crop warps a stored quad
 from facereel.manifest import Manifest, PhotoEntry, order_key
 from facereel.paths import cache_dir
 
@@ -762,30 +763,3 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq") -> np
     Image.fromarray(img).save(tmp)
     os.replace(tmp, cached)  # atomic: concurrent readers see the old file or the whole new one
     return img
-
-
-def align_from_quad(rgb: np.ndarray, quad: np.ndarray, *, size: int = 512, recipe: str = "ffhq"):
-    """:func:`facereel.faces.align.align_face` for a known quad (same recipes, same pixels).
-
-    The quad is the one ``align_face`` derives from the landmarks; this applies the official
-    shrink / crop / pad / transform to it, so a manifest's (possibly hand-edited) quad is enough.
-    """
-    from PIL import Image
-
-    from facereel.faces import align as A
-    from facereel.faces.types import Alignment
-
-    if recipe not in A.RECIPES:
-        raise ValueError(f"unknown alignment recipe {recipe!r} (use 'ffhq' or 'psp')")
-    quad = np.asarray(quad, dtype=np.float64)
-    qsize = float(np.hypot(*(quad[3] - quad[0])))  # = 2 |x| of the official recipe
-    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
-    if recipe == "psp":
-        out, _, _ = A._warp(img, quad, qsize, size, size)
-    elif size > A.FFHQ_OUTPUT_SIZE:
-        out, _, _ = A._warp(img, quad, qsize, size, max(A.FFHQ_TRANSFORM_SIZE, size))
-    else:
-        out, _, _ = A._warp(img, quad, qsize, A.FFHQ_OUTPUT_SIZE, A.FFHQ_TRANSFORM_SIZE)
-        if size != A.FFHQ_OUTPUT_SIZE:
-            out = out.resize((size, size), Image.LANCZOS)
-    return Alignment(image=np.asarray(out.convert("RGB")), quad=quad, recipe=recipe, size=size)
