@@ -239,6 +239,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
         table = _SAFE_GLOBALS_CACHE or _fill_cache()
         obj = table.get((module, name)) or self.extra_globals.get((module, name))
+        if obj is None and module.startswith("dnnlib.tflib"):
+            raise CheckpointError(
+                f"refused to load global '{module}.{name}': this is a TensorFlow-era StyleGAN pickle; convert it "
+                "with the official stylegan2-ada-pytorch legacy.py first (nothing was executed)"
+            )
         if obj is None:
             raise CheckpointError(
                 f"refused to load global '{module}.{name}': not on the allow-list of safe checkpoint globals "
