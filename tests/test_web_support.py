@@ -110,7 +110,8 @@ class FakePipelines:
     def timelapse_error(self):
         return (ValueError,)
 
-    def render(self, manifest, output, *, engine, frames, size, fps, opacity, format, progress=None, **kw):
+    def render(self, manifest, output, *, engine, frames, size, fps, opacity, format, progress=None,
+               prepare_progress=None, **kw):
         from PIL import Image
 
         entries = manifest.ordered()
@@ -119,6 +120,8 @@ class FakePipelines:
         self.renders.append({"engine": engine, "frames": frames, "size": size, "paths": [e.path for e in entries],
                              "ages": [e.age for e in entries]})
         total = frames * (len(entries) - 1) + 1
+        if prepare_progress:
+            prepare_progress(len(entries), len(entries))
         with open(output, "wb") as f:
             for i in range(total):
                 f.write(b"\0" * 1024)         # a partial, unplayable file while rendering

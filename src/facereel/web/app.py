@@ -505,7 +505,8 @@ class WebState:
                     try:
                         self.pipelines.render(manifest, out, engine=s.engine, frames=s.frames, size=s.size, fps=s.fps,
                                               opacity=s.opacity, format=s.format, generator=s.generator,
-                                              method=s.method, progress=lambda d, t: ctx.progress(d, t, "rendering"))
+                                              method=s.method, progress=lambda d, t: ctx.progress(d, t, "rendering"),
+                                              prepare_progress=lambda d, t: ctx.progress(d, t, "preparing keyframes"))
                     except JobCancelled:
                         raise
                     except PipelineUnavailable as exc:

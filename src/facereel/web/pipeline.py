@@ -71,7 +71,9 @@ class Pipelines:
 
     def render(self, manifest, output: Path, *, engine: str, frames: int, size: int, fps: int, opacity: float,
                format: str, progress: Progress | None = None, generator: str | None = None,
-               method: str | None = None) -> None:
+               method: str | None = None, prepare_progress: Progress | None = None) -> None:
+        """``progress`` counts written frames; ``prepare_progress`` the engine's preparation
+        (landmarks, inversion), which can be long: both may raise to cancel."""
         try:
             from facereel.pipelines.timelapse import render_timelapse
         except ImportError as exc:
@@ -84,7 +86,8 @@ class Pipelines:
             if method:
                 engine_kwargs["method"] = method
         render_timelapse(manifest, output, engine=engine, frames=frames, size=size, fps=fps, opacity=opacity,
-                         format=format, progress=progress, engine_kwargs=engine_kwargs)
+                         format=format, progress=progress, engine_kwargs=engine_kwargs,
+                         analysis_progress=prepare_progress, prepare_progress=prepare_progress)
 
     def timelapse_error(self) -> tuple[type[BaseException], ...]:
         """Exceptions that mean "bad input" (shown to the user as is)."""

@@ -217,7 +217,7 @@ async function followRender(job) {
   $('#cancel-button').hidden = false;
   setStatus('#render-status', 'Rendering…', 0, 1);
   const final = await api.followJob(job.id, (j) => {
-    setStatus('#render-status', `${j.status === 'queued' ? 'Waiting for a worker' : 'Rendering'}… ${j.total ? `${j.done}/${j.total}` : ''}`,
+    setStatus('#render-status', `${j.status === 'queued' ? 'Waiting for a worker' : (j.message || 'Rendering')}… ${j.total ? `${j.done}/${j.total}` : ''}`,
       j.done, j.total || 1);
   });
   state.busy.delete(job.id);
