@@ -281,6 +281,10 @@ def local_path(name: str) -> Path | None:
     return p if p.is_file() else None
 
 
+#: alias used by other modules ("is it installed?")
+installed_path = local_path
+
+
 def sha256_file(path: str | Path, progress: Progress | None = None) -> str:
     h = hashlib.sha256()
     total = Path(path).stat().st_size
