@@ -553,3 +553,13 @@ def test_allowed_hosts_guard_against_dns_rebinding(tmp_path):
         assert c.get("/api/config").status_code == 200
         r = c.get("/api/config", headers={"Host": "rebound.evil.example:8000"})
         assert r.status_code == 400 and "not served" in r.json()["detail"]
+
+
+def test_projects_of_the_seed_endpoints_expire(make_client):
+    c = make_client(legacy_ttl_hours=0.0)
+    rows = c.post("/uploadFile", files=[("image", (f"{i}.jpg", jpeg_bytes(seed=i), "image/jpeg")) for i in range(2)]).json()
+    assert c.get(f"/storage/{rows[0][0]}").status_code == 200
+    keep = new_project(c)   # ordinary projects never expire
+    c.post("/uploadFile", files=[("image", ("x.jpg", jpeg_bytes(seed=7), "image/jpeg"))])
+    assert c.get(f"/storage/{rows[0][0]}").status_code == 404
+    assert c.get(f"/api/projects/{keep}").status_code == 200

@@ -17,7 +17,6 @@ text.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -27,6 +26,7 @@ import re
 import secrets
 import shutil
 import threading
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -213,6 +213,7 @@ class WebState:
     def recover(self) -> None:
         """Fails jobs a dead server left running and removes every partial file."""
         self.jobs.recover()
+        self.expire_legacy()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(exist_ok=True)
         for pdir in (self.data_dir / "projects").iterdir():
@@ -256,10 +257,19 @@ class WebState:
 
     # --- projects ------------------------------------------------------------------------
     def create_project(self, name: str = "", legacy: bool = False) -> dict:
+        if legacy:
+            self.expire_legacy()
         pid = new_id()
         for sub in ("photos", "thumbs", "renders"):
             (self.pdir(pid) / sub).mkdir(parents=True, exist_ok=True)
         return self.db.create_project(pid, name, legacy)
+
+    def expire_legacy(self) -> None:
+        """The seed's endpoints make a hidden project per call: delete those older than the TTL."""
+        cutoff = time.time() - self.cfg.legacy_ttl_hours * 3600
+        for pid in self.db.legacy_projects_before(cutoff):
+            if not self.db.active_jobs(pid):
+                self.delete_project(pid)
 
     def get_project(self, pid: str) -> dict:
         if not ID_RE.match(pid or ""):
@@ -469,7 +479,7 @@ class WebState:
         manifest.photos = photos
         return manifest
 
-    def start_render(self, pid: str, s: RenderSettings, manifest=None, legacy: bool = False) -> dict:
+    def start_render(self, pid: str, s: RenderSettings, manifest=None) -> dict:
         cfg = self.cfg
         if s.size not in cfg.render_sizes:
             raise HTTPException(422, f"size must be one of {', '.join(map(str, cfg.render_sizes))}")
@@ -904,7 +914,7 @@ def create_app(config: WebConfig | dict | None = None) -> FastAPI:
         settings = RenderSettings(engine=engine, method=method, frames=min(body.frames, cfg.max_frames),
                                   opacity=body.opacity, size=size, fps=12, format="gif")
         manifest = await run_in_threadpool(st.render_manifest, pid, items, ages)
-        job = st.start_render(pid, settings, manifest=manifest, legacy=True)
+        job = st.start_render(pid, settings, manifest=manifest)
         final = await run_in_threadpool(wait_job, job)
         p = st.result_path(final)
         if p is None:

@@ -38,6 +38,7 @@ class WebConfig:
     max_frames: int = 240                          # frames between two keyframes
     max_fps: int = 60
     max_renders_kept: int = 10                     # older results of a project are deleted
+    legacy_ttl_hours: float = 24.0                 # projects made by the seed's endpoints expire
 
     # --- crawl -----------------------------------------------------------------------------
     google_api_key: str | None = None

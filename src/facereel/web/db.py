@@ -131,6 +131,11 @@ class Database:
     def get_project(self, project_id: str) -> dict | None:
         return self._one("SELECT * FROM projects WHERE id = ?", (project_id,))
 
+    def legacy_projects_before(self, created_before: float) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute(
+                "SELECT id FROM projects WHERE legacy = 1 AND created < ?", (created_before,)).fetchall()]
+
     def set_manual_order(self, project_id: str, manual: bool) -> None:
         self._exec("UPDATE projects SET manual_order = ? WHERE id = ?", (int(manual), project_id))
 
