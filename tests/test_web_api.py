@@ -563,3 +563,11 @@ def test_projects_of_the_seed_endpoints_expire(make_client):
     c.post("/uploadFile", files=[("image", ("x.jpg", jpeg_bytes(seed=7), "image/jpeg"))])
     assert c.get(f"/storage/{rows[0][0]}").status_code == 404
     assert c.get(f"/api/projects/{keep}").status_code == 200
+
+
+def test_too_many_files_in_one_request(make_client):
+    c = make_client(max_files_per_request=2)
+    pid = new_project(c)
+    r = upload(c, pid, [(f"{i}.jpg", jpeg_bytes(seed=i), "image/jpeg") for i in range(3)])
+    assert r.status_code == 400 and "files" in r.json()["detail"].lower()
+    assert c.get(f"/api/projects/{pid}/items").json() == []
