@@ -174,3 +174,17 @@ def test_nv_face_generator_numpy_seeds_and_bf16():
         img = fg.synthesize(fg.sample([5]))
         ref = G.synthesis(fg.sample([5]), noise_mode="const")
     assert img.dtype == torch.float32 and rel_err(img, ref) < 0.05
+
+
+def test_weight_caches_follow_weight_updates():
+    G, G2 = tiny(seed=0), tiny(seed=9)
+    ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(8))
+    with torch.inference_mode():
+        G.synthesis(ws, noise_mode="const")                      # fills the per-layer caches
+    G.load_state_dict(G2.state_dict())
+    with torch.inference_mode():
+        torch.testing.assert_close(G.synthesis(ws, noise_mode="const"), G2.synthesis(ws, noise_mode="const"))
+    with torch.no_grad():
+        G.synthesis.b8.conv1.weight.mul_(2)                      # in-place edits too
+        G2.synthesis.b8.conv1.weight.mul_(2)
+        torch.testing.assert_close(G.synthesis(ws, noise_mode="const"), G2.synthesis(ws, noise_mode="const"))

@@ -44,6 +44,25 @@ def ffhq_config(resolution: int = 1024) -> dict:
                 num_fp16_res=4, conv_clamp=256, fused_modconv_default="inference_only")
 
 
+def _cached(module: nn.Module, key, fn, *deps: torch.Tensor):
+    """``fn()`` memoised on ``module`` while ``deps`` keep the same storage and version.
+
+    Nothing is cached when autograd may need a graph through ``deps``.  Values are built
+    outside inference mode (and without grad) so they can be reused in any mode.
+    """
+    if torch.is_grad_enabled() and any(d.requires_grad for d in deps):
+        return fn()
+    cache = module.__dict__.setdefault("_facereel_cache", {})
+    stamp = tuple((d.data_ptr(), d._version, d.dtype, d.device) for d in deps)
+    hit = cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    with torch.inference_mode(False), torch.no_grad():
+        value = fn()
+    cache[key] = (stamp, value)
+    return value
+
+
 # ----------------------------------------------------------------------------- layers
 
 class FullyConnectedLayer(nn.Module):
@@ -62,12 +81,17 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x):
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
+        def gains():
+            w = self.weight.to(x.dtype) * self.weight_gain
+            b = self.bias
+            if b is not None:
+                b = b.to(x.dtype)
+                if self.bias_gain != 1:
+                    b = b * self.bias_gain
+            return w, b
+
+        deps = (self.weight,) if self.bias is None else (self.weight, self.bias)
+        w, b = _cached(self, ("wb", x.dtype), gains, *deps)
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
         x = x.matmul(w.t())
@@ -211,13 +235,14 @@ class SynthesisLayer(nn.Module):
             return torch.randn([n_out, 1, self.resolution, self.resolution], device=x.device,
                                dtype=torch.float32) * self.noise_strength
         if noise_mode == "const":
-            return self.noise_const * self.noise_strength
+            return self.noise_const * self.noise_strength   # [H, W], broadcast over N and C
         raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
 
     def forward(self, x, w, noise_mode="random", fused_modconv=True, gain=1, impl="reference"):
         styles = self.affine(w)
         noise = self._noise(x, noise_mode, x.shape[0])
-        if impl == "fast":
+        if impl == "fast" and x.dtype != torch.float16:
+            # (float16 keeps the official pre-normalised fused path: it guards against overflow.)
             return self._forward_fast(x, styles, noise, gain)
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, flip_weight=(self.up == 1),
@@ -232,31 +257,37 @@ class SynthesisLayer(nn.Module):
         n = x.shape[0]
         cl = x.is_contiguous(memory_format=torch.channels_last) and x.ndim == 4
         mf = torch.channels_last if cl else torch.contiguous_format
-        weight = self.weight.float()
-        out_ch, in_ch, kh, kw = weight.shape
+        out_ch, in_ch, kh, kw = self.weight.shape
         g = float(self.act_gain * gain)
         # lrelu(a)·g == lrelu(a·g) for g > 0: fold the activation gain into weight, bias and noise.
         fold = g > 0 and self.activation in ("lrelu", "relu", "linear")
+        # Weight in the conv's layout ([I, O, k, k] for the transposed conv) and Σ_k w_oik² [O, I].
+        wf = _cached(self, ("w", mf), lambda: (self.weight.float().transpose(0, 1) if self.up > 1
+                                               else self.weight.float()).contiguous(memory_format=mf),
+                     self.weight)
+        wsq = _cached(self, "wsq", lambda: self.weight.float().square().sum(dim=[2, 3]), self.weight)
         # Demodulation (eq. 3): Σ_{i,k} (s_i w_oik)² = Σ_i s_i² Σ_k w_oik², no [N,O,I,k,k] tensor.
-        dco = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()   # [N, O]
+        dco = (styles.square() @ wsq.t() + 1e-8).rsqrt()   # [N, O]
         scale = dco * g if fold else dco
         bias = (self.bias.float() * (g if fold else 1.0)).to(dtype)
         inplace = not torch.is_grad_enabled()   # autograd needs the intermediates otherwise
         if n == 1:
             # Batch 1: modulate and demodulate the weight (eq. 1, 3), one ordinary conv.
-            wm = weight * styles.reshape(1, in_ch, 1, 1) * scale.reshape(out_ch, 1, 1, 1)
-            y = self._conv(x, wm.to(dtype).contiguous(memory_format=mf), bias)
+            coef = scale.reshape(out_ch, 1) * styles.reshape(1, in_ch)               # [O, I]
+            coef = coef.t() if self.up > 1 else coef
+            y = self._conv(x, (wf * coef[:, :, None, None]).to(dtype), bias)
         else:
             # Batch > 1: shared weight, modulation on the input, demodulation on the output.
             xs = x * styles.to(dtype).reshape(n, in_ch, 1, 1)
-            y = self._conv(xs, weight.to(dtype).contiguous(memory_format=mf), None)
+            wd = wf if dtype == torch.float32 else _cached(self, ("wd", mf, dtype), lambda: wf.to(dtype), self.weight)
+            y = self._conv(xs, wd, None)
             s4 = scale.to(dtype).reshape(n, out_ch, 1, 1)
             if inplace:
                 y = y.mul_(s4).add_(bias.reshape(1, -1, 1, 1))
             else:
                 y = torch.addcmul(bias.reshape(1, -1, 1, 1), y, s4)
         if noise is not None:
-            noise = (noise * g if fold else noise).to(dtype)
+            noise = noise.to(dtype) if not fold else (noise * g).to(dtype)
             y = y.add_(noise) if inplace else y + noise
         if fold:
             if self.activation == "lrelu":
@@ -271,7 +302,7 @@ class SynthesisLayer(nn.Module):
         return y
 
     def _conv(self, x, w, bias):
-        """3x3 conv (+ bias), or for up=2: transposed conv then the FIR (with the bias)."""
+        """3x3 conv (+ bias), or for up=2: transposed conv (``w`` given as [I, O, k, k]) then the FIR."""
         if self.up == 1:
             return F.conv2d(x, w, bias=bias, padding=self.padding)
         # Zero insertion + true conv == stride-2 transposed conv without flip (weight [I, O, k, k]),
@@ -285,10 +316,7 @@ class SynthesisLayer(nn.Module):
         py1 = self.padding + (fh - up) // 2 - (kh - up)
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
-        wt = w.transpose(0, 1)
-        if x.is_contiguous(memory_format=torch.channels_last):
-            wt = wt.contiguous(memory_format=torch.channels_last)
-        y = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt])
+        y = F.conv_transpose2d(x, w, stride=up, padding=[pyt, pxt])   # w is already [I, O, k, k]
         return ops.fir_filter_fast(y, self.resample_filter, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt],
                                    gain=up ** 2, bias=bias)
 
