@@ -420,7 +420,15 @@ class ReStyleSG3Inverter(EncoderInverter):
 
 
 def _batched_transform_ok(decoder) -> bool:
-    return bool(getattr(decoder.synthesis.input, "supports_batched_transform", False))
+    """Whether the decoder's SynthesisInput takes [N, 3, 3] transforms (ours and stylegan3-editing's do)."""
+    inp = decoder.synthesis.input
+    if hasattr(inp, "supports_batched_transform"):
+        return bool(inp.supports_batched_transform)
+    try:
+        from facereel.nets.stylegan3 import SynthesisInput
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(inp, SynthesisInput)
 
 
 def _set_buffer(module: nn.Module, name: str, value: torch.Tensor) -> None:
@@ -487,33 +495,22 @@ def _load_strict(module: nn.Module, state: dict, what: str, allow_unexpected: bo
 def build_inverter(encoder_state: dict, decoder_state: dict, latent_avg: torch.Tensor | None, opts: dict | None,
                    name: str | None = None) -> EncoderInverter:
     """Builds the composition from the checkpoint parts (the prefixes ``encoder.``/``decoder.`` stripped)."""
-    from facereel.checkpoints.torch_files import psp_decoder_kind
+    from facereel.checkpoints.loaders import build_network
+    from facereel.checkpoints.torch_files import psp_decoder_spec
 
     opts = dict(opts or {})
     kind = _detect_kind(opts, encoder_state)
     encoder = build_encoder(kind, encoder_state, opts)
     # pSp / e4e load the encoder strictly; ReStyle with strict=False (we still refuse missing tensors).
     _load_strict(encoder, encoder_state, "encoder", allow_unexpected=kind.startswith("restyle"))
-    dkind = psp_decoder_kind(decoder_state)
+    spec = psp_decoder_spec({"encoder": encoder_state, "decoder": decoder_state, "latent_avg": latent_avg,
+                             "opts": opts})
+    dkind = spec.kind
+    decoder = build_network(spec)     # strict by official names (SG3: the user transform excepted)
     if dkind == "rosinality":
-        from facereel.checkpoints.torch_files import rosinality_config
-        from facereel.nets.rosinality import Generator
-
-        cfg = rosinality_config(decoder_state)
-        size = opts.get("output_size") or opts.get("stylegan_size")
-        if size is not None and int(size) != cfg["size"]:
-            raise ValueError(f"opts give output size {size} but the decoder is {cfg['size']}px")
-        decoder = Generator(cfg["size"], cfg["style_dim"], cfg["n_mlp"], channel_multiplier=cfg["channel_multiplier"])
-        _load_strict(decoder, decoder_state, "decoder")
         cls = EncoderInverter
         n_latent = decoder.n_latent
     elif dkind == "stylegan3":
-        from facereel.checkpoints.torch_files import stylegan3_r_config
-        from facereel.nets.stylegan3 import Generator as SG3Generator
-
-        dec = {k: v for k, v in decoder_state.items() if k != "synthesis.input.transform"}
-        decoder = SG3Generator(**stylegan3_r_config(dec))
-        _load_strict(decoder, dec, "decoder", ignore_missing=("synthesis.input.transform",))
         cls = ReStyleSG3Inverter
         n_latent = decoder.num_ws
     else:
@@ -540,26 +537,21 @@ def _mean_latent(decoder, dkind: str, n_latent: int) -> torch.Tensor:
 
 
 def _resolve(checkpoint: str | Path) -> Path:
+    """A file path, or a weights name of :mod:`facereel.weights` that is installed."""
     p = Path(checkpoint).expanduser()
     if p.is_file():
         return p
-    if p.suffix in (".pt", ".pth", ".ckpt") or "/" in str(checkpoint) or "\\" in str(checkpoint):
+    if p.suffix in (".pt", ".pth", ".ckpt", ".safetensors") or "/" in str(checkpoint) or "\\" in str(checkpoint):
         raise FileNotFoundError(f"no such checkpoint: {checkpoint}")
+    from facereel import weights
+
     try:
-        from facereel import weights
-    except ImportError as exc:
-        raise FileNotFoundError(f"{checkpoint!r} is not a file and the weights table is unavailable") from exc
-    for fn_name in ("local_path", "path", "get_path", "ensure"):
-        fn = getattr(weights, fn_name, None)
-        if callable(fn):
-            try:
-                path = fn(str(checkpoint))
-            except KeyError as exc:
-                raise FileNotFoundError(f"unknown weights name {checkpoint!r}") from exc
-            if path is not None and Path(path).is_file():
-                return Path(path)
-            raise FileNotFoundError(f"{checkpoint} weights are not installed")
-    raise FileNotFoundError(f"cannot resolve weights name {checkpoint!r}")
+        path = weights.local_path(str(checkpoint))
+    except weights.WeightsError as exc:
+        raise FileNotFoundError(str(exc)) from exc
+    if path is None:
+        raise FileNotFoundError(f"{checkpoint} weights are not installed")
+    return Path(path)
 
 
 def load_inverter(checkpoint_path_or_weights_name: str | Path, device=None, *, fuse: bool = True) -> EncoderInverter:
@@ -570,6 +562,7 @@ def load_inverter(checkpoint_path_or_weights_name: str | Path, device=None, *, f
     ``device`` None picks CUDA when available.  Raises FileNotFoundError for a missing file or
     uninstalled weights, ValueError for a file that is not such a checkpoint.
     """
+    from facereel.checkpoints.errors import CheckpointError
     from facereel.checkpoints.torch_files import read_psp_checkpoint
 
     path = _resolve(checkpoint_path_or_weights_name)
@@ -580,7 +573,10 @@ def load_inverter(checkpoint_path_or_weights_name: str | Path, device=None, *, f
     except Exception as exc:  # CheckpointError and friends: one clear message
         raise ValueError(str(exc)) from exc
     name = Path(str(checkpoint_path_or_weights_name)).stem
-    model = build_inverter(ck["encoder"], ck["decoder"], ck["latent_avg"], ck["opts"], name=name)
+    try:
+        model = build_inverter(ck["encoder"], ck["decoder"], ck["latent_avg"], ck["opts"], name=name)
+    except (ValueError, KeyError, RuntimeError, CheckpointError) as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
     del ck
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
