@@ -53,6 +53,19 @@ def timelapse(
                                           help="Output format; by default from the output's suffix."),
     keep_flagged: bool = typer.Option(False, "--keep-flagged", help="Keep photos flagged as duplicates or other people."),
     stabilize: bool = typer.Option(False, "--stabilize", help="Smooth the face's position, scale and roll across photos."),
+    generator: str | None = typer.Option(
+        None, "--generator", help="--engine latent: generator weights name or checkpoint file (default: the offline "
+                                  "DCGAN for optimize, the encoder's own decoder for psp/e4e/restyle/hybrid)."),
+    method: str = typer.Option("optimize", "--method",
+                               help="--engine latent: inversion method: optimize, psp, e4e, restyle or hybrid."),
+    encoder: str | None = typer.Option(None, "--encoder",
+                                       help="--engine latent: encoder weights name or .pt file for psp/e4e/restyle/hybrid."),
+    steps: int = typer.Option(300, "--steps", min=1, help="--engine latent: optimisation steps (optimize/hybrid)."),
+    interpolation: str | None = typer.Option(
+        None, "--interpolation", help="--engine latent: linear (seed Eq. 2), slerp or spline (default: slerp for Z, "
+                                      "spline for W+)."),
+    blend: str = typer.Option("aligned", "--blend", help="--engine latent: keyframe blend: seed (Eq. 4-5 as is) or "
+                                                         "aligned (keyframe warped onto the frame's landmarks first)."),
 ) -> None:
     """Make a facial time-lapse video of one person from photos (or a manifest).
 
@@ -62,18 +75,45 @@ def timelapse(
     """
     from facereel.commands._ui import fail
 
+    engine_kwargs = _latent_options(engine.value, generator=generator, method=method, encoder=encoder, steps=steps,
+                                    interpolation=interpolation, blend=blend)
     try:
         result = _run_timelapse(inputs, output, engine=engine.value, frames=frames, timing=timing.value, hold=hold,
                                 size=size, fps=fps, opacity=opacity / 100.0,
                                 format=format.value if format else None, keep_flagged=keep_flagged,
-                                stabilize=stabilize)
+                                stabilize=stabilize, engine_kwargs=engine_kwargs)
     except KeyboardInterrupt:
         fail("interrupted; no video was written", code=130)
     _summary(result)
 
 
+def _latent_options(engine: str, *, generator, method, encoder, steps, interpolation, blend) -> dict | None:
+    """The latent engine's keyword arguments, checked before any work (one-line errors)."""
+    from facereel.commands._ui import fail
+
+    given = [f"--{n}" for n, v in (("generator", generator), ("encoder", encoder), ("interpolation", interpolation))
+             if v is not None] + (["--method"] if method != "optimize" else []) + (["--blend"] if blend != "aligned" else [])
+    if engine != "latent":
+        if given:
+            fail(f"{', '.join(given)} only apply to --engine latent")
+        return None
+    from facereel.inversion.api import METHODS
+    from facereel.latent.interpolate import METHODS as PATHS
+
+    if method not in METHODS:
+        fail(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+    if interpolation is not None and interpolation not in PATHS:
+        fail(f"unknown --interpolation {interpolation!r}; choose one of {', '.join(PATHS)}")
+    if blend not in ("seed", "aligned"):
+        fail(f"unknown --blend {blend!r}; choose seed or aligned")
+    if encoder is not None and method == "optimize":
+        fail("--encoder needs --method psp, e4e, restyle or hybrid")
+    return {"generator": generator, "method": method, "encoder": encoder, "steps": steps,
+            "interpolation": interpolation, "blend": blend}
+
+
 def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, opacity, format, keep_flagged,
-                   stabilize, writer_options=None):
+                   stabilize, writer_options=None, engine_kwargs=None):
     """Validates everything first, then analyses / prepares / renders with progress bars."""
     import time
 
@@ -112,7 +152,7 @@ def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, o
         with progress_bar("preparing keyframes") as progress:
             job = plan_timelapse(source, engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps,
                                  opacity=opacity, keep_flagged=keep_flagged, stabilize=stabilize,
-                                 prepare_progress=progress)
+                                 prepare_progress=progress, engine_kwargs=engine_kwargs)
     except TimelapseError as exc:
         fail(str(exc))
     except (OSError, RuntimeError, ValueError) as exc:  # a model that cannot be loaded, a photo that vanished
