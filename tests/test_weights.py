@@ -85,6 +85,21 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_file(DATA)
             else:
                 self._html(CONFIRM_PAGE.format(base=base))
+        elif url.path == "/drive-old/uc":
+            # the older Drive flow: a download_warning cookie + a link carrying confirm=<token>
+            if q.get("confirm") == "TOK3N" and "download_warning_x=TOK3N" in (self.headers.get("Cookie") or ""):
+                self._send_file(DATA)
+            else:
+                page = ('<html><head><title>Google Drive - Virus scan warning</title></head><body>'
+                        '<a class="x" href="/drive-old/uc?export=download&amp;confirm=TOK3N&amp;id=FILEID">'
+                        'Download anyway</a></body></html>')
+                raw = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Set-Cookie", "download_warning_x=TOK3N; Path=/")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
         elif url.path == "/quota":
             self._html(QUOTA_PAGE, 403 if q.get("code") == "403" else 200)
         elif url.path == "/truncated":
@@ -154,6 +169,12 @@ def test_drive_confirm_page_followed(server, home, monkeypatch):
     _entry(monkeypatch, server + "/drive/uc?export=download&id=FILEID")
     assert W.download("test-weights", accept_license=True).read_bytes() == DATA
     assert [p for p, _ in Handler.requests] == ["/drive/uc", "/drive/download"]
+
+
+def test_drive_old_cookie_confirm_followed(server, home, monkeypatch):
+    _entry(monkeypatch, server + "/drive-old/uc?export=download&id=FILEID")
+    assert W.download("test-weights", accept_license=True).read_bytes() == DATA
+    assert [p for p, _ in Handler.requests] == ["/drive-old/uc", "/drive-old/uc"]
 
 
 @pytest.mark.parametrize("code", ["200", "403"])

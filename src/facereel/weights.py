@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import html
+import html.parser
 import http.client
 import http.cookiejar
 import json
@@ -393,21 +394,44 @@ def _looks_html(first: bytes, content_type: str) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html")
 
 
+class _FormParser(html.parser.HTMLParser):
+    """Collects each <form>'s action, id and hidden inputs (attribute order does not matter)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms: list[dict] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"id": a.get("id", ""), "action": a.get("action", ""), "inputs": {}})
+        elif tag == "input" and self.forms and a.get("type", "").lower() == "hidden" and a.get("name"):
+            self.forms[-1]["inputs"][a["name"]] = a.get("value", "")
+        elif tag == "a" and "href" in a:
+            self.links.append(a["href"])
+
+
 def _drive_confirm_url(page: str, base_url: str) -> str | None:
-    """The real download URL behind Drive's "can't scan this file for viruses" page, if any."""
-    # current form: <form id="download-form" action="https://drive.usercontent.google.com/download">
-    #               <input type="hidden" name="id" value="..."> ... name="confirm" value="t" ...
-    m = re.search(r'<form[^>]*id="download-form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page, re.S | re.I)
-    if m:
-        action = urllib.parse.urljoin(base_url, html.unescape(m.group(1)))
-        params = dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', m.group(2)))
-        if params:
-            return action + ("&" if "?" in action else "?") + urllib.parse.urlencode(
-                {k: html.unescape(v) for k, v in params.items()})
-    # older page: a link carrying confirm=<token>
-    m = re.search(r'href="(/uc\?export=download[^"]*confirm=[^"]+)"', page)
-    if m:
-        return urllib.parse.urljoin(base_url, html.unescape(m.group(1)))
+    """The real download URL behind Drive's "can't scan this file for viruses" page, if any.
+
+    Current Drive: ``<form id="download-form" action="https://drive.usercontent.google.com/download">``
+    with hidden ``id``/``export``/``confirm``/``uuid`` inputs; older Drive: a link carrying
+    ``confirm=<token>`` (plus a ``download_warning_*`` cookie, handled by the caller).
+    """
+    parser = _FormParser()
+    try:
+        parser.feed(page)
+    except Exception:  # noqa: BLE001 - malformed HTML: treat as no confirm step
+        return None
+    for form in sorted(parser.forms, key=lambda f: f["id"] != "download-form"):
+        if form["action"] and (form["id"] == "download-form" or "confirm" in form["inputs"]):
+            action = urllib.parse.urljoin(base_url, form["action"])
+            if form["inputs"]:
+                return action + ("&" if "?" in action else "?") + urllib.parse.urlencode(form["inputs"])
+    for href in parser.links:
+        if "confirm=" in href and "export=download" in href:
+            return urllib.parse.urljoin(base_url, href)
     return None
 
 
