@@ -230,7 +230,9 @@ def test_unknown_hash_is_pinned_then_enforced(server, home, monkeypatch):
     _entry(monkeypatch, server + "/plain/test.bin", sha=None, verified=False)
     path = W.download("test-weights")
     path.write_bytes(DATA[:-1] + b"X")
+    assert W.status("test-weights") == "corrupt"  # size/mtime changed → re-hashed against the pin
     assert W.verify("test-weights")[0] == "corrupt"
+    assert W.pins()["test-weights"]["sha256"] == SHA  # a mismatch never re-pins
 
 
 def test_mirror_fallback_and_base_url_env(server, home, monkeypatch):

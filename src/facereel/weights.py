@@ -323,7 +323,8 @@ def status(name: str) -> str:
         return "present-unverified"
     else:
         digest = sha256_file(path)
-        _pin(name, path, digest, rec.get("source", "verify") if rec else "verify")
+        if digest == want:  # refresh the size/mtime record; a mismatch never overwrites the pin
+            _pin(name, path, digest, rec.get("source", "verify") if rec else "verify")
     if want is not None and digest != want:
         return "corrupt"
     return "present-verified" if verified else "present-unverified"
