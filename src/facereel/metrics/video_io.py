@@ -1,0 +1,102 @@
+"""Reading videos back for evaluation: MP4/WebM/GIF/MOV through PyAV, or a folder of PNG frames.
+
+Frames come out as [H, W, 3] uint8 RGB arrays, one at a time (a long video is never held in
+memory).  Every failure to open or decode raises :class:`VideoReadError` with one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class VideoReadError(ValueError):
+    """A video that is missing, not a video, or cannot be decoded."""
+
+
+@dataclass
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float | None
+    frames: int | None      # as declared by the container (None if unknown); count while reading to be sure
+    codec: str | None
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _FRAME_SUFFIXES and p.is_file())
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Size, frame rate and declared frame count of a video file or PNG frame folder."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoReadError(f"{p} does not exist")
+    if p.is_dir():
+        files = _frame_files(p)
+        if not files:
+            raise VideoReadError(f"{p} is a folder without PNG/JPEG frames")
+        first = next(read_frames(p))
+        return VideoInfo(str(p), int(first.shape[1]), int(first.shape[0]), None, len(files), "png")
+    import av
+
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{p.name} has no video stream")
+            s = container.streams.video[0]
+            fps = float(s.average_rate) if s.average_rate else None
+            n = int(s.frames) if s.frames else None
+            return VideoInfo(str(p), int(s.codec_context.width), int(s.codec_context.height), fps, n,
+                             s.codec_context.name)
+    except VideoReadError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise VideoReadError(f"cannot read {p.name} as a video ({_short(exc)})") from None
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Yields every frame of the video (or PNG folder, in file-name order) as [H, W, 3] uint8 RGB."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoReadError(f"{p} does not exist")
+    if p.is_dir():
+        from PIL import Image
+
+        files = _frame_files(p)
+        if not files:
+            raise VideoReadError(f"{p} is a folder without PNG/JPEG frames")
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    yield np.asarray(im.convert("RGB"))
+            except OSError as exc:
+                raise VideoReadError(f"cannot read frame {f.name} ({_short(exc)})") from None
+        return
+    import av
+
+    try:
+        container = av.open(str(p))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise VideoReadError(f"cannot read {p.name} as a video ({_short(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise VideoReadError(f"{p.name} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise VideoReadError(f"cannot decode {p.name} ({_short(exc)})") from None
