@@ -29,10 +29,24 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def search(samples):
+    """A fake Custom Search server that knows one person, with a broken image among the results."""
+    from test_web_support import FakeSearch
+
+    routes = {f"/{n}": (200, "image/jpeg", (samples / n).read_bytes(), 0) for n in ("obama.jpg", "obama3.jpg", "biden.jpg")}
+    routes["/broken.jpg"] = (200, "image/jpeg", (samples / "obama2.jpg").read_bytes()[:500], 0)
+    results = {"Nobody": [], "as a kid": ["/obama.jpg"], "as a teenager": ["/broken.jpg"],
+               "young": ["/obama3.jpg"], "photo of": ["/biden.jpg"]}
+    with FakeSearch(routes, results) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, search):
     from test_web_support import ServerProcess
 
-    srv = ServerProcess(tmp_path_factory.mktemp("webui") / "data", fake=False)
+    srv = ServerProcess(tmp_path_factory.mktemp("webui") / "data", fake=False,
+                        extra=["--search-endpoint", search.endpoint])
     srv.start(timeout=120)
     yield srv
     srv.stop()
@@ -136,8 +150,35 @@ def test_error_states_are_visible(browser, server, tmp_path):
         assert "wall.jpg" in page.text_content("#error")
         assert "no face" in page.text_content("#grid .card .noface").lower()
         assert page.get_attribute("#grid .card", "class").split().count("recommend") == 1
-        # name search is not configured on this server: the button says so instead of failing
-        assert page.is_disabled("#search-button")
-        assert "not configured" in page.text_content("#search-hint")
+    finally:
+        page.close()
+
+
+def test_search_by_name(browser, server, search):
+    """Name search: the four queries go to the provider, good images become faces, a search
+    that finds nothing shows a visible error."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_function("() => location.hash.startsWith('#p=')", timeout=15_000)
+        assert page.is_enabled("#search-button")
+        page.fill("#search-name", "Nobody")
+        page.click("#search-button")
+        page.wait_for_function("() => document.querySelector('#error').textContent.includes('Search failed')",
+                               timeout=30_000)
+        assert "no photos" in page.text_content("#error")
+
+        page.fill("#search-name", "Barack Obama")
+        page.click("#search-button")
+        page.wait_for_function("() => document.querySelectorAll('#grid .card img').length === 3", timeout=120_000)
+        names = page.eval_on_selector_all("#grid .card .name", "els => els.map(e => e.textContent)")
+        assert sorted(names) == ["biden.jpg", "obama.jpg", "obama3.jpg"]
+        recommended = page.eval_on_selector_all("#grid .card.recommend .name", "els => els.map(e => e.textContent)")
+        assert recommended == ["biden.jpg"]
+        assert "3 photos downloaded, 1 skipped" in page.text_content("#search-hint")
+        queries = [q["q"] for q in search.queries if "Obama" in q["q"]]
+        assert queries == ["photo of Barack Obama as a kid", "photo of Barack Obama as a teenager",
+                           "photo of young Barack Obama", "photo of Barack Obama"]
+        page.screenshot(path=str(ARTIFACTS / "web_ui_search.png"), full_page=True)
     finally:
         page.close()

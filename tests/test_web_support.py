@@ -318,6 +318,7 @@ def _serve() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--fake", action="store_true")
     ap.add_argument("--frame-delay", type=float, default=0.0)
+    ap.add_argument("--search-endpoint", default=None, help="a FakeSearch endpoint (key test-key, cx test-cx)")
     args = ap.parse_args()
     import uvicorn
 
@@ -326,6 +327,9 @@ def _serve() -> None:
     cfg = {"data_dir": args.data_dir}
     if args.fake:
         cfg["pipelines"] = FakePipelines(frame_delay=args.frame_delay)
+    if args.search_endpoint:
+        cfg.update(google_api_key="test-key", google_cse_id="test-cx", search_endpoint=args.search_endpoint,
+                   crawl_allow_private=True, crawl_timeout=2.0, crawl_total_timeout=4.0)
     uvicorn.run(create_app(cfg), host="127.0.0.1", port=args.port, log_level="warning")
 
 

@@ -11,8 +11,15 @@ function showError(message) {
   box.hidden = false;
 }
 function clearError() { $('#error').hidden = true; $('#error').textContent = ''; }
-async function guard(fn) {
-  try { clearError(); return await fn(); } catch (e) { showError(e.message || String(e)); return undefined; }
+// Runs a user action: clears the previous error unless `keep`, shows a failure as an error.
+async function guard(fn, keep = false) {
+  try {
+    if (!keep) clearError();
+    return await fn();
+  } catch (e) {
+    showError(e.message || String(e));
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------- project
@@ -91,7 +98,7 @@ async function followAnalysis(job) {
   $('#analysis').hidden = true;
   if (final.status === 'failed') showError(job.kind === 'crawl' ? `Search failed: ${final.error}` : `Analysis failed: ${final.error}`);
   else if (final.message) $('#search-hint').textContent = final.message;
-  await guard(() => refresh());
+  await guard(() => refresh(), true);
   const noFace = state.items.filter((i) => i.analyzed && !i.thumb_url);
   if (final.status === 'done' && noFace.length) {
     showError(`No face found in ${noFace.map((i) => i.filename).join(', ')}`);
@@ -228,7 +235,7 @@ async function followRender(job) {
   if (final.status === 'done') showResult(final);
   else if (final.status === 'failed') showError(`Render failed: ${final.error}`);
   else showError('Render cancelled.');
-  await guard(() => refresh());
+  await guard(() => refresh(), true);
 }
 
 function showResult(job) {
