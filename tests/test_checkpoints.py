@@ -343,3 +343,20 @@ def test_restyle_sg3_pt_decoder_reproduces_golden(tmp_path, torch_threads):
     G = build_network(load_canonical(out).generator_spec())
     assert torch.equal(G.synthesis.input.transform, torch.from_numpy(np.array(z["keep/synthesis.input.transform"])))
     _assert_replay(G, meta, z, calls=3, state={k: v for k, v in state.items()})
+
+
+def test_malformed_tensor_and_mismatched_checkpoint_refused_cleanly(sg2, tmp_path):
+    z, meta, state = sg2
+    # a tensor view that reaches outside its storage
+    bad = pickle.dumps({"G_ema": torch.zeros(4)}, protocol=4).replace(b"K\x04\x85", b"K\x40\x85")
+    with pytest.raises(CheckpointError):
+        read_nvidia_pickle(bad)
+    # a well-formed pickle whose tensors do not fit the constructor arguments
+    wrong = dict(state)
+    wrong["mapping.fc0.weight"] = torch.zeros(3, 3)
+    pkl = tmp_path / "wrong.pkl"
+    write_nvidia_pickle(pkl, wrong, meta["init_kwargs"])
+    with pytest.raises(CheckpointError, match="does not match"):
+        build_network(read_generator_spec(pkl))
+    res = CliRunner().invoke(_app(), ["generate", "-w", str(pkl), "-o", str(tmp_path / "g.png")])
+    assert res.exit_code == 1 and "Traceback" not in res.output and "does not match" in res.output

@@ -76,8 +76,15 @@ def build_network(spec: NetworkSpec) -> torch.nn.Module:
         return build_dcgan(spec.state_dict)
     else:
         raise CheckpointError(f"unknown generator kind {spec.kind!r}")
-    G = Generator(*spec.init_args, **spec.init_kwargs)
-    missing, unexpected = G.load_state_dict(spec.state_dict, strict=False)
+    try:
+        G = Generator(*spec.init_args, **spec.init_kwargs)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise CheckpointError(f"unsupported {spec.kind} constructor arguments ({exc})") from None
+    try:
+        missing, unexpected = G.load_state_dict(spec.state_dict, strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"{spec.kind} checkpoint does not match the network: {first}") from None
     # stylegan3-editing decoders drop the user transform buffer (it is reset to identity anyway)
     missing = [k for k in missing if not (spec.kind == "stylegan3" and k == "synthesis.input.transform")]
     if missing or unexpected:

@@ -171,9 +171,18 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
                        metadata=None):
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise CheckpointError("malformed tensor (storage is not a torch storage)")
+    size, stride, offset = tuple(int(s) for s in size), tuple(int(s) for s in stride), int(storage_offset)
+    if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size + stride):
+        raise CheckpointError("malformed tensor (bad size/stride/offset)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch._utils._rebuild_tensor(storage, int(storage_offset), tuple(size), tuple(stride))
+        n_storage = storage.size() if isinstance(storage, torch.TypedStorage) else storage.nbytes()
+        # set_ would silently *grow* a resizable storage: a view must fit inside what the file holds
+        needed = 0 if 0 in size else offset + 1 + sum((n - 1) * st for n, st in zip(size, stride))
+        if needed > n_storage:
+            raise CheckpointError(f"malformed tensor (a {list(size)} view needs {needed} elements, "
+                                  f"its storage holds {n_storage})")
+        return torch._utils._rebuild_tensor(storage, offset, size, stride)
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride):
@@ -276,7 +285,8 @@ def restricted_loads(data: bytes | BinaryIO, unpickler: type[RestrictedUnpickler
         return unpickler(f).load()
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            RuntimeError, OverflowError, MemoryError) as exc:  # e.g. a tensor view outside its storage
         raise CheckpointError(f"not a readable pickle ({type(exc).__name__}: {exc})") from None
 
 

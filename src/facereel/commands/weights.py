@@ -149,6 +149,8 @@ def convert_cmd(
         _fail(str(exc))
     except OSError as exc:
         _fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or src}")
+    except Exception as exc:  # noqa: BLE001 - never a traceback for a bad input file
+        _fail(f"cannot convert {src.name}: {type(exc).__name__}: {exc}")
     out.print(f"{dst}: {cfg['kind']} ({cfg.get('decoder_kind', '')})".replace(" ()", ""), highlight=False)
 
 
