@@ -486,7 +486,8 @@ def _fetch(name: str, e: WeightsEntry, url: str, part: Path, progress: Progress 
             raise WeightsError(f"download of {name} failed: HTTP {exc.code} {exc.reason} ({url})") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise WeightsError(f"download of {name} failed: {reason} ({url})") from None
+            raise WeightsError(f"download of {name} failed: {reason} ({url}); without network access, fetch "
+                               f"the file elsewhere and run: facereel weights import {name} FILE") from None
         with resp:
             ctype = resp.headers.get("Content-Type", "")
             first = resp.read(min(65536, 1 << 16))
