@@ -125,6 +125,8 @@ def load_generator(name_or_path: str | Path, device: str | torch.device | None =
             from facereel.nets.dcgan import load_dcgan_digiface
 
             return load_dcgan_digiface(device)
+        if W.TABLE[key].kind == "arcface":
+            raise CheckpointError(f"{key} is a face-recognition network, not a generator")
         path = W.local_path(key)
         if path is None:
             raise CheckpointError(
