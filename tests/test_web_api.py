@@ -571,3 +571,39 @@ def test_too_many_files_in_one_request(make_client):
     r = upload(c, pid, [(f"{i}.jpg", jpeg_bytes(seed=i), "image/jpeg") for i in range(3)])
     assert r.status_code == 400 and "files" in r.json()["detail"].lower()
     assert c.get(f"/api/projects/{pid}/items").json() == []
+
+
+def test_latent_choices_follow_the_installed_weights(make_client):
+    class WithWeights(FakePipelines):
+        def latent_options(self):
+            return {"generators": ["gen-a"], "methods": {"optimize": True, "psp": False}}
+
+        def latent_status(self, method=None, generator=None):
+            opts = self.latent_options()
+            if generator not in (None, *opts["generators"]) or not opts["methods"].get(method or "optimize"):
+                return False, "weights not installed"
+            return True, ""
+
+    c = make_client(pipelines=WithWeights())
+    cfg = c.get("/api/config").json()
+    assert cfg["engines"]["latent"] is True and cfg["latent"]["methods"] == {"optimize": True, "psp": False}
+    pid = analysed_project(c, 2)
+    r = c.post(f"/api/projects/{pid}/renders", json={"engine": "latent", "generator": "gen-a", "method": "optimize",
+                                                      "size": 256, "frames": 1, "format": "gif"})
+    assert r.status_code == 202
+    assert sse(c, r.json()["id"])[-1][0] == "done"
+    for bad in ({"method": "psp"}, {"generator": "gen-b"}):
+        r = c.post(f"/api/projects/{pid}/renders", json={"engine": "latent", "size": 256, "format": "gif", **bad})
+        assert r.status_code == 422 and "not installed" in r.json()["detail"]
+    assert c.post(f"/api/projects/{pid}/renders", json={"engine": "latent", "method": "magic"}).status_code == 422
+
+
+def test_real_latent_options_shape():
+    from facereel.web.pipeline import Pipelines
+
+    opts = Pipelines().latent_options()
+    assert set(opts) == {"generators", "methods"}
+    ok, reason = Pipelines().latent_status("psp")
+    assert ok or ("psp" in reason and "not installed" in reason)
+    ok, reason = Pipelines().latent_status(None, "no-such-generator")
+    assert not ok and "not installed" in reason

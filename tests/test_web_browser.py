@@ -138,6 +138,13 @@ def test_error_states_are_visible(browser, server, tmp_path):
         assert "not an image" in page.text_content("#error")
         page.click("#render-button")
         page.wait_for_function("() => document.querySelector('#error').textContent.includes('analysed')", timeout=15_000)
+        # the latent engine's generator and inversion choices appear with it, where weights exist
+        assert page.is_hidden("#generator")
+        if not page.is_disabled("#engine option[value=latent]"):
+            page.select_option("#engine", "latent")
+            assert page.is_visible("#generator") and page.is_visible("#method")
+            page.select_option("#engine", "morph")
+            assert page.is_hidden("#method")
         # a photo without a face: its card says so, and so does the error line
         import numpy as np
         from PIL import Image

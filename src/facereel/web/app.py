@@ -88,7 +88,8 @@ class RenderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     engine: Literal["morph", "crossfade", "latent"] = "morph"
     generator: str | None = Field(None, max_length=100, description="latent engine: generator weights name")
-    method: str | None = Field(None, max_length=100, description="latent engine: psp, e4e, restyle or optimize")
+    method: Literal["optimize", "psp", "e4e", "restyle", "hybrid"] | None = Field(
+        None, description="latent engine: inversion method (default optimize)")
     frames: int = Field(24, ge=1, description="frames between two keyframes")
     opacity: float = Field(0.5, ge=0.0, le=1.0, description="keyframe blending γ")
     size: int = Field(512, description="256, 512 or 1024")
@@ -675,8 +676,10 @@ def create_app(config: WebConfig | dict | None = None) -> FastAPI:
     @app.get("/api/config", tags=["meta"])
     def get_config() -> dict:
         ok, reason = st.pipelines.latent_status(None)
-        return {**cfg.public(), "engines": {"morph": True, "crossfade": True, "latent": ok},
-                "latent_reason": reason or None, "formats": list(CONTENT_TYPES)}
+        latent = st.pipelines.latent_options() if hasattr(st.pipelines, "latent_options") else {}
+        return {**cfg.public(), "engines": {"morph": True, "crossfade": True, "latent": ok or any(
+                    (latent.get("methods") or {}).values())},
+                "latent_reason": reason or None, "latent": latent, "formats": list(CONTENT_TYPES)}
 
     # --- projects ------------------------------------------------------------------------
     @app.post("/api/projects", status_code=201, tags=["projects"])

@@ -20,6 +20,8 @@ Progress = Callable[[int, int], None]
 
 #: seed ``encoder`` values that mean the latent engine with that encoder
 LATENT_ENCODERS = ("psp", "restyle", "e4e")
+#: facereel.weights kinds that load as a generator
+GENERATOR_KINDS = ("stylegan2", "stylegan3", "rosinality", "dcgan")
 
 
 class PipelineUnavailable(Exception):
@@ -45,29 +47,51 @@ class Pipelines:
 
         return aligned_crop(entry, size=size)
 
+    def latent_options(self) -> dict:
+        """What the latent engine can use here: installed generators and, per inversion method,
+        whether its weights are installed."""
+        try:
+            from facereel import weights
+            from facereel.inversion.api import DEFAULT_ENCODERS, METHODS
+        except ImportError:
+            return {"generators": [], "methods": {}}
+
+        def installed(name: str) -> bool:
+            try:
+                return weights.local_path(name) is not None
+            except Exception:  # unknown name, unreadable cache
+                return False
+
+        generators = [n for n, e in weights.TABLE.items() if e.kind in GENERATOR_KINDS and installed(n)]
+        methods = {}
+        for m in METHODS:
+            enc = DEFAULT_ENCODERS.get(m)
+            # optimize needs a generator; the encoder methods bring theirs (and hybrid needs both)
+            methods[m] = (bool(generators) if enc is None else installed(enc)) and (m != "hybrid" or bool(generators))
+        return {"generators": generators, "methods": methods}
+
     def latent_status(self, method: str | None = None, generator: str | None = None) -> tuple[bool, str]:
         """(available, reason) of the latent engine with inversion ``method`` (psp, e4e, restyle:
         their encoder weights; optimize or None: the ``generator`` weights, DCGAN by default)."""
-        try:
-            from facereel import weights
-        except ImportError:
-            return False, "the latent engine needs pretrained weights; the weights manager is not installed"
-        table = getattr(weights, "TABLE", {})
-        if method in LATENT_ENCODERS:
-            names = [n for n in table if n.lower().startswith(method) or (method == "restyle" and "restyle" in n.lower())]
-            what = f"the {method} encoder weights"
-        else:
-            names = [generator or "dcgan-digiface"]
-            what = f"the {names[0]} generator weights"
-        for n in names:
-            try:
-                if weights.local_path(n) is not None:
-                    return True, ""
-            except Exception:  # unknown name, unreadable cache
-                continue
-        hint = f"`facereel weights download {names[0]}`" if names else "`facereel weights list`"
-        return False, (f"the latent engine needs {what}, which are not installed on this server: run {hint} "
-                       f"(FFHQ weights are licensed for non-commercial use only)")
+        opts = self.latent_options()
+        if not opts["methods"]:
+            return False, "the latent engine needs the inversion package and pretrained weights, not installed here"
+        if generator is not None and generator not in opts["generators"]:
+            return False, (f"generator {generator!r} is not installed here (installed: "
+                           f"{', '.join(opts['generators']) or 'none'}); see `facereel weights list`")
+        m = method or "optimize"
+        if m not in opts["methods"]:
+            return False, f"unknown inversion method {m!r}; choose one of {', '.join(opts['methods'])}"
+        if not opts["methods"][m]:
+            from facereel.inversion.api import DEFAULT_ENCODERS
+
+            need = DEFAULT_ENCODERS.get(m, "dcgan-digiface")
+            return False, (f"the latent engine with {m} needs the {need} weights, which are not installed on this "
+                           f"server: run `facereel weights download {need}` (FFHQ weights are licensed for "
+                           f"non-commercial use only)")
+        if m == "optimize" and generator is None and "dcgan-digiface" not in opts["generators"]:
+            return False, f"choose a generator: {', '.join(opts['generators'])}"
+        return True, ""
 
     def render(self, manifest, output: Path, *, engine: str, frames: int, size: int, fps: int, opacity: float,
                format: str, progress: Progress | None = None, generator: str | None = None,

@@ -206,7 +206,7 @@ function card(item) {
 // ---------------------------------------------------------------- render
 function settings() {
   const f = $('#settings');
-  return {
+  const s = {
     engine: f.engine.value,
     frames: Number(f.frames.value),
     opacity: Number(f.opacity.value),
@@ -214,6 +214,31 @@ function settings() {
     fps: Number(f.fps.value),
     format: f.format.value,
   };
+  if (s.engine === 'latent') {
+    if (f.generator.value) s.generator = f.generator.value;
+    if (f.method.value) s.method = f.method.value;
+  }
+  return s;
+}
+
+// Generator and inversion method choices exist only where their weights are installed.
+function setupLatent(latent) {
+  const gens = (latent && latent.generators) || [];
+  const methods = (latent && latent.methods) || {};
+  $('#generator').replaceChildren(...gens.map((g) => new Option(g, g)));
+  $('#method').replaceChildren(...Object.entries(methods).map(([m, ok]) => {
+    const o = new Option(ok ? m : `${m} (weights not installed)`, m);
+    o.disabled = !ok;
+    return o;
+  }));
+  const firstOk = Object.entries(methods).find(([, ok]) => ok);
+  if (firstOk) $('#method').value = firstOk[0];
+  const toggle = () => {
+    const on = $('#engine').value === 'latent';
+    document.querySelectorAll('.latent-only').forEach((el) => { el.hidden = !on; });
+  };
+  $('#engine').addEventListener('change', toggle);
+  toggle();
 }
 
 async function followRender(job) {
@@ -334,6 +359,7 @@ async function main() {
     }
     const latent = $('#engine').querySelector('option[value="latent"]');
     if (!c.engines.latent) { latent.disabled = true; latent.textContent += ' — weights not installed'; }
+    setupLatent(c.latent);
     $('#frames').max = c.max_frames;
     $('#fps').max = c.max_fps;
     await openProject();
