@@ -126,6 +126,8 @@ def child_sg3(runs: int, threads: int) -> None:
                             magnitude_ema_beta=0.5 ** (32 / 20000)).eval().requires_grad_(False)
     ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
     out = {"model": "StyleGAN3-T", "res": 1024, "batch": 1}
+    if hasattr(stylegan3, "synthesis_flops"):
+        out["gflop"] = sum(stylegan3.synthesis_flops(G, 1).values()) / 1e9
     with torch.inference_mode():
         out["fast"] = _timeit(lambda: G.synthesis(ws, noise_mode="const"), runs)
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
@@ -179,8 +181,10 @@ def _print(r: dict, peak: float) -> None:
         print(f"{r['model']}: skipped ({r['skipped']})")
         return
     if r["model"] == "StyleGAN3-T":
+        gf = (f"{r['gflop'] / r['fast']:.1f} GFLOP/s = {r['gflop'] / r['fast'] / peak * 100:.1f}% of conv peak "
+              f"(conv+FIR), " if "gflop" in r else "")
         print(f"StyleGAN3-T 1024 b1: {r['fast']:.2f} s/img ({r['fast'] / OFFICIAL['sg3t']:.2f}x official ~61 s), "
-              f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+              f"{gf}peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
         return
     gf = r["gflop"] / r["batch"]
     fast, ref, bf = r["fast"], r["reference"], r["bf16"]

@@ -275,7 +275,9 @@ class SynthesisLayer(nn.Module):
             # Batch 1: modulate and demodulate the weight (eq. 1, 3), one ordinary conv.
             coef = scale.reshape(out_ch, 1) * styles.reshape(1, in_ch)               # [O, I]
             coef = coef.t() if self.up > 1 else coef
-            y = self._conv(x, (wf * coef[:, :, None, None]).to(dtype), bias)
+            # Reduced precision: modulate the cached low-precision weight directly (one pass).
+            wd = wf if dtype == torch.float32 else _cached(self, ("wd", mf, dtype), lambda: wf.to(dtype), self.weight)
+            y = self._conv(x, wd * coef.to(dtype)[:, :, None, None], bias)
         else:
             # Batch > 1: shared weight, modulation on the input, demodulation on the output.
             xs = x * styles.to(dtype).reshape(n, in_ch, 1, 1)
