@@ -51,6 +51,18 @@ def test_seed_endpoints_with_the_real_pipelines(tmp_path, samples):
             assert r.status_code == 422 and "weights" in r.json()["detail"]
 
 
+def _non_loopback_address() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))   # no packet is sent; picks the outgoing interface
+            addr = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if addr.startswith("127.") else addr
+
+
 def test_facereel_serve_binds_loopback_and_stops_cleanly(tmp_path):
     from test_web_support import free_port
 
@@ -70,6 +82,14 @@ def test_facereel_serve_binds_loopback_and_stops_cleanly(tmp_path):
             time.sleep(0.2)
         assert ok, "facereel serve did not answer"
         assert (tmp_path / "data" / "facereel.sqlite3").is_file()
+        # not reachable through this machine's other addresses
+        other = _non_loopback_address()
+        if other is not None:
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://{other}:{port}/api/config", timeout=2)
+        # a page of another site cannot reach it through a rebound DNS name
+        r = httpx.get(f"http://127.0.0.1:{port}/api/config", headers={"Host": f"attacker.example:{port}"}, timeout=5)
+        assert r.status_code == 400
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
