@@ -607,3 +607,14 @@ def test_real_latent_options_shape():
     assert ok or ("psp" in reason and "not installed" in reason)
     ok, reason = Pipelines().latent_status(None, "no-such-generator")
     assert not ok and "not installed" in reason
+
+
+def test_reanalysis_keeps_the_users_ages_and_choices(client):
+    pid = analysed_project(client, 2)
+    items = client.get(f"/api/projects/{pid}/items").json()
+    client.patch(f"/api/projects/{pid}/items/{items[0]['id']}", json={"age": 125, "excluded": True})
+    r = upload(client, pid, [("new.jpg", jpeg_bytes(70, 50, seed=30), "image/jpeg")])
+    assert sse(client, r.json()["job"]["id"])[-1][0] == "done"
+    after = client.get(f"/api/projects/{pid}/items").json()
+    assert len(after) == 3 and all(i["analyzed"] for i in after)
+    assert after[-1]["id"] == items[0]["id"] and after[-1]["age"] == 125 and after[-1]["excluded"] is True

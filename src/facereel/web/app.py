@@ -332,7 +332,7 @@ class WebState:
         self.db.set_positions([it["id"] for it in sorted(items, key=key)])
 
     # --- analysis ------------------------------------------------------------------------
-    def analyze_project(self, ctx: JobContext, pid: str, phase: tuple[int, int] = (0, 1)) -> None:
+    def analyze_project(self, ctx: JobContext, pid: str) -> None:
         """Analyses every photo of the project (flags depend on the whole collection) and
         writes ages, flags and aligned thumbnails back; repeats if photos arrived meanwhile."""
         with self.project_lock(pid):
@@ -383,10 +383,7 @@ class WebState:
                                         thumb_name=thumb_name, error=error)
                 project = self.db.get_project(pid)
                 if project is not None and not project["manual_order"]:
-                    order = {Path(e.path).name: (e.order, i) for i, e in enumerate(manifest.photos)}
-                    items_now = self.db.items(pid)
-                    items_now.sort(key=lambda it: order.get(it["stored_name"], (1 << 30, 0)))
-                    self.db.set_positions([it["id"] for it in items_now])
+                    self.resort_by_age(pid)   # the user's ages count, the estimates fill in
                 if {it["id"] for it in self.db.items(pid)} == ids:
                     return
 
