@@ -170,8 +170,7 @@ class JobManager:
             if ctx.cancelled:
                 raise JobCancelled()
             self._set(job_id, status="running", started=time.time())
-            fn(ctx)
-            ctx.check()
+            fn(ctx)   # a job that got to its end is done, even if a cancel arrived meanwhile
             self._set(job_id, status="done", finished=time.time(), error=None,
                       result_name=ctx.result.get("result_name"), content_type=ctx.result.get("content_type"),
                       message=ctx.result.get("message"))
