@@ -78,3 +78,29 @@ def test_generate_errors_are_one_line(tmp_path, monkeypatch):
                                      str(tmp_path / "g.png") if "-o" not in args else "1"])
         assert res.exit_code == 1, (args, res.output)
         assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_generate_nvidia_pickle_official_seeds(tmp_path, torch_threads):
+    """An official-structure StyleGAN2 pickle; --official-seeds draws z like gen_images.py."""
+    import json
+
+    from golden import GOLDEN_DIR, golden_state_torch
+
+    from facereel.checkpoints.fakes import write_nvidia_pickle
+    from facereel.checkpoints.loaders import load_generator
+
+    z = np.load(GOLDEN_DIR / "sg2_uncond_skip_32.npz")
+    meta = json.loads(z["meta"].item())
+    pkl = tmp_path / "net.pkl"
+    write_nvidia_pickle(pkl, golden_state_torch(z), meta["init_kwargs"])
+    out = tmp_path / "g.png"
+    res = CliRunner().invoke(_app(), ["generate", "-w", str(pkl), "--seeds", "1,2", "--psi", "0.5",
+                                      "--official-seeds", "-o", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    G = load_generator(pkl, device="cpu")
+    zs = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in (1, 2)])).float()
+    with torch.no_grad():
+        want = image_grid(G.synthesize(G.G.mapping(zs, None, truncation_psi=0.5)))
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), want)
+    res = CliRunner().invoke(_app(), ["generate", "--official-seeds", "-o", str(tmp_path / "d.png")])
+    assert res.exit_code == 1 and "NVIDIA" in res.output

@@ -58,6 +58,9 @@ def generate(
     output: Path = typer.Option(Path("grid.png"), "--output", "-o", help="Output image (PNG/JPEG)."),
     device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
     batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
+    official_seeds: bool = typer.Option(False, "--official-seeds",
+                                        help="NVIDIA StyleGAN only: draw z as the official gen_images.py does "
+                                             "(numpy RandomState(seed)), so a seed gives the official face."),
 ) -> None:
     """Generate faces for the given seeds and save them as one grid image."""
     from facereel.commands._ui import fail, out
@@ -82,6 +85,10 @@ def generate(
         G = load_generator(weights, device=dev)
     except (CheckpointError, FileNotFoundError, ImportError) as exc:
         fail(str(exc))
+    if official_seeds:
+        if not hasattr(G, "rng"):
+            fail(f"--official-seeds applies to NVIDIA StyleGAN weights only, not {G.name}")
+        G.rng = "numpy"
     imgs = []
     with torch.inference_mode():
         for i in range(0, len(seed_list), max(1, batch)):
