@@ -189,3 +189,29 @@ def test_search_by_name(browser, server, search):
         page.screenshot(path=str(ARTIFACTS / "web_ui_search.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_drop_zone_uploads_dropped_files(browser, server):
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_function("() => location.hash.startsWith('#p=')", timeout=15_000)
+        # a real drop: a File made from a canvas, in a DataTransfer, dropped on the zone
+        page.evaluate("""async () => {
+            const c = document.createElement('canvas');
+            c.width = 96; c.height = 64;
+            const g = c.getContext('2d');
+            g.fillStyle = '#8a6'; g.fillRect(0, 0, 96, 64);
+            const blob = await new Promise((ok) => c.toBlob(ok, 'image/jpeg', 0.9));
+            const dt = new DataTransfer();
+            dt.items.add(new File([blob], 'dropped.jpg', { type: 'image/jpeg' }));
+            const zone = document.querySelector('#dropzone');
+            for (const type of ['dragover', 'drop']) {
+                zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+            }
+        }""")
+        page.wait_for_function("() => [...document.querySelectorAll('#grid .card .name')]"
+                               ".some((e) => e.textContent === 'dropped.jpg')", timeout=60_000)
+        assert page.url.startswith(server.url)   # the page was not replaced by the file
+    finally:
+        page.close()

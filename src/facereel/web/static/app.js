@@ -316,6 +316,12 @@ function wire() {
     dz.classList.remove('over');
     upload(ev.dataTransfer.files);
   });
+  // a photo dropped beside the drop zone must not replace the page
+  window.addEventListener('dragover', (ev) => ev.preventDefault());
+  window.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    if (ev.dataTransfer && ev.dataTransfer.files.length && !dz.contains(ev.target)) upload(ev.dataTransfer.files);
+  });
   $('#file-input').addEventListener('change', (ev) => { upload(ev.target.files); ev.target.value = ''; });
 
   $('#search-form').addEventListener('submit', (ev) => {
