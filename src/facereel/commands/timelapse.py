@@ -108,6 +108,13 @@ def _latent_options(engine: str, *, generator, method, encoder, steps, interpola
         fail(f"unknown --blend {blend!r}; choose seed or aligned")
     if encoder is not None and method == "optimize":
         fail("--encoder needs --method psp, e4e, restyle or hybrid")
+    if method != "optimize":  # a missing or bad encoder: one line before any work (the engine reuses it)
+        from facereel.inversion.api import InversionError, InversionSettings, load_encoder
+
+        try:
+            load_encoder(InversionSettings(method=method, encoder=encoder))
+        except InversionError as exc:
+            fail(str(exc))
     return {"generator": generator, "method": method, "encoder": encoder, "steps": steps,
             "interpolation": interpolation, "blend": blend}
 

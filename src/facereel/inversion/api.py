@@ -45,7 +45,18 @@ class InversionSettings:
     iterations: int | None = None   # ReStyle iterations
 
     def key(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True, default=str)
+        """The settings that change the latents of this method (others must not defeat the cache:
+        e.g. ``steps`` for a pure encoder, ``encoder`` for ``optimize``)."""
+        d = dict(self.__dict__)
+        if self.method in ("psp", "e4e", "restyle"):
+            for k in ("steps", "space", "seed", "restarts", "loss_weights"):
+                d.pop(k)
+        if self.method == "optimize":
+            d.pop("encoder")
+            d.pop("iterations")
+        if self.method not in ("restyle", "hybrid"):
+            d.pop("iterations", None)
+        return json.dumps(d, sort_keys=True, default=str)
 
 
 def image_hash(image: np.ndarray) -> str:
@@ -163,6 +174,14 @@ def _load_inverter(settings: InversionSettings):
     _INVERTERS.clear()  # keep one encoder in memory (IR-SE50 encoders are ~1 GB with their decoder)
     _INVERTERS[key] = inv
     return inv
+
+
+def load_encoder(settings: InversionSettings):
+    """Loads (and keeps) the encoder of an encoder method up front, so a missing or bad checkpoint
+    is reported before any work; None for ``optimize``.  Raises :class:`InversionError`."""
+    if settings.method not in METHODS:
+        raise InversionError(f"unknown inversion method {settings.method!r}; choose one of {', '.join(METHODS)}")
+    return None if settings.method == "optimize" else _load_inverter(settings)
 
 
 def _check_compatible(generator, decoder, settings: InversionSettings) -> None:

@@ -26,7 +26,8 @@ class LatentEngine(Engine):
 
     def __init__(self, generator=None, method: str = "optimize", interpolation: str | None = None,
                  steps: int = 300, blend: str = "aligned", batch_size: int = 8, device=None, use_cache: bool = True,
-                 encoder: str | None = None, seed: int = 0, iterations: int | None = None):
+                 encoder: str | None = None, seed: int = 0, iterations: int | None = None,
+                 restarts: int | None = None):
         """``generator``: a weights name, a checkpoint path or a FaceGenerator.  None means the
         offline DCGAN (DigiFace-1M, NON-COMMERCIAL weights) for ``optimize`` and the encoder's own
         decoder for ``psp``/``e4e``/``restyle``/``hybrid``; the FFHQ StyleGAN decoders inside the
@@ -55,6 +56,7 @@ class LatentEngine(Engine):
         self.encoder = encoder
         self.seed = seed
         self.iterations = iterations
+        self.restarts = restarts
         self.generator = None
         self.latents = None
 
@@ -80,7 +82,7 @@ class LatentEngine(Engine):
         super().prepare(keyframes)
         generator = self._load_generator()
         settings = InversionSettings(method=self.method, steps=self.steps, seed=self.seed, encoder=self.encoder,
-                                     iterations=self.iterations)
+                                     iterations=self.iterations, restarts=self.restarts)
         self.latents, self.generator = invert_images([k.image for k in self.keyframes], generator, settings,
                                                      use_cache=self.use_cache, progress=progress)
         self.interpolation = self.interpolation or default_method(self.generator.latent_kind)

@@ -1,0 +1,201 @@
+"""``facereel invert PHOTOS_OR_MANIFEST --generator NAME --method ... -o latents.npz``.
+
+Writes one ``.npz`` with ``latents`` [N, ...] in the generator's native space (z [N, z_dim] for
+the DCGAN, w+ [N, num_ws, w_dim] for StyleGAN), ``names`` [N] (file names, in manifest order),
+``mse`` [N] (pixel MSE of the reconstruction in [-1, 1] units, at the generator's resolution),
+and the settings as 0-d string arrays (``generator``, ``method``, ``encoder``, ``latent_kind``).
+Latents come from the on-disk cache when the same image was inverted with the same settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+METHOD_HELP = ("optimize (any generator; the offline default DCGAN works out of the box), psp, e4e, restyle "
+               "(official encoders, weights via `facereel weights download`), or hybrid (an encoder's output "
+               "refined by optimisation).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("invert", no_args_is_help=True)(invert)
+
+
+def invert(
+    inputs: list[Path] = typer.Argument(..., help="Photos and/or folders, or one manifest (.json) from `facereel analyze`.",
+                                        show_default=False, metavar="PHOTOS_OR_MANIFEST..."),
+    output: Path = typer.Option(Path("latents.npz"), "--output", "-o", help="Output .npz file."),
+    generator: str | None = typer.Option(
+        None, "--generator", "-g",
+        help="Generator weights name (`facereel weights list`) or checkpoint file. Default: dcgan-digiface for "
+             "optimize, the encoder's own decoder for psp/e4e/restyle/hybrid. The DigiFace DCGAN and all FFHQ "
+             "StyleGAN weights (also inside the official encoder checkpoints) are NON-COMMERCIAL."),
+    method: str = typer.Option("optimize", "--method", "-m", help=METHOD_HELP),
+    encoder: str | None = typer.Option(None, "--encoder", help="Encoder weights name or .pt file (psp/e4e/restyle/hybrid)."),
+    steps: int = typer.Option(300, "--steps", min=1, help="Optimisation steps (optimize, hybrid)."),
+    iterations: int | None = typer.Option(None, "--iterations", min=1, help="ReStyle refinement iterations."),
+    restarts: int | None = typer.Option(None, "--restarts", min=1,
+                                        help="Random starts per image in Z space (default 8; DCGAN inversion has "
+                                             "poor local minima)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the optimisation (random starts)."),
+    size: int = typer.Option(256, "--size", help="Aligned crop size used for photos (256, 512 or 1024)."),
+    aligned: bool = typer.Option(False, "--aligned", help="Inputs are already aligned square face crops: no face "
+                                                          "detection, the images are used as they are."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Invert again even when cached latents exist."),
+    device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
+) -> None:
+    """Invert face photos into a generator's latent space and save the latents (.npz)."""
+    from facereel.commands._ui import console, fail, out, progress_bar
+    from facereel.inversion.api import METHODS
+
+    if method not in METHODS:
+        fail(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+    if encoder is not None and method == "optimize":
+        fail("--encoder needs --method psp, e4e, restyle or hybrid")
+    if output.suffix.lower() != ".npz":
+        fail(f"the output must be a .npz file (got {output.name})")
+    if size not in (256, 512, 1024):
+        fail(f"--size must be 256, 512 or 1024, not {size}")
+    if not output.parent.exists():
+        fail(f"the output folder {output.parent} does not exist")
+
+    images, names, skipped = _load_inputs(inputs, size=size, aligned=aligned)
+    for path, reason in skipped:
+        console.print(f"[yellow]skipped[/] {Path(path).name}: {reason}", highlight=False)
+    if not images:
+        fail("no usable face in the input")
+
+    import numpy as np
+    import torch
+
+    from facereel.checkpoints import CheckpointError
+    from facereel.checkpoints.loaders import load_generator
+    from facereel.inversion.api import InversionError, InversionSettings, invert_images, load_encoder, model_id
+
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    gen = None
+    if generator is not None or method == "optimize":
+        name = generator or "dcgan-digiface"
+        try:
+            gen = load_generator(name, device=dev)
+        except CheckpointError as exc:
+            fail(str(exc))
+        except (OSError, RuntimeError, ValueError) as exc:
+            fail(f"cannot load generator {name}: {exc}")
+    settings = InversionSettings(method=method, steps=steps, seed=seed, encoder=encoder, iterations=iterations,
+                                 restarts=restarts)
+    try:
+        load_encoder(settings)          # a missing or bad encoder is one line, before any bar
+    except InversionError as exc:
+        fail(str(exc))
+    try:
+        with progress_bar(f"inverting {len(images)} faces ({method})") as progress:
+            latents, gen = invert_images(images, gen, settings, use_cache=not no_cache, progress=progress)
+    except InversionError as exc:
+        fail(str(exc))
+    except (OSError, RuntimeError, ValueError) as exc:
+        fail(f"inversion failed: {exc}")
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was written", code=130)
+
+    mse = _reconstruction_mse(gen, latents, images)
+    data = {
+        "latents": latents.numpy().astype(np.float32),
+        "names": np.array(names),
+        "mse": mse,
+        "generator": np.array(model_id(gen)),
+        "method": np.array(method),
+        "encoder": np.array(encoder or ""),
+        "latent_kind": np.array(gen.latent_kind),
+    }
+    tmp = output.with_name(output.name + ".part.npz")
+    try:
+        np.savez(tmp, **data)
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        fail(f"could not write {output}: {exc}")
+    out.print(f"wrote [bold]{output}[/]: {len(names)} latents {tuple(latents.shape[1:])} ({gen.latent_kind}) with "
+              f"{method} into {model_id(gen)}; reconstruction MSE median {float(np.median(mse)):.4f}", highlight=False)
+
+
+def _load_inputs(inputs: list[Path], *, size: int, aligned: bool):
+    """(uint8 crops [S, S, 3], names, skipped (path, reason)) from aligned images, photos or a manifest."""
+    from facereel.commands._ui import fail, progress_bar
+    from facereel.pipelines.analyze import AnalyzeError, aligned_crop, analyze_collection, collect_photo_paths
+
+    if aligned:
+        import numpy as np
+
+        from facereel.faces.io import load_image
+
+        try:
+            paths = collect_photo_paths(inputs)
+        except (AnalyzeError, OSError) as exc:
+            fail(str(exc))
+        images, names = [], []
+        for p in paths:
+            try:
+                img = np.asarray(load_image(p).rgb)
+            except Exception as exc:  # noqa: BLE001 - unreadable files get one line each
+                fail(f"cannot read {p.name}: {exc}")
+            if img.ndim != 3 or img.shape[0] != img.shape[1]:
+                fail(f"{p.name} is not a square image ({img.shape[1]}x{img.shape[0]}); --aligned needs face crops")
+            images.append(img[..., :3])
+            names.append(p.name)
+        return images, names, []
+
+    if len(inputs) == 1 and inputs[0].suffix.lower() == ".json":
+        from facereel.manifest import ManifestError, load_manifest
+
+        try:
+            manifest = load_manifest(inputs[0])
+        except ManifestError as exc:
+            fail(str(exc))
+    else:
+        import logging
+
+        lib_log = logging.getLogger("facereel.pipelines.analyze")
+        old = lib_log.level
+        lib_log.setLevel(logging.ERROR)
+        try:
+            paths = collect_photo_paths(inputs)
+            if not paths:
+                fail("no photos found in the input")
+            with progress_bar("analysing photos", total=len(paths)) as progress:
+                manifest = analyze_collection(paths, size=size, progress=progress)
+        except (AnalyzeError, OSError) as exc:
+            fail(str(exc))
+        finally:
+            lib_log.setLevel(old)
+    # every photo with a face is inverted (a flagged duplicate or other person is still a face)
+    entries = manifest.ordered(keep_flagged=True)
+    skipped = [(p.path, reason) for p, reason in manifest.skipped(keep_flagged=True)]
+    images, names = [], []
+    for e in entries:
+        try:
+            images.append(aligned_crop(e, size=size))
+        except (OSError, ValueError) as exc:
+            skipped.append((e.path, f"cannot make the aligned crop ({exc})"))
+            continue
+        names.append(e.name)
+    return images, names, skipped
+
+
+def _reconstruction_mse(gen, latents, images):
+    """[N] MSE between G(latent) and the target resized to the generator's resolution, in [-1, 1] units."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(images), 8):
+            lat = latents[i:i + 8].to(gen.device)
+            rec = gen.synthesize(lat).float().cpu()
+            tgt = torch.from_numpy(np.stack(images[i:i + 8])).permute(0, 3, 1, 2).float() / 127.5 - 1
+            if tgt.shape[-1] != rec.shape[-1]:
+                tgt = F.interpolate(tgt, size=rec.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+            out.append((rec - tgt).square().mean(dim=(1, 2, 3)))
+    return torch.cat(out).numpy()
