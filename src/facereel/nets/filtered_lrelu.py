@@ -100,33 +100,40 @@ def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, fl
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     x = x.contiguous(memory_format=torch.channels_last)
 
-    # Upsample along x, then y (reference order).  The lrelu gain (> 0) commutes with lrelu and
-    # the clamp is applied after it, so it is folded into the second pass' taps.
-    for axis, (p0, p1), scale in ((3, (px0, px1), float(up)), (2, (py0, py1), float(up) * float(gain))):
-        length = x.shape[axis]
-        t = F.conv_transpose2d(x, _up_weight(fu, c, scale, axis), stride=(up, 1) if axis == 2 else (1, up), groups=c)
-        start = ku - 1 - p0                       # v[j] = T[j + start]
-        stop = length * up + p1                   # exclusive end in T
-        tlen = t.shape[axis]
-        lo, hi = max(-start, 0), max(stop - tlen, 0)
-        if lo or hi:
-            t = F.pad(t, [lo, hi, 0, 0] if axis == 3 else [0, 0, lo, hi])
-        x = t.narrow(axis, start + lo, stop - start)
+    # Upsample along x: T = conv_transpose(x, up*f).  Its crop to v (start sx) is deferred to
+    # the downsampler, so no strided copy of the half-upsampled tensor is made.
+    t = F.conv_transpose2d(x, _up_weight(fu, c, float(up), 3), stride=(1, up), groups=c)
+    sx, ex = ku - 1 - px0, w * up + px1          # v covers T[sx:ex] along x
+    if sx < 0 or ex > t.shape[3]:
+        lo, hi = max(-sx, 0), max(ex - t.shape[3], 0)
+        t = F.pad(t, [lo, hi, 0, 0]).contiguous(memory_format=torch.channels_last)
+        sx, ex = sx + lo, ex + lo
+    # Upsample along y, with the lrelu gain (> 0 commutes with lrelu; clamp comes after) folded
+    # into the taps; cropping rows of a channels-last tensor keeps it dense for N = 1.
+    t = F.conv_transpose2d(t, _up_weight(fu, c, float(up) * float(gain), 2), stride=(up, 1), groups=c)
+    sy, ey = ku - 1 - py0, h * up + py1
+    lo, hi = max(-sy, 0), max(ey - t.shape[2], 0)
+    if lo or hi:
+        t = F.pad(t, [0, 0, lo, hi])
+    t = t.narrow(2, sy + lo, ey - sy).contiguous(memory_format=torch.channels_last)
 
-    # Leaky ReLU (gain already applied) and clamp, in place.
-    x = x.contiguous(memory_format=torch.channels_last)
+    # Leaky ReLU and clamp, in place on the (only) full-rate tensor.
     if slope != 1:
-        F.leaky_relu_(x, float(slope))
+        F.leaky_relu_(t, float(slope))
     if clamp is not None:
-        x.clamp_(-float(clamp), float(clamp))
+        t.clamp_(-float(clamp), float(clamp))
 
-    # Downsample: strided correlation with the flipped taps.
+    # Downsample: strided correlation with the flipped taps.  Along x the v-crop start sx is
+    # absorbed as (sx // down) dropped outputs plus (sx % down) leading zero taps.
+    r = sx % down
     if fd.ndim == 2:
-        wd = fd.to(torch.float32).flip([0, 1])[None, None].expand(c, 1, *fd.shape)
-        x = F.conv2d(x, wd, stride=down, groups=c)
+        wd = F.pad(fd.to(torch.float32).flip([0, 1]), [r, 0, 0, 0])
+        y = F.conv2d(t, wd[None, None].expand(c, 1, *wd.shape), stride=down, groups=c)
     else:
         fdf = fd.to(torch.float32).flip(0)
-        x = F.conv2d(x, fdf.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, down), groups=c)
-        x = F.conv2d(x, fdf.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(down, 1), groups=c)
-    assert x.shape[2:] == (out_h, out_w), (x.shape, out_h, out_w)
-    return x
+        y = F.conv2d(t, fdf.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(down, 1), groups=c)
+        wdx = F.pad(fdf, [r, 0])
+        y = F.conv2d(y, wdx.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, down), groups=c)
+    y = y.narrow(3, sx // down, out_w)
+    assert y.shape[2:] == (out_h, out_w), (y.shape, out_h, out_w)
+    return y.contiguous(memory_format=torch.channels_last)
