@@ -360,3 +360,32 @@ def test_malformed_tensor_and_mismatched_checkpoint_refused_cleanly(sg2, tmp_pat
         build_network(read_generator_spec(pkl))
     res = CliRunner().invoke(_app(), ["generate", "-w", str(pkl), "-o", str(tmp_path / "g.png")])
     assert res.exit_code == 1 and "Traceback" not in res.output and "does not match" in res.output
+
+
+def test_real_module_dicts_in_persistence_reduce_load():
+    """Networks reduced as torch_utils.persistence does (``super().__reduce__()`` → state = the real
+    ``nn.Module.__dict__`` with every hook dict of this torch) read back to the same state_dict."""
+    from facereel.checkpoints.fakes import _OfficialPickler, _reconstruct_stub, module_src_trap
+
+    class PersistencePickler(_OfficialPickler):
+        def reducer_override(self, obj):
+            if isinstance(obj, torch.nn.Module):
+                fields = list(object.__reduce__(obj))
+                fields += [None] * max(3 - len(fields), 0)
+                meta = dict(type="class", version=6, module_src=module_src_trap(), class_name=type(obj).__name__,
+                            state=fields[2])
+                return (_reconstruct_stub, (meta,), None)
+            return NotImplemented
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(4, 2))
+    net = net.eval().requires_grad_(False)
+    net.gain = np.float32(0.5)
+    net.sizes = np.array([3, 4])
+    buf = io.BytesIO()
+    PersistencePickler(buf, numpy_major=1).dump({"G_ema": net})
+    obj = read_nvidia_pickle(buf.getvalue())["G_ema"]
+    want = net.state_dict()
+    got = obj.state_dict()
+    assert list(got) == list(want) and all(torch.equal(got[k], v) for k, v in want.items())
+    assert obj.class_name == "Sequential" and obj.state["gain"] == np.float32(0.5)
+    assert obj.state["sizes"].tolist() == [3, 4] and "_forward_hooks" in obj.state

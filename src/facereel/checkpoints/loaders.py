@@ -178,6 +178,7 @@ def load_canonical_config(path: str | Path) -> dict:
 
 
 __all__ = [
-    "build_network", "convert", "load_generator", "psp_decoder_kind", "read_generator_spec", "sniff_format",
+    "build_network", "convert", "load_generator", "psp_decoder_kind", "read_generator_spec", "read_psp_checkpoint",
+    "sniff_format",
     "wrap_generator", "load_canonical",
 ]
