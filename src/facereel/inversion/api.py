@@ -167,6 +167,11 @@ def _load_inverter(settings: InversionSettings):
     except FileNotFoundError as exc:
         if _looks_like_path(name):
             raise InversionError(f"encoder checkpoint not found: {name}") from exc
+        from facereel.weights import TABLE
+
+        if name not in TABLE:
+            known = ", ".join(k for k, e in TABLE.items() if getattr(e, "kind", "").startswith(("psp", "e4e", "restyle")))
+            raise InversionError(f"unknown encoder {name!r}: give an encoder checkpoint file or one of {known}") from exc
         raise InversionError(f"{name} weights are not installed: run `facereel weights download {name}` "
                              f"or `facereel weights import {name} FILE`") from exc
     except (ValueError, KeyError) as exc:
