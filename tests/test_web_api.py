@@ -598,17 +598,6 @@ def test_latent_choices_follow_the_installed_weights(make_client):
     assert c.post(f"/api/projects/{pid}/renders", json={"engine": "latent", "method": "magic"}).status_code == 422
 
 
-def test_real_latent_options_shape():
-    from facereel.web.pipeline import Pipelines
-
-    opts = Pipelines().latent_options()
-    assert set(opts) == {"generators", "methods"}
-    ok, reason = Pipelines().latent_status("psp")
-    assert ok or ("psp" in reason and "not installed" in reason)
-    ok, reason = Pipelines().latent_status(None, "no-such-generator")
-    assert not ok and "not installed" in reason
-
-
 def test_reanalysis_keeps_the_users_ages_and_choices(client):
     pid = analysed_project(client, 2)
     items = client.get(f"/api/projects/{pid}/items").json()

@@ -51,6 +51,18 @@ def test_seed_endpoints_with_the_real_pipelines(tmp_path, samples):
             assert r.status_code == 422 and "weights" in r.json()["detail"]
 
 
+@pytest.mark.slow
+def test_real_latent_options_shape():
+    from facereel.web.pipeline import Pipelines
+
+    opts = Pipelines().latent_options()
+    assert set(opts) == {"generators", "methods"}
+    ok, reason = Pipelines().latent_status("psp")
+    assert ok or ("psp" in reason and "not installed" in reason)
+    ok, reason = Pipelines().latent_status(None, "no-such-generator")
+    assert not ok and "not installed" in reason
+
+
 def _non_loopback_address() -> str | None:
     import socket
 

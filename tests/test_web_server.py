@@ -132,17 +132,25 @@ def test_cors_is_off(server):
 def test_restart_after_a_kill_during_a_render(tmp_path, samples):
     """SIGKILL the server (real pipelines) while it renders an MP4; the next start marks the job
     failed and no half-written file exists anywhere."""
+    from fastapi.testclient import TestClient
+
+    from facereel.web.app import create_app
+
     data = tmp_path / "data"
+    # the analysis runs in this process (its models are loaded once for all tests), the render
+    # in the server that gets killed
+    with TestClient(create_app({"data_dir": data})) as tc:
+        pid = tc.post("/api/projects", json={}).json()["id"]
+        r = tc.post(f"/api/projects/{pid}/photos",
+                    files=[("files", (n, (samples / n).read_bytes(), "image/jpeg")) for n in ("obama.jpg", "obama2.jpg")])
+        job = r.json()["job"]
+        deadline = time.monotonic() + 180
+        while tc.get(f"/api/jobs/{job['id']}").json()["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(i["thumb_url"] for i in tc.get(f"/api/projects/{pid}/items").json())
     srv = ServerProcess(data).start()
     try:
         c = httpx.Client(base_url=srv.url, timeout=60)
-        pid = c.post("/api/projects", json={}).json()["id"]
-        r = c.post(f"/api/projects/{pid}/photos",
-                   files=[("files", (n, (samples / n).read_bytes(), "image/jpeg")) for n in ("obama.jpg", "obama2.jpg")])
-        job = r.json()["job"]
-        deadline = time.monotonic() + 180
-        while c.get(f"/api/jobs/{job['id']}").json()["status"] != "done" and time.monotonic() < deadline:
-            time.sleep(0.2)
         render = c.post(f"/api/projects/{pid}/renders",
                         json={"engine": "morph", "frames": 240, "size": 256, "format": "mp4"}).json()
         deadline = time.monotonic() + 120
