@@ -1,0 +1,342 @@
+"""Speed and quality of the time-lapse (issue 3), and the peer tool ``facelapse`` on the same photos.
+
+Prints, on 2 cores:
+
+1. end to end, 20 photos x 24 frames at 512 with the morph engine: analysis, preparation
+   (landmarks, triangulation), render, MP4 encode, total seconds, and peak RSS.
+   Goal: < 60 s.  The 20 photos are made from the 3 real same-person samples by augmenting
+   (mirror, crop/zoom, small rotation, brightness/contrast/gamma, colour cast), saved as JPEG
+   (~1 MP) with a per-run comment so the aligned-crop cache never answers;
+2. frames per second of each engine (crossfade, morph) at 256, 512 and 1024 — the engine alone
+   and the whole per-frame path (engine + the seed's keyframe blend); crossfade is the in-run
+   baseline.  Goals: morph >= 30 fps at 512, >= 8 fps at 1024;
+3. ``facelapse`` (PyPI; MediaPipe alignment + pixel crossfade with ``--blend-steps``) on the same
+   20 photos, named so that its file-name order is our manifest order: its wall time next to
+   ours, then ghosting and identity (facereel.metrics) of its video, ours (morph) and our
+   crossfade side by side, on the first gaps of each video (the dlib descriptor costs ~0.3 s a
+   frame, so not every frame is measured).
+
+Run: ``python bench/timelapse.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+GOAL_E2E_S = 60.0
+GOAL_FPS = {512: 30.0, 1024: 8.0}
+N_PHOTOS = 20
+FRAMES_PER_GAP = 24
+
+
+def _two_cores() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) > 2:
+            os.sched_setaffinity(0, cpus[:2])
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        pass
+    import cv2
+
+    cv2.setNumThreads(2)
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def make_photos(folder: Path, n: int = N_PHOTOS, seed: int = 0) -> list[Path]:
+    """``n`` JPEGs (~1 MP) augmented from the 3 same-person samples."""
+    import cv2
+    from PIL import Image
+
+    from facereel.samples import SAME_PERSON, sample_path
+
+    rng = np.random.default_rng(seed)
+    bases = []
+    for name in SAME_PERSON:
+        with Image.open(sample_path(name)) as im:
+            bases.append(np.asarray(im.convert("RGB")))
+    stamp = f"facereel bench {time.time_ns()}".encode()
+    out = []
+    for i in range(n):
+        img = bases[i % len(bases)].astype(np.float32)
+        h, w = img.shape[:2]
+        if (i // len(bases)) % 2 == 1:
+            img = img[:, ::-1]
+        # zoom 0.82-1.0 around a slightly moved centre, and a small rotation
+        z = rng.uniform(0.82, 1.0)
+        cx, cy = w / 2 + rng.uniform(-0.04, 0.04) * w, h / 2 + rng.uniform(-0.04, 0.04) * h
+        m = cv2.getRotationMatrix2D((cx, cy), rng.uniform(-8, 8), 1 / z)
+        m[:, 2] += (w / 2 - cx, h / 2 - cy)
+        img = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REFLECT)
+        # brightness / contrast / gamma / colour cast
+        img = (img - 128) * rng.uniform(0.8, 1.2) + 128 + rng.uniform(-25, 25)
+        img = img * rng.uniform(0.92, 1.08, size=3)
+        img = 255 * (np.clip(img, 0, 255) / 255) ** rng.uniform(0.8, 1.25)
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        s = (1.0e6 / (h * w)) ** 0.5
+        if s < 1:
+            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        path = folder / f"aug{i:02d}.jpg"
+        Image.fromarray(img).save(path, quality=90, comment=stamp)
+        out.append(path)
+    return out
+
+
+# ----------------------------------------------------------------------------- 1. end to end
+
+
+def end_to_end(photos: list[Path], out_dir: Path, size: int = 512, frames: int = FRAMES_PER_GAP) -> dict:
+    from facereel.manifest import save_manifest
+    from facereel.pipelines.analyze import analyze_collection
+    from facereel.pipelines.timelapse import plan_timelapse
+    from facereel.render.video import open_writer
+
+    t0 = time.perf_counter()
+    manifest = analyze_collection(photos, size=size)
+    t_an = time.perf_counter()
+    mpath = save_manifest(manifest, out_dir / "manifest.json")
+    # augmented copies of 3 photos: the analysis may call some duplicates; keep them all
+    job = plan_timelapse(manifest, engine="morph", frames=frames, size=size, keep_flagged=True)
+    t_prep = time.perf_counter()
+    render = encode = 0.0
+    video = out_dir / "facereel_morph.mp4"
+    with open_writer(video, "mp4", fps=24, size=(job.size, job.size)) as w:
+        it = job.frames()
+        while True:
+            t = time.perf_counter()
+            try:
+                f = next(it)
+            except StopIteration:
+                break
+            t2 = time.perf_counter()
+            w.write(f)
+            render += t2 - t
+            encode += time.perf_counter() - t2
+    t_end = time.perf_counter()
+    encode = (t_end - t_prep) - render  # includes the flush at close
+    flagged = sum(1 for p in manifest.photos if p.flags)
+    return {
+        "analysis": t_an - t0, "prepare": t_prep - t_an, "render": render, "encode": encode, "total": t_end - t0,
+        "frames": len(job), "keyframes": len(job.keyframes), "flagged": flagged, "video": video, "manifest": mpath,
+        "keyframe_indices": job.schedule.keyframe_indices, "order": [k.meta.get("path") for k in job.keyframes],
+        "rss": _rss_mb(),
+    }
+
+
+# ----------------------------------------------------------------------------- 2. engine fps
+
+
+def engine_fps(entries, sizes, n_frames: dict[int, int]) -> dict:
+    from facereel.pipelines.analyze import aligned_crop
+    from facereel.pipelines.timelapse import keyframe_landmarks, render_frames
+    from facereel.render.engines import get_engine
+    from facereel.render.engines.base import Keyframe
+    from facereel.render.schedule import make_schedule
+
+    res = {}
+    for size in sizes:
+        kfs = [Keyframe(image=aligned_crop(e, size=size), label=e.name) for e in entries]
+        keyframe_landmarks(kfs)
+        n = n_frames[size]
+        per_gap = max(2, n // (len(kfs) - 1) + 1)
+        sched = make_schedule(len(kfs), frames_per_gap=per_gap)
+        positions = [(p.j, p.lam) for p in sched.frames if p.keyframe is None][:n]
+        for name in ("crossfade", "morph"):
+            eng = get_engine(name)
+            t = time.perf_counter()
+            eng.prepare(kfs)
+            prep = time.perf_counter() - t
+            eng.frames(positions[:1])  # warm-up (lazy imports, first maps)
+            t = time.perf_counter()
+            for start in range(0, len(positions), max(1, eng.batch_size)):
+                eng.frames(positions[start:start + max(1, eng.batch_size)])
+            fps = len(positions) / (time.perf_counter() - t)
+            # the whole per-frame path the writer sees: engine + the seed's keyframe blend (Eq. 4-5)
+            t = time.perf_counter()
+            m = sum(1 for _ in render_frames(eng, kfs, sched, opacity=0.5))
+            path_fps = m / (time.perf_counter() - t)
+            res[(name, size)] = {"fps": fps, "path_fps": path_fps, "prepare": prep, "frames": len(positions)}
+    return res
+
+
+# ----------------------------------------------------------------------------- 3. facelapse + quality
+
+
+def run_facelapse(photos_in_order: list[Path], work: Path, size: int, frames: int) -> dict:
+    exe = Path(sys.executable).with_name("facelapse")
+    exe = str(exe) if exe.exists() else shutil.which("facelapse")
+    if not exe:
+        return {"error": "facelapse is not installed"}
+    inp, out = work / "facelapse_in", work / "facelapse_out"
+    inp.mkdir()
+    for i, p in enumerate(photos_in_order):
+        shutil.copy(p, inp / f"{i:03d}_{p.name}")  # its natural name order = our manifest order
+    t = time.perf_counter()
+    proc = subprocess.run([exe, "-i", str(inp), "-o", str(out), "--blend-steps", str(frames - 1),
+                           "--width", str(size), "--height", str(size)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    video = out / "timelapse.mp4"
+    if proc.returncode != 0 or not video.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"facelapse failed ({proc.returncode}): {tail[0]}", "wall": wall}
+    return {"wall": wall, "video": video, "rss": _rss_mb(resource.RUSAGE_CHILDREN)}
+
+
+def crossfade_video(manifest_path: Path, out: Path, size: int, frames: int) -> Path:
+    from facereel.pipelines.timelapse import render_timelapse
+
+    render_timelapse(manifest_path, out, engine="crossfade", frames=frames, size=size, keep_flagged=True)
+    return out
+
+
+def measure(video: Path, keyframe_indices: list[int], gaps: int) -> dict:
+    """facereel.metrics on the first ``gaps`` gaps of ``video`` (keyframes at the given frames)."""
+    from facereel.metrics.report import evaluate_frames
+    from facereel.metrics.video_io import read_frames
+
+    kidx = keyframe_indices[:gaps + 1]
+    frames = list(itertools.islice(read_frames(video), kidx[-1] + 1))
+    t = time.perf_counter()
+    rep = evaluate_frames(frames, kidx, landmarks="mediapipe")
+    rep["seconds"] = time.perf_counter() - t
+    return rep
+
+
+def _fmt(v, spec=".3f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer frames for the fps figures, 3 gaps measured")
+    ap.add_argument("--size", type=int, default=512, help="size of the end-to-end run and the peer comparison")
+    ap.add_argument("--keep", type=Path, default=None, help="copy the videos and manifest into this folder")
+    args = ap.parse_args()
+    _two_cores()
+
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    n_fps = {256: 24, 512: 24, 1024: 12} if args.quick else {256: 96, 512: 96, 1024: 48}
+    gaps = 3 if args.quick else 8
+    print(f"facereel time-lapse bench{' (--quick)' if args.quick else ''}: cores {len(os.sched_getaffinity(0))} "
+          f"(of {os.cpu_count()}), load average {os.getloadavg()[0]:.1f}")
+
+    with tempfile.TemporaryDirectory(prefix="facereel-bench-") as tmp:
+        work = Path(tmp)
+        photos_dir = work / "photos"
+        photos_dir.mkdir()
+        photos = make_photos(photos_dir)
+
+        # 1. end to end
+        e2e = end_to_end(photos, work, size=args.size)
+        print(f"\n1. end to end: {len(photos)} photos x {FRAMES_PER_GAP} frames/gap at {args.size}, morph, MP4 "
+              f"({e2e['frames']} frames, {e2e['keyframes']} keyframes, {e2e['flagged']} photos flagged by the "
+              f"analysis and kept)")
+        for k in ("analysis", "prepare", "render", "encode"):
+            print(f"   {k:<9} {e2e[k]:7.2f} s")
+        ok = e2e["total"] < GOAL_E2E_S
+        print(f"   {'TOTAL':<9} {e2e['total']:7.2f} s   goal < {GOAL_E2E_S:.0f} s: {'MET' if ok else 'NOT met'} "
+              f"(ratio {e2e['total'] / GOAL_E2E_S:.2f})")
+        print(f"   peak RSS {e2e['rss']:.0f} MB")
+
+        # 2. engine fps
+        from facereel.manifest import load_manifest
+
+        manifest = load_manifest(e2e["manifest"])
+        by_path = {p.path: p for p in manifest.photos}
+        first3 = [by_path[p] for p in e2e["order"]][:3]
+        fps = engine_fps(first3, (256, 512, 1024), n_fps)
+        print("\n2. frames per second on 2 cores (engine alone | engine + keyframe blend); crossfade = baseline")
+        print(f"   {'size':>5} {'crossfade':>16} {'morph':>16} {'morph/crossfade':>16} {'goal (morph)':>14}")
+        for size in (256, 512, 1024):
+            c, m = fps[("crossfade", size)], fps[("morph", size)]
+            goal = GOAL_FPS.get(size)
+            verdict = "" if goal is None else f">= {goal:.0f} {'MET' if m['path_fps'] >= goal else 'NOT met'}"
+            print(f"   {size:>5} {c['fps']:7.1f} | {c['path_fps']:6.1f} {m['fps']:7.1f} | {m['path_fps']:6.1f} "
+                  f"{m['fps'] / c['fps']:16.3f} {verdict:>14}")
+        print(f"   morph prepare (landmarks given): " + ", ".join(
+            f"{s}: {fps[('morph', s)]['prepare']:.2f} s" for s in (256, 512, 1024)))
+        print(f"   peak RSS so far {_rss_mb():.0f} MB")
+
+        # 3. facelapse on the same photos, same order
+        fl = run_facelapse([Path(p) for p in e2e["order"]], work, args.size, FRAMES_PER_GAP)
+        print(f"\n3. peer: facelapse (MediaPipe alignment + crossfade, --blend-steps {FRAMES_PER_GAP - 1}) "
+              f"on the same {len(e2e['order'])} photos in the same order")
+        if "error" in fl:
+            print(f"   {fl['error']}")
+        else:
+            print(f"   wall time: facelapse {fl['wall']:.2f} s   facereel {e2e['total']:.2f} s "
+                  f"(facereel / facelapse = {e2e['total'] / fl['wall']:.2f}; facereel also estimates age, identity, "
+                  f"duplicates and morphs)")
+            print(f"   facelapse peak RSS {fl['rss']:.0f} MB")
+        cf_video = crossfade_video(e2e["manifest"], work / "facereel_crossfade.mp4", args.size, FRAMES_PER_GAP)
+        kidx = e2e["keyframe_indices"]
+        cols = {"facereel morph": measure(e2e["video"], kidx, gaps),
+                "facereel crossfade": measure(cf_video, kidx, gaps)}
+        if "error" not in fl:
+            from facereel.metrics.video_io import probe_video
+
+            info = probe_video(fl["video"])
+            fl_idx = list(range(0, info.frames or len(kidx) * FRAMES_PER_GAP, FRAMES_PER_GAP))
+            cols["facelapse"] = measure(fl["video"], fl_idx, gaps)
+            print(f"   facelapse video {info.width}x{info.height}, {info.frames} frames")
+        n_meas = next(iter(cols.values()))["frames"]
+        print(f"\n   quality on the first {gaps} gaps ({n_meas} frames each; facereel.metrics)")
+        names = list(cols)
+        print(f"   {'metric':<34}" + "".join(f"{n:>20}" for n in names))
+        rows = [
+            ("ghosting mean (lower better)", lambda r: r["ghosting"]["mean"], ".3f"),
+            ("ghosting mid-gap (lower better)", lambda r: r["ghosting"]["mid_gap_mean"], ".3f"),
+            ("identity in-between (higher)", lambda r: r["identity"]["in_between_mean"], ".3f"),
+            ("identity min (higher)", lambda r: r["identity"]["min"], ".3f"),
+            ("frame diff mean / p95 (grey lv)", None, None),
+            ("ACD (lower smoother)", lambda r: r["smoothness"]["acd"], ".4f"),
+            ("landmark jitter px (rel. side)", None, None),
+            ("measure seconds", lambda r: r["seconds"], ".1f"),
+        ]
+        for label, fn, spec in rows:
+            cells = []
+            for n in names:
+                r = cols[n]
+                if label.startswith("frame diff"):
+                    s = r["smoothness"]
+                    cells.append(f"{_fmt(s['frame_diff_mean'], '.2f')} / {_fmt(s['frame_diff_p95'], '.2f')}")
+                elif label.startswith("landmark jitter"):
+                    j = r["smoothness"]["landmark_jitter"] or {}
+                    cells.append(f"{_fmt(j.get('px'), '.2f')} ({_fmt(j.get('relative'), '.4f')})")
+                else:
+                    cells.append(_fmt(fn(r), spec))
+            print(f"   {label:<34}" + "".join(f"{c:>20}" for c in cells))
+        print(f"\n   peak RSS: facereel process {_rss_mb():.0f} MB")
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for p in (e2e["video"], cf_video, e2e["manifest"]) + ((fl["video"],) if "video" in fl else ()):
+                shutil.copy(p, args.keep / (("facelapse_" if p == fl.get("video") else "") + p.name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
