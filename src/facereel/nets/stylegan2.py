@@ -257,7 +257,7 @@ class SynthesisLayer(nn.Module):
         n = x.shape[0]
         cl = x.is_contiguous(memory_format=torch.channels_last) and x.ndim == 4
         mf = torch.channels_last if cl else torch.contiguous_format
-        out_ch, in_ch, kh, kw = self.weight.shape
+        out_ch, in_ch = self.weight.shape[:2]
         g = float(self.act_gain * gain)
         # lrelu(a)·g == lrelu(a·g) for g > 0: fold the activation gain into weight, bias and noise.
         fold = g > 0 and self.activation in ("lrelu", "relu", "linear")
@@ -271,17 +271,16 @@ class SynthesisLayer(nn.Module):
         scale = dco * g if fold else dco
         bias = (self.bias.float() * (g if fold else 1.0)).to(dtype)
         inplace = not torch.is_grad_enabled()   # autograd needs the intermediates otherwise
+        # Reduced precision works on a cached low-precision copy of the weight.
+        wd = wf if dtype == torch.float32 else _cached(self, ("wd", mf, dtype), lambda: wf.to(dtype), self.weight)
         if n == 1:
             # Batch 1: modulate and demodulate the weight (eq. 1, 3), one ordinary conv.
             coef = scale.reshape(out_ch, 1) * styles.reshape(1, in_ch)               # [O, I]
             coef = coef.t() if self.up > 1 else coef
-            # Reduced precision: modulate the cached low-precision weight directly (one pass).
-            wd = wf if dtype == torch.float32 else _cached(self, ("wd", mf, dtype), lambda: wf.to(dtype), self.weight)
             y = self._conv(x, wd * coef.to(dtype)[:, :, None, None], bias)
         else:
             # Batch > 1: shared weight, modulation on the input, demodulation on the output.
             xs = x * styles.to(dtype).reshape(n, in_ch, 1, 1)
-            wd = wf if dtype == torch.float32 else _cached(self, ("wd", mf, dtype), lambda: wf.to(dtype), self.weight)
             y = self._conv(xs, wd, None)
             s4 = scale.to(dtype).reshape(n, out_ch, 1, 1)
             if inplace:
