@@ -56,7 +56,7 @@ def test_invert_dcgan_optimize_writes_latents(dcgan, faces, home, tmp_path, monk
     monkeypatch.setattr(api, "_run", lambda batch, *a, **k: runs.append(len(batch)) or real_run(batch, *a, **k))
     out = tmp_path / "latents.npz"
     args = ["invert", *map(str, paths), "--aligned", "--generator", "dcgan-digiface", "--method", "optimize",
-            "--steps", "20", "--restarts", "2", "-o", str(out)]
+            "--steps", "20", "--restarts", "1", "-o", str(out)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, _text(r)
     z = np.load(out)
