@@ -123,3 +123,22 @@ def test_invert_errors(faces, home, tmp_path):
     r = CliRunner().invoke(app, ["invert", str(bad), "--aligned", "-o", str(tmp_path / "l.npz")])
     assert r.exit_code != 0 and "not a square image" in _text(r)
     assert not (tmp_path / "l.npz").exists()
+
+
+def test_invert_manifest_uses_aligned_crops_and_lists_skipped(faces, home, tmp_path, torch_threads):
+    """A manifest: every photo with a face is inverted (its aligned crop), the others are listed."""
+    from facereel.cli import app
+    from facereel.manifest import Manifest, PhotoEntry, save_manifest
+
+    paths, _ = faces
+    entries = [PhotoEntry(path=str(p), chosen=0, faces=[{"box": [0, 0, 63, 63]}], order=i,
+                          quad=[[0, 0], [0, 64], [64, 64], [64, 0]], width=64, height=64)
+               for i, p in enumerate(paths)]
+    entries.append(PhotoEntry(path=str(tmp_path / "empty.jpg"), flags=["no_face"], order=2))
+    manifest = save_manifest(Manifest(photos=entries), tmp_path / "m.json")
+    out = tmp_path / "m.npz"
+    r = CliRunner().invoke(app, ["invert", str(manifest), "--steps", "3", "--restarts", "1", "-o", str(out)])
+    assert r.exit_code == 0, _text(r)
+    assert "skipped" in r.stderr and "empty.jpg" in r.stderr and "no face" in r.stderr
+    z = np.load(out)
+    assert list(z["names"]) == ["face0.png", "face1.png"] and z["latents"].shape == (2, 100)
