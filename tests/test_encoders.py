@@ -91,9 +91,9 @@ def test_fused_backbone_matches_plain_and_keeps_input_gradients(torch_threads):
     assert xr.grad is not None and torch.isfinite(xr.grad).all() and xr.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("size", [4, 8])
+@pytest.mark.parametrize("size", [4, 8, 16])
 def test_style_block_tail_shortcut(size, torch_threads):
-    """The fused head runs its 2x2 -> 1x1 conv as a Linear over the 4 taps that see data."""
+    """Fused head: conv (16x16 input), im2col GEMM (8x8, 4x4), 4-tap Linear for the 2x2 -> 1x1 tail."""
     torch.manual_seed(0)
     block = GradualStyleBlock(16, 16, size)
     x = torch.randn(3, 16, size, size)

@@ -140,14 +140,14 @@ class _Bottleneck(FusableMixin, nn.Module):
             # Pre-activation BN stays an affine map: folding it into a zero-padded conv is not exact
             # at the borders.
             "a0": a0.view(1, -1, 1, 1).contiguous(), "b0": b0.view(1, -1, 1, 1).contiguous(),
-            "w1": conv1.weight.detach(), "prelu": prelu.weight.detach(),
-            "w2": (conv2.weight * a2.view(-1, 1, 1, 1)).contiguous(), "bias2": b2.contiguous(),
+            "w1": _cl(conv1.weight.detach()), "prelu": prelu.weight.detach(),
+            "w2": _cl(conv2.weight * a2.view(-1, 1, 1, 1)), "bias2": b2.contiguous(),
             "shortcut": None,
         }
         if isinstance(self.shortcut_layer, nn.Sequential):
             conv, bn = self.shortcut_layer
             a, b = fold_bn(bn)
-            plan["shortcut"] = ((conv.weight * a.view(-1, 1, 1, 1)).contiguous(), b.contiguous())
+            plan["shortcut"] = (_cl(conv.weight * a.view(-1, 1, 1, 1)), b.contiguous())
         if self.se:
             se = self.res_layer[5]
             plan["se"] = (se.fc1.weight.detach(), se.fc2.weight.detach())
@@ -199,15 +199,24 @@ def make_input_layer(in_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_channels, 64, (3, 3), 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
 
 
+def _cl(w: torch.Tensor) -> torch.Tensor:
+    """Conv weights stored channels-last, the layout oneDNN uses for channels-last activations
+    (otherwise every call converts them)."""
+    return w.detach().contiguous(memory_format=torch.channels_last)
+
+
 @torch.no_grad()
 def fuse_input_layer(layer: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     conv, bn, prelu = layer
     a, b = fold_bn(bn)
-    return (conv.weight * a.view(-1, 1, 1, 1)).contiguous(), b.contiguous(), prelu.weight.detach()
+    return _cl(conv.weight * a.view(-1, 1, 1, 1)), b.contiguous(), prelu.weight.detach()
 
 
 def run_input_layer(fused, x: torch.Tensor) -> torch.Tensor:
+    """Fused input layer; the fused body runs channels-last (NHWC), measured faster for the
+    64-256 channel convolutions of the IR-SE body on CPU."""
     w, b, p = fused
+    x = x.contiguous(memory_format=torch.channels_last)
     return F.prelu(F.conv2d(x, w, b, 1, 1), p)
 
 

@@ -32,7 +32,7 @@ class BackboneEncoder(_IRSEEncoder):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self._input(x)
-        return self.body(x)
+        return self.body(x).contiguous()   # heads run NCHW
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)
