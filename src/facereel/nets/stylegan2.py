@@ -240,10 +240,10 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x, w, noise_mode="random", fused_modconv=True, gain=1, impl="reference"):
         styles = self.affine(w)
-        noise = self._noise(x, noise_mode, x.shape[0])
         if impl == "fast" and x.dtype != torch.float16:
             # (float16 keeps the official pre-normalised fused path: it guards against overflow.)
-            return self._forward_fast(x, styles, noise, gain)
+            return self._forward_fast(x, styles, noise_mode, gain)
+        noise = self._noise(x, noise_mode, x.shape[0])
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                                  fused_modconv=fused_modconv)
@@ -251,7 +251,7 @@ class SynthesisLayer(nn.Module):
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=act_clamp)
 
-    def _forward_fast(self, x, styles, noise, gain):
+    def _forward_fast(self, x, styles, noise_mode, gain):
         """Same maths as the reference with fewer passes (see module docstring)."""
         dtype = x.dtype
         n = x.shape[0]
@@ -287,8 +287,16 @@ class SynthesisLayer(nn.Module):
                 y = y.mul_(s4).add_(bias.reshape(1, -1, 1, 1))
             else:
                 y = torch.addcmul(bias.reshape(1, -1, 1, 1), y, s4)
+        gn = g if fold else 1.0
+        if noise_mode == "const" and self.use_noise:
+            # noise_const · strength · gain [H, W], cached per gain/dtype.
+            noise = _cached(self, ("noise", gn, dtype),
+                            lambda: (self.noise_const * (self.noise_strength * gn)).to(dtype),
+                            self.noise_const, self.noise_strength)
+        else:
+            noise = self._noise(x, noise_mode, n)
+            noise = None if noise is None else (noise * gn).to(dtype)
         if noise is not None:
-            noise = noise.to(dtype) if not fold else (noise * g).to(dtype)
             y = y.add_(noise) if inplace else y + noise
         if fold:
             if self.activation == "lrelu":
