@@ -188,3 +188,18 @@ def test_weight_caches_follow_weight_updates():
         G.synthesis.b8.conv1.weight.mul_(2)                      # in-place edits too
         G2.synthesis.b8.conv1.weight.mul_(2)
         torch.testing.assert_close(G.synthesis(ws, noise_mode="const"), G2.synthesis(ws, noise_mode="const"))
+
+
+def test_nv_face_generator_wraps_stylegan3():
+    stylegan3 = pytest.importorskip("facereel.nets.stylegan3")
+    torch.manual_seed(0)
+    G = stylegan3.Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,
+                            mapping_kwargs=dict(num_layers=2), channel_base=256, channel_max=16)
+    fg = NVFaceGenerator(G, name="sg3-tiny", device="cpu", dtype=torch.bfloat16)
+    assert fg.dtype is None                                  # no bf16 path there: float32, with a warning
+    lat = fg.sample([4, 9])
+    assert lat.shape == (2, G.num_ws, 16) and fg.w_avg.shape == (G.num_ws, 16)
+    with torch.no_grad():
+        img = fg.synthesize(lat)
+        torch.testing.assert_close(img, G.synthesis(lat))   # SG3 has no noise: const == default
+    assert img.shape == (2, 3, 16, 16)
