@@ -199,6 +199,17 @@ def test_load_inverter_reads_the_official_format(restyle_checkpoint, torch_threa
     assert inv.default_iterations == 3
 
 
+def test_save_checkpoint_round_trip(restyle_checkpoint, tmp_path, torch_threads):
+    from facereel.inversion.encoders import load_inverter, save_checkpoint
+
+    path, _ = restyle_checkpoint
+    inv = load_inverter(path, device="cpu")
+    again = load_inverter(save_checkpoint(inv, tmp_path / "again.pt"), device="cpu")
+    assert again.kind == inv.kind and again.opts["n_iters_per_batch"] == 3
+    a, b = inv.state_dict(), again.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_restyle_loop_is_residual(restyle_checkpoint, torch_threads):
     """w_0 = latent_avg + E(x, avg image); w_t = w_{t-1} + E(x, pool256(y_{t-1})), y_t = G(w_t)."""
     from facereel.inversion.encoders import load_inverter

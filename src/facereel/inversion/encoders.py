@@ -42,7 +42,7 @@ from facereel.nets.encoders import (BackboneEncoder, Encoder4Editing, GradualSty
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "EncoderInverter", "ReStyleSG3Inverter", "InversionOutput", "load_inverter", "build_inverter",
+    "EncoderInverter", "ReStyleSG3Inverter", "InversionOutput", "load_inverter", "build_inverter", "save_checkpoint",
     "preprocess", "to_uint8", "arcface_crop", "identity_transform", "KINDS",
 ]
 
@@ -584,6 +584,22 @@ def load_inverter(checkpoint_path_or_weights_name: str | Path, device=None, *, f
     if fuse:
         model.fuse()
     return model
+
+
+def save_checkpoint(model: EncoderInverter, path: str | Path) -> Path:
+    """Writes ``model`` in the repositories' ``.pt`` format (``{'state_dict': {encoder.*, decoder.*},
+    'latent_avg', 'opts'}``), which :func:`load_inverter` and the official wrappers read."""
+    state = {f"encoder.{k}": v.detach().cpu() for k, v in model.encoder.state_dict().items()}
+    state.update({f"decoder.{k}": v.detach().cpu() for k, v in model.decoder.state_dict().items()})
+    opts = dict(model.opts)
+    opts.setdefault("encoder_type", {v: k for k, v in ENCODER_TYPES.items()}[model.kind])
+    if model.decoder_kind == "rosinality":
+        opts.setdefault("stylegan_size" if model.kind == "e4e" else "output_size", model.resolution)
+    ckpt = {"state_dict": state, "opts": opts,
+            "latent_avg": None if model.latent_avg is None else model.latent_avg.detach().cpu()}
+    path = Path(path)
+    torch.save(ckpt, path)
+    return path
 
 
 def n_styles_for(size: int) -> int:
