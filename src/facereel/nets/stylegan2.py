@@ -24,7 +24,6 @@ Official FFHQ checkpoints are NVIDIA non-commercial (NVIDIA Source Code License-
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
