@@ -31,6 +31,8 @@ CASES = [
     (4, 16, 2, 1, [5, 4, 6, 5], False),
     (3, 14, 4, 4, [13, 14, 13, 14], False),
     (3, 14, 2, 2, [12, 12, 12, 12], False),   # padding larger than the taps: zero-extended edges
+    (3, 14, 2, 2, [13, 15, 15, 12], False),
+    (2, 9, 4, 2, [30, 27, 25, 29], True),
 ]
 
 
@@ -155,3 +157,37 @@ def test_truncation_and_cutoff():
         wt = G.mapping(z, None, truncation_psi=0.5, truncation_cutoff=3)
     torch.testing.assert_close(wt[:, :3], G.mapping.w_avg + 0.5 * (w1[:, :3] - G.mapping.w_avg))
     torch.testing.assert_close(wt[:, 3:], w1[:, 3:])
+
+
+def test_fast_filtered_lrelu_gradients_match_reference():
+    g = torch.Generator().manual_seed(3)
+    fu, fd = _lowpass(12, 0.8, 4), _lowpass(12, 0.45, 4)
+    kw = dict(fu=fu, fd=fd, up=2, down=2, padding=[9, 8, 9, 8], gain=np.sqrt(2), slope=0.2, clamp=3.0)
+    x0 = torch.randn(1, 3, 12, 12, generator=g) * 2
+    b0 = torch.randn(3, generator=g)
+    grads = []
+    for fn in (filtered_lrelu_ref, filtered_lrelu):
+        x, b = x0.clone().requires_grad_(), b0.clone().requires_grad_()
+        y = fn(x, b=b, **kw)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        grads.append((x.grad, b.grad))
+    for ga, gb in zip(*grads):
+        torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-5)
+
+
+def test_striped_filtered_lrelu_matches_reference(monkeypatch):
+    import facereel.nets.filtered_lrelu as fl
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 4, 21, 18, generator=g) * 30
+    b = torch.randn(4, generator=g)
+    for up, padding, radial in [(2, [9, 8, 9, 8], False), (4, [-6, -9, -6, -9], True), (2, [13, 15, 15, 12], False)]:
+        kw = dict(fu=_lowpass(6 * up, 0.4 * up, 2 * up), fd=_lowpass(12, 0.45, 4, radial=radial), b=b, up=up, down=2,
+                  padding=padding, gain=np.sqrt(2), slope=0.2, clamp=40.0)
+        ref = filtered_lrelu_ref(x, **kw)
+        monkeypatch.setattr(fl, "STRIPE_BYTES", 1)            # one output row per stripe
+        striped = filtered_lrelu(x, **kw)
+        monkeypatch.setattr(fl, "STRIPE_BYTES", 1 << 62)
+        whole = filtered_lrelu(x, **kw)
+        torch.testing.assert_close(striped, whole, rtol=0, atol=0)
+        assert (striped - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()

@@ -75,15 +75,23 @@ def _up_weight(f: torch.Tensor, channels: int, scale: float, axis: int) -> torch
     return w.expand(channels, 1, *w.shape[2:])
 
 
+# Bytes of full-rate (upsampled) activations processed per row stripe.  Striping bounds the peak
+# memory (the SG3-T 1024 full-rate tensors reach 1.5 GB) but measured slower on CPU (per-call
+# overhead of the depthwise convolutions), so by default a layer is one stripe.
+STRIPE_BYTES = 1 << 62
+
+
 def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
-    """Polyphase path.  Per axis, with input length L, up-filter f (Ku taps), pads (p0, p1):
+    """Polyphase path, bit-for-bit independent of the stripe size.
+
+    Per axis, with input length L, up-filter f (Ku taps) and pads (p0, p1), the reference computes
 
         v[j] = up * sum_n x[n] f[j - p0 + Ku - 1 - up*n]  =  up * T[j + Ku - 1 - p0],
 
-    where T = conv_transpose(x, f, stride=up) (out[g] = sum_n x[n] f[g - up*n]) is exactly the
-    zero-stuffed, padded true convolution of the reference, computed without the zeros.  The
-    downsampler y[m] = sum_k flip(fd)[k] z[down*m + k] is a strided correlation.  Both run as
-    depthwise convolutions on channels-last tensors (oneDNN's fast depthwise kernels).
+    where T = conv_transpose(x, f, stride=up) (T[g] = sum_n x[n] f[g - up*n]) is exactly the
+    zero-stuffed, padded true convolution, computed here without the zeros.  The downsampler
+    y[m] = sum_k flip(fd)[k] z[down*m + k] is a strided correlation.  Both run as depthwise
+    (transposed) convolutions on channels-last tensors, one stripe of output rows at a time.
     """
     _check(x, fu, fd, b, up, down, gain, slope, clamp)
     if x.device.type != "cpu" or x.dtype != torch.float32 or fu is None or fd is None or up < 2 or fu.ndim != 1:
@@ -92,48 +100,74 @@ def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, fl
     n, c, h, w = x.shape
     px0, px1, py0, py1 = ops.parse_padding(padding)
     ku = fu.shape[0]
+    fu = fu.to(torch.float32)
+    fd = fd.to(torch.float32)
     if flip_filter:  # flip_filter=True makes upfirdn2d a correlation: same as convolving with the flipped taps
         fu = fu.flip(0)
         fd = fd.flip(list(range(fd.ndim)))
-
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+
+    # v covers T[s:e] on each axis.  Where the padding reaches beyond T (s < 0 or e > len(T)),
+    # zero rows/columns of x extend T by `up` samples each.
+    sx, ex, sy, ey = ku - 1 - px0, w * up + px1, ku - 1 - py0, h * up + py1
+    qx0, qy0 = max(-(sx // up), 0), max(-(sy // up), 0)
+    qx1 = max(-(((w - 1 + qx0) * up + ku - (ex + qx0 * up)) // up), 0)   # ceil(shortfall / up)
+    qy1 = max(-(((h - 1 + qy0) * up + ku - (ey + qy0 * up)) // up), 0)
+    if qx0 or qx1 or qy0 or qy1:
+        x = F.pad(x, [qx0, qx1, qy0, qy1])
+        sx, ex, sy, ey = sx + qx0 * up, ex + qx0 * up, sy + qy0 * up, ey + qy0 * up
+        h, w = x.shape[2:]
     x = x.contiguous(memory_format=torch.channels_last)
 
-    # Upsample along x: T = conv_transpose(x, up*f).  Its crop to v (start sx) is deferred to
-    # the downsampler, so no strided copy of the half-upsampled tensor is made.
-    t = F.conv_transpose2d(x, _up_weight(fu, c, float(up), 3), stride=(1, up), groups=c)
-    sx, ex = ku - 1 - px0, w * up + px1          # v covers T[sx:ex] along x
-    if sx < 0 or ex > t.shape[3]:
-        lo, hi = max(-sx, 0), max(ex - t.shape[3], 0)
-        t = F.pad(t, [lo, hi, 0, 0]).contiguous(memory_format=torch.channels_last)
-        sx, ex = sx + lo, ex + lo
-    # Upsample along y, with the lrelu gain (> 0 commutes with lrelu; clamp comes after) folded
-    # into the taps; cropping rows of a channels-last tensor keeps it dense for N = 1.
-    t = F.conv_transpose2d(t, _up_weight(fu, c, float(up) * float(gain), 2), stride=(up, 1), groups=c)
-    sy, ey = ku - 1 - py0, h * up + py1
-    lo, hi = max(-sy, 0), max(ey - t.shape[2], 0)
-    if lo or hi:
-        t = F.pad(t, [0, 0, lo, hi])
-    t = t.narrow(2, sy + lo, ey - sy).contiguous(memory_format=torch.channels_last)
-
-    # Leaky ReLU and clamp, in place on the (only) full-rate tensor.
-    if slope != 1:
-        F.leaky_relu_(t, float(slope))
-    if clamp is not None:
-        t.clamp_(-float(clamp), float(clamp))
-
-    # Downsample: strided correlation with the flipped taps.  Along x the v-crop start sx is
-    # absorbed as (sx // down) dropped outputs plus (sx % down) leading zero taps.
+    # Weights: up taps with the per-axis gain `up` (and the lrelu gain, > 0, which commutes with
+    # lrelu and precedes the clamp, folded into the y pass); flipped down taps, with sx % down
+    # leading zeros so that the x-crop of v becomes whole dropped outputs.
+    wux = (fu * float(up)).reshape(1, 1, 1, -1).expand(c, 1, 1, ku)
+    wuy = (fu * (float(up) * float(gain))).reshape(1, 1, -1, 1).expand(c, 1, ku, 1)
     r = sx % down
     if fd.ndim == 2:
-        wd = F.pad(fd.to(torch.float32).flip([0, 1]), [r, 0, 0, 0])
-        y = F.conv2d(t, wd[None, None].expand(c, 1, *wd.shape), stride=down, groups=c)
+        wd2 = F.pad(fd.flip([0, 1]), [r, 0, 0, 0])[None, None].expand(c, 1, fd.shape[0], fd.shape[1] + r)
     else:
-        fdf = fd.to(torch.float32).flip(0)
-        y = F.conv2d(t, fdf.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(down, 1), groups=c)
-        wdx = F.pad(fdf, [r, 0])
-        y = F.conv2d(y, wdx.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, down), groups=c)
-    y = y.narrow(3, sx // down, out_w)
+        fdf = fd.flip(0)
+        wdy = fdf.reshape(1, 1, -1, 1).expand(c, 1, -1, 1)
+        wdx = F.pad(fdf, [r, 0]).reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
+    kdh = fd.shape[0]
+    inplace = not (torch.is_grad_enabled() and (x.requires_grad or fu.requires_grad or fd.requires_grad))
+
+    def stripe(xi, m0, m1):
+        g0 = down * m0 + sy                                  # first and last T row needed
+        g1 = down * (m1 - 1) + kdh - 1 + sy
+        n0 = max(0, -((ku - 1 - g0) // up))                  # ceil((g0 - ku + 1) / up)
+        n1 = min(h - 1, g1 // up)
+        t = F.conv_transpose2d(xi[:, :, n0:n1 + 1], wux, stride=(1, up), groups=c)
+        t = F.conv_transpose2d(t, wuy, stride=(up, 1), groups=c)
+        t = t.narrow(2, g0 - up * n0, g1 - g0 + 1)
+        if inplace:
+            t = t.contiguous(memory_format=torch.channels_last)
+            if slope != 1:
+                F.leaky_relu_(t, float(slope))
+            if clamp is not None:
+                t.clamp_(-float(clamp), float(clamp))
+        else:
+            if slope != 1:
+                t = F.leaky_relu(t, float(slope))
+            if clamp is not None:
+                t = t.clamp(-float(clamp), float(clamp))
+        if fd.ndim == 2:
+            y = F.conv2d(t, wd2, stride=down, groups=c)
+        else:
+            y = F.conv2d(t, wdy, stride=(down, 1), groups=c)
+            y = F.conv2d(y, wdx, stride=(1, down), groups=c)
+        return y.narrow(3, sx // down, out_w)
+
+    row_bytes = c * ((w - 1) * up + ku) * 4 * down           # full-rate bytes per output row
+    rows = max(1, min(out_h, STRIPE_BYTES // max(row_bytes, 1)))
+    outs = []
+    for i in range(n):
+        xi = x[i:i + 1]
+        parts = [stripe(xi, m0, min(m0 + rows, out_h)) for m0 in range(0, out_h, rows)]
+        outs.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=2))
+    y = outs[0] if n == 1 else torch.cat(outs, dim=0)
     assert y.shape[2:] == (out_h, out_w), (y.shape, out_h, out_w)
     return y.contiguous(memory_format=torch.channels_last)

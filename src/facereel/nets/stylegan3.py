@@ -409,7 +409,7 @@ class SynthesisNetwork(nn.Module):
             x = getattr(self, name)(x, w, impl=impl, **layer_kwargs)
         if self.output_scale != 1:
             x = x * self.output_scale
-        return x.to(torch.float32)
+        return x.to(torch.float32).contiguous()
 
     def extra_repr(self):
         return "\n".join([
