@@ -191,3 +191,18 @@ def test_striped_filtered_lrelu_matches_reference(monkeypatch):
         whole = filtered_lrelu(x, **kw)
         torch.testing.assert_close(striped, whole, rtol=0, atol=0)
         assert (striped - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
+
+
+def test_nv_face_generator_adapter_drives_stylegan3():
+    from facereel.nets.adapters import NVFaceGenerator
+    from facereel.nets.base import FaceGenerator
+
+    G = _tiny()
+    fg = NVFaceGenerator(G, name="sg3-tiny", device="cpu")
+    assert isinstance(fg, FaceGenerator)
+    assert fg.num_ws == G.num_ws == 8 and fg.resolution == 16
+    ws = fg.sample([1, 2])
+    img = fg.synthesize(ws)
+    assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+    with torch.no_grad():
+        torch.testing.assert_close(img, G.synthesis(ws), rtol=0, atol=0)
