@@ -7,15 +7,14 @@ applied at a temporarily higher sampling rate to keep it alias-free.
   with padding and gain up², ``bias_act`` lrelu/gain/clamp, ``upfirdn2d`` downsampling), the
   path the official code takes on CPU.  It zero-stuffs and filters at the full upsampled size.
 * :func:`filtered_lrelu` (``impl="fast"``) computes the same numbers (to float rounding, tested
-  against the reference) with polyphase filtering: the upsampler is one small convolution whose
-  output channels are the ``up`` phases (no zero-stuffed intermediate, only the non-zero taps
-  are multiplied), the downsampler a strided convolution (only the kept samples are computed),
-  and bias/lrelu/gain/clamp run in place.
+  against the reference to 1e-5 relative) without the zero-stuffed intermediate: the upsampler
+  is a depthwise transposed convolution per axis (only the non-zero taps are multiplied), the
+  downsampler a strided depthwise convolution (only the kept samples are computed), the lrelu
+  gain is folded into the taps and bias/lrelu/clamp run in place, all on channels-last tensors.
+  Measured on SG3-T 1024 (2 threads, same process): 0.14x the reference time.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
