@@ -529,7 +529,13 @@ class Generator(nn.Module):
     ``synthesis_kwargs``: channel_base=32768, channel_max=512, num_fp16_res=4, architecture='skip',
     resample_filter=[1,3,3,1], conv_clamp=256, fp16_channels_last=False,
     fused_modconv_default=True, and SynthesisLayer kwargs (kernel_size, use_noise, activation).
+
+    The wrapper (mapping → synthesis, ``impl`` switch) is shared with StyleGAN3, whose
+    ``Generator`` only swaps ``mapping_class`` / ``synthesis_class``.
     """
+
+    mapping_class: type = None  # set below, once the classes exist
+    synthesis_class: type = None
 
     def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None,
                  **synthesis_kwargs):
@@ -542,11 +548,11 @@ class Generator(nn.Module):
         self.img_channels = img_channels
         self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
                                 img_channels=img_channels, mapping_kwargs=mapping_kwargs, **synthesis_kwargs)
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution,
-                                          img_channels=img_channels, **synthesis_kwargs)
+        self.synthesis = self.synthesis_class(w_dim=w_dim, img_resolution=img_resolution,
+                                              img_channels=img_channels, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
-                                      **mapping_kwargs)
+        self.mapping = self.mapping_class(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
+                                          **mapping_kwargs)
 
     @property
     def impl(self) -> str:
@@ -561,6 +567,10 @@ class Generator(nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+
+
+Generator.mapping_class = MappingNetwork
+Generator.synthesis_class = SynthesisNetwork
 
 
 def conv_flops(G: Generator, batch: int = 1) -> float:

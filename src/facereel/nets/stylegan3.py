@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from . import ops
+from . import stylegan2 as _sg2
 from .filtered_lrelu import filtered_lrelu
 
 __all__ = ["Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer",
@@ -419,43 +420,18 @@ class SynthesisNetwork(nn.Module):
             f"margin_size={self.margin_size:d}, num_fp16_res={self.num_fp16_res:d}"])
 
 
-class Generator(nn.Module):
+class Generator(_sg2.Generator):
     """``Generator(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs, **synthesis_kwargs)``.
 
     synthesis_kwargs: channel_base=32768, channel_max=512, num_layers=14, num_critical=2,
     first_cutoff=2, first_stopband=2**2.1, last_stopband_rel=2**0.3, margin_size=10,
     output_scale=0.25, num_fp16_res=4, and layer kwargs conv_kernel=3, filter_size=6,
     lrelu_upsampling=2, use_radial_filters=False, conv_clamp=256, magnitude_ema_beta=0.999.
+    The wrapper itself (mapping → synthesis, ``impl``) is StyleGAN2's; only the networks differ.
     """
 
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, **synthesis_kwargs):
-        super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                img_channels=img_channels, mapping_kwargs=mapping_kwargs, **synthesis_kwargs)
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
-
-    @property
-    def impl(self) -> str:
-        return self.synthesis.impl
-
-    @impl.setter
-    def impl(self, value: str):
-        assert value in ("fast", "reference")
-        self.synthesis.impl = value
-
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+    mapping_class = MappingNetwork
+    synthesis_class = SynthesisNetwork
 
 
 def synthesis_flops(G: Generator, batch: int = 1) -> dict:
