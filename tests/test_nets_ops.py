@@ -209,3 +209,21 @@ def test_fast_fir_and_upsample_match_reference(taps, channels_last):
     # Asymmetric padding falls back to the reference.
     ref = ops.upfirdn2d(x, f, padding=[2, 1, 0, 3])
     torch.testing.assert_close(ops.fir_filter_fast(x, f, padding=[2, 1, 0, 3]), ref)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("k,stride", [(3, 2), (1, 2), (2, 2), (4, 2), (5, 3), (2, 3)])
+def test_polyphase_transposed_conv_equals_conv_transpose2d(k, stride, channels_last):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 6, 7, 5, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(6, 4, k, k, generator=g)                       # [I, O, kh, kw], as conv_transpose2d
+    ref = F.conv_transpose2d(x, w, stride=stride)
+    got = ops.conv_transpose2d_polyphase(x, ops.polyphase_kernels(w, stride), k, k, stride=stride)
+    assert got.shape == ref.shape
+    assert got.is_contiguous(memory_format=torch.channels_last) == channels_last
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    # Phases without taps (k < stride) are exact zeros, not leftover memory.
+    if k < stride:
+        assert ref[:, :, k::stride].abs().max() == 0 and got[:, :, k::stride].abs().max() == 0

@@ -401,3 +401,54 @@ def upsample2d_fast(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float =
     k = k[None, None].expand(c, 1, *k.shape).contiguous(memory_format=torch.channels_last)
     return F.conv_transpose2d(x.contiguous(memory_format=torch.channels_last), k, stride=up,
                               padding=[pad_y, pad_x], groups=c)
+
+
+def polyphase_kernels(w: torch.Tensor, stride: int = 2) -> list[tuple[int, int, torch.Tensor, int, int]]:
+    """Split a transposed-conv weight w [I, O, kh, kw] into the ``stride²`` ordinary correlation
+    kernels of its output phases: [(ry, rx, g [O, I, Ty, Tx], Ty - 1, Tx - 1), …].
+
+    Per axis, conv_transpose gives out[s·i + r] = Σ_m x[i - m] w[r + s·m] (taps k ≡ r mod s), i.e. a
+    correlation of x (left pad T_r - 1) with g_r[j] = w[r + s(T_r - 1 - j)], T_r = ⌈(k - r)/s⌉.
+    """
+    kh, kw = w.shape[2:]
+    wc = w.transpose(0, 1)                                          # [O, I, kh, kw]
+    out = []
+    for ry in range(min(stride, kh)):
+        ty = -(-(kh - ry) // stride)
+        rows = [ry + stride * (ty - 1 - j) for j in range(ty)]
+        for rx in range(min(stride, kw)):
+            tx = -(-(kw - rx) // stride)
+            cols = [rx + stride * (tx - 1 - j) for j in range(tx)]
+            g = wc[:, :, rows][:, :, :, cols]
+            out.append((ry, rx, g, ty - 1, tx - 1))
+    return out
+
+
+def conv_transpose2d_polyphase(x: torch.Tensor, kernels, kh: int, kw: int, stride: int = 2) -> torch.Tensor:
+    """``F.conv_transpose2d(x, w, stride=stride)`` (no padding) from :func:`polyphase_kernels` of ``w``.
+
+    Each output phase is one ordinary convolution at the input resolution written into its
+    strided slice: the same multiply-adds as the transposed conv, but oneDNN runs ordinary
+    convolutions ~1.2-2x faster on CPU (measured for the StyleGAN2 upsampling layers, channels-last).
+    """
+    n, _, h, w = x.shape
+    o = kernels[0][2].shape[0]
+    ho, wo = (h - 1) * stride + kh, (w - 1) * stride + kw
+    cl = x.is_contiguous(memory_format=torch.channels_last)
+    # Kernels smaller than the stride leave phases without taps: those outputs are zero.
+    out = torch.empty(n, o, ho, wo, dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last if cl else torch.contiguous_format)
+    if kh < stride or kw < stride:
+        out.zero_()
+    for ry, rx, g, py, px in kernels:
+        # Phase rows ry, ry+s, …: (ho - ry + s - 1) // s of them; the correlation with left pad T-1
+        # yields h + T - 1, so the right pad makes up the rest.
+        ny, nx = (ho - ry + stride - 1) // stride, (wo - rx + stride - 1) // stride
+        pad_y1, pad_x1 = ny - h, nx - w
+        xp = x
+        if (py, px) != (pad_y1, pad_x1) or py < 0 or px < 0:
+            xp = F.pad(x, [px, pad_x1, py, pad_y1])
+            out[:, :, ry::stride, rx::stride] = F.conv2d(xp, g)
+        else:
+            out[:, :, ry::stride, rx::stride] = F.conv2d(xp, g, padding=[py, px])
+    return out
