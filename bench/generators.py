@@ -5,11 +5,14 @@ For every configuration it prints the per-image time of
 
 * ``reference``: our plain reference path (the official op sequence: grouped fused modconv …),
 * ``fast``: the default path, with its speed-up over ``reference`` measured in the same run,
-* ``bf16``: the opt-in bfloat16 path, its speed-up over ``fast`` and its PSNR against ``fast``,
+* ``bf16``: the opt-in bfloat16 path, its speed-up over ``fast`` and its PSNR against ``fast`` —
+  timed only where the CPU runs bfloat16 natively (AVX-512 BF16 / AMX); elsewhere oneDNN emulates
+  it (~30x slower than fp32) and only its PSNR is measured, once at 256,
 
 and the achieved convolution GFLOP/s (2·multiply-adds of the synthesis convs) against this
 machine's fp32 convolution throughput, measured in the same run with a plain large 3x3 conv
-(512→512 channels at 64x64, the best of NCHW and channels_last).  Each resolution runs in its
+(512→512 channels at 64x64, the best of NCHW and channels_last).  Batch b against batch 1 (time
+per image, fast path) is measured in interleaved rounds, best of each.  Each resolution runs in its
 own process so the printed peak RSS belongs to that model.  Official code, same kind of machine
 (golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2 image, ~61 s StyleGAN3-T 1024.
 
@@ -94,22 +97,45 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
     torch.set_num_threads(threads)
     from facereel.nets.stylegan2 import Generator, conv_flops, ffhq_config
 
+    from facereel.nets.ops import has_native_bf16
+
     G = Generator(**ffhq_config(res)).eval().requires_grad_(False)
     fill_(G)
+    native_bf16 = has_native_bf16("cpu")
     for batch in batches:
         ws = G.mapping(torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(batch)), None)
-        out = {"model": "StyleGAN2", "res": res, "batch": batch, "gflop": conv_flops(G, batch) / 1e9}
+        out = {"model": "StyleGAN2", "res": res, "batch": batch, "gflop": conv_flops(G, batch) / 1e9,
+               "native_bf16": native_bf16}
+        variants = [("reference", dict(impl="reference")), ("fast", dict(impl="fast"))]
+        if native_bf16:
+            variants.append(("bf16", dict(impl="fast", dtype=torch.bfloat16)))
         with torch.inference_mode():
-            for label, kw in (("reference", dict(impl="reference")), ("fast", dict(impl="fast")),
-                              ("bf16", dict(impl="fast", dtype=torch.bfloat16))):
+            for label, kw in variants:
                 out[label] = _timeit(lambda: G.synthesis(ws, noise_mode="const", **kw), runs) / batch
             ref = G.synthesis(ws, noise_mode="const", impl="reference")
             fast = G.synthesis(ws, noise_mode="const", impl="fast")
-            bf = G.synthesis(ws, noise_mode="const", impl="fast", dtype=torch.bfloat16)
+            # Emulated bf16 (no AVX-512 BF16/AMX) is ~30x slower than fp32: only its accuracy is
+            # measured there, once, at the smallest size.
+            bf = (G.synthesis(ws, noise_mode="const", impl="fast", dtype=torch.bfloat16)
+                  if native_bf16 or (batch == batches[0] and res == 256) else None)
         out["fast_vs_ref_rel_err"] = ((fast - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
-        out["bf16_psnr_db"] = psnr(fast, bf)
+        if bf is not None:
+            out["bf16_psnr_db"] = psnr(fast, bf)
         out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print("RESULT " + json.dumps(out), flush=True)
+    # Batch b vs batch 1 per image: interleaved rounds, best of each, so that a load spike on this
+    # shared machine cannot decide the comparison.
+    wss = {b: G.mapping(torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(b)), None) for b in batches}
+    best = {b: float("inf") for b in batches}
+    with torch.inference_mode():
+        for b in batches:
+            G.synthesis(wss[b], noise_mode="const")
+        for _ in range(max(runs, 3)):
+            for b in batches:
+                t0 = time.perf_counter()
+                G.synthesis(wss[b], noise_mode="const")
+                best[b] = min(best[b], (time.perf_counter() - t0) / b)
+    print("RESULT " + json.dumps({"model": "StyleGAN2-batch", "res": res, "per_image": best}), flush=True)
 
 
 def child_sg3(runs: int, threads: int) -> None:
@@ -171,12 +197,21 @@ def main() -> None:
             r = json.loads(ln)
             results.append(r)
             _print(r, peak)
+    for r in results:
+        if r.get("model") == "StyleGAN2-batch" and "1" in r["per_image"]:
+            per = r["per_image"]
+            for b in sorted(per, key=int):
+                if b != "1":
+                    print(f"StyleGAN2 {r['res']} batch {b} vs batch 1, fast path, best of interleaved rounds: "
+                          f"{per[b]:.3f} vs {per['1']:.3f} s/img = {per[b] / per['1']:.2f}x (goal <= 1)")
     peak_after = conv_peak(runs)
     print(f"fp32 3x3-conv throughput re-measured at the end: {peak_after:.1f} GFLOP/s "
           f"(spread shows how noisy this machine is)")
 
 
 def _print(r: dict, peak: float) -> None:
+    if r["model"] == "StyleGAN2-batch":
+        return
     if "skipped" in r:
         print(f"{r['model']}: skipped ({r['skipped']})")
         return
@@ -187,11 +222,15 @@ def _print(r: dict, peak: float) -> None:
               f"{gf}peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
         return
     gf = r["gflop"] / r["batch"]
-    fast, ref, bf = r["fast"], r["reference"], r["bf16"]
+    fast, ref = r["fast"], r["reference"]
+    psnr_s = f"PSNR {r['bf16_psnr_db']:.1f} dB" if "bf16_psnr_db" in r else "PSNR not measured"
+    if "bf16" in r:
+        bf16 = f"bf16 {r['bf16']:6.3f} s/img ({fast / r['bf16']:4.2f}x fast, {psnr_s})"
+    else:
+        bf16 = f"bf16 not timed: this CPU has no native bfloat16 (emulated; {psnr_s})"
     print(f"StyleGAN2 {r['res']:>4} b{r['batch']}: fast {fast:6.3f} s/img | reference {ref:6.3f} s/img "
           f"(fast = {ref / fast:4.2f}x faster) | {gf / fast:6.1f} GFLOP/s = {gf / fast / peak * 100:5.1f}% of conv "
-          f"peak (reference {gf / ref / peak * 100:5.1f}%) | bf16 {bf:6.3f} s/img ({fast / bf:4.2f}x fast, "
-          f"PSNR {r['bf16_psnr_db']:.1f} dB) | official {OFFICIAL[r['res']]:.2f} s -> fast/official "
+          f"peak (reference {gf / ref / peak * 100:5.1f}%) | {bf16} | official {OFFICIAL[r['res']]:.2f} s -> fast/official "
           f"{fast / OFFICIAL[r['res']]:.2f} | fast-vs-ref rel err {r['fast_vs_ref_rel_err']:.1e} | "
           f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
 

@@ -13,6 +13,8 @@ import logging
 import numpy as np
 import torch
 
+from . import ops
+
 log = logging.getLogger(__name__)
 
 __all__ = ["NVFaceGenerator", "default_device"]
@@ -67,6 +69,9 @@ class NVFaceGenerator:
         if dtype is not None and dtype != torch.float32:
             if "dtype" in inspect.signature(synth).parameters:
                 self._synth_kwargs["dtype"] = dtype
+                if dtype == torch.bfloat16 and not ops.has_native_bf16(self.device):
+                    log.warning("bfloat16 requested on %s without native bfloat16 (AVX-512 BF16/AMX "
+                                "or a bf16 GPU): it runs emulated, far slower than float32", self.device)
             else:
                 log.warning("%s has no reduced-precision path; running float32", type(G).__name__)
                 self.dtype = None

@@ -147,10 +147,10 @@ def modulated_conv2d(x, w, s, demodulate=True, padding=0, input_gain=None):
     return x.reshape(batch_size, -1, *x.shape[2:])
 
 
-def _modulated_conv2d_fast(x, w, s, demodulate=True, padding=0, input_gain=None):
-    """Same result as :func:`modulated_conv2d` (to float rounding), cheaper on CPU: the
-    per-sample weights are built once, batch 1 is an ordinary conv, and batch > 1 runs as a loop
-    of ordinary convs instead of one grouped conv."""
+def _modulated_conv2d_fast(x, w, s, demodulate=True, padding=0, input_gain=None, bias=None):
+    """Same result as :func:`modulated_conv2d` (+ ``bias`` per output channel) to float rounding,
+    cheaper on CPU: the per-sample weights are built once, batch 1 is an ordinary conv, and batch > 1
+    runs as a loop of ordinary convs instead of one grouped conv."""
     batch_size = int(x.shape[0])
     out_channels, in_channels, kh, kw = w.shape
     if demodulate:
@@ -162,7 +162,7 @@ def _modulated_conv2d_fast(x, w, s, demodulate=True, padding=0, input_gain=None)
     if input_gain is not None:
         wm = wm * input_gain.expand(batch_size, in_channels)[:, None, :, None, None]
     wm = wm.to(x.dtype)
-    outs = [torch.nn.functional.conv2d(x[i:i + 1], wm[i], padding=padding) for i in range(batch_size)]
+    outs = [torch.nn.functional.conv2d(x[i:i + 1], wm[i], bias, padding=padding) for i in range(batch_size)]
     return outs[0] if batch_size == 1 else torch.cat(outs, 0)
 
 
@@ -327,13 +327,20 @@ class SynthesisLayer(nn.Module):
 
         # fp16 is only used on CUDA by the official code; CPU always runs float32.
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
-        conv = _modulated_conv2d_fast if impl == "fast" else modulated_conv2d
-        x = conv(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
-                 padding=self.conv_kernel - 1, input_gain=input_gain)
+        bias = self.bias.to(dtype)
+        if impl == "fast":
+            # The bias precedes the (zero-padded) upsampling: adding it in the conv is the same sum
+            # and saves a pass over the conv output.
+            x = _modulated_conv2d_fast(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
+                                       padding=self.conv_kernel - 1, input_gain=input_gain, bias=bias)
+            bias = None
+        else:
+            x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
+                                 padding=self.conv_kernel - 1, input_gain=input_gain)
 
         gain = 1 if self.is_torgb else np.sqrt(2)
         slope = 1 if self.is_torgb else 0.2
-        x = filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype),
+        x = filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=bias,
                            up=self.up_factor, down=self.down_factor, padding=self.padding,
                            gain=gain, slope=slope, clamp=self.conv_clamp, impl=impl)
         return x
