@@ -185,11 +185,15 @@ def test_striped_filtered_lrelu_matches_reference(monkeypatch):
         kw = dict(fu=_lowpass(6 * up, 0.4 * up, 2 * up), fd=_lowpass(12, 0.45, 4, radial=radial), b=b, up=up, down=2,
                   padding=padding, gain=np.sqrt(2), slope=0.2, clamp=40.0)
         ref = filtered_lrelu_ref(x, **kw)
-        monkeypatch.setattr(fl, "STRIPE_BYTES", 1)            # one output row per stripe
+        monkeypatch.setattr(fl, "STRIPE_BYTES", 1)
+        monkeypatch.setattr(fl, "STRIPE_MIN_ROWS", 1)         # one output row per stripe
         striped = filtered_lrelu(x, **kw)
+        monkeypatch.setattr(fl, "STRIPE_MIN_ROWS", 3)         # stripes of 3 rows, a shorter last one
+        striped3 = filtered_lrelu(x, **kw)
         monkeypatch.setattr(fl, "STRIPE_BYTES", 1 << 62)
         whole = filtered_lrelu(x, **kw)
         torch.testing.assert_close(striped, whole, rtol=0, atol=0)
+        torch.testing.assert_close(striped3, whole, rtol=0, atol=0)
         assert (striped - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
 
 
