@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import ops
 from . import stylegan2 as _sg2
 from .filtered_lrelu import filtered_lrelu
 
@@ -51,12 +50,16 @@ def config_r(resolution: int = 1024, z_dim: int = 512) -> dict:
                 use_radial_filters=True)
 
 
-class FullyConnectedLayer(nn.Module):
-    """Equalised-lr linear layer: runtime gains lr_multiplier/sqrt(in) (weight) and lr_multiplier (bias)."""
+class FullyConnectedLayer(_sg2.FullyConnectedLayer):
+    """Equalised-lr linear layer: runtime gains lr_multiplier/sqrt(in) (weight) and lr_multiplier (bias).
+
+    StyleGAN3's constructor (``weight_init``, per-feature ``bias_init``, bias stored divided by the
+    lr multiplier); the forward pass, with its cached gains, is StyleGAN2's.
+    """
 
     def __init__(self, in_features, out_features, activation="linear", bias=True, lr_multiplier=1.0,
                  weight_init=1.0, bias_init=0.0):
-        super().__init__()
+        nn.Module.__init__(self)
         self.in_features = in_features
         self.out_features = out_features
         self.activation = activation
@@ -65,21 +68,6 @@ class FullyConnectedLayer(nn.Module):
         self.bias = nn.Parameter(torch.from_numpy(bias_init / lr_multiplier)) if bias else None
         self.weight_gain = lr_multiplier / np.sqrt(in_features)
         self.bias_gain = lr_multiplier
-
-    def forward(self, x):
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        x = x.matmul(w.t())
-        return ops.bias_act(x, b, act=self.activation)
-
-    def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
 
 
 class MappingNetwork(nn.Module):
