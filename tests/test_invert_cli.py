@@ -7,15 +7,7 @@ import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
-
-
-def _text(result):
-    text = result.output
-    try:
-        text += result.stderr
-    except (ValueError, AttributeError):
-        pass
-    return text
+from clitext import cli_text as _text
 
 
 @pytest.fixture(scope="module")

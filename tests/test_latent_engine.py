@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from facereel.render.engines.base import Keyframe
+from clitext import cli_text as _text
 
 SIZE = 256
 
@@ -233,15 +234,6 @@ def face_manifest(tmp_path_factory):
         entries.append(PhotoEntry(path=str(p), chosen=0, faces=[{"box": [0, 0, SIZE - 1, SIZE - 1]}], order=i,
                                   quad=[[0, 0], [0, SIZE], [SIZE, SIZE], [SIZE, 0]], width=SIZE, height=SIZE))
     return save_manifest(Manifest(photos=entries), d / "manifest.json")
-
-
-def _text(result):
-    text = result.output
-    try:
-        text += result.stderr
-    except (ValueError, AttributeError):
-        pass
-    return text
 
 
 @pytest.mark.slow

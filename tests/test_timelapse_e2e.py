@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facereel.samples import OTHER_PERSON, SAME_PERSON
+from clitext import cli_text as _text
 
 SIZE = 256
 
@@ -22,15 +23,6 @@ def manifest_path(samples, tmp_path_factory):
 
     m = analyze_collection([samples / n for n in (*SAME_PERSON, OTHER_PERSON)], size=SIZE)
     return save_manifest(m, tmp_path_factory.mktemp("tl") / "manifest.json")
-
-
-def _text(result):
-    text = result.output
-    try:
-        text += result.stderr
-    except (ValueError, AttributeError):
-        pass
-    return text
 
 
 def test_real_photos_morph_mp4(manifest_path, tmp_path):
