@@ -435,22 +435,20 @@ def conv_transpose2d_polyphase(x: torch.Tensor, kernels, kh: int, kw: int, strid
     o = kernels[0][2].shape[0]
     ho, wo = (h - 1) * stride + kh, (w - 1) * stride + kw
     cl = x.is_contiguous(memory_format=torch.channels_last)
-    # Kernels smaller than the stride leave phases without taps: those outputs are zero.
     out = torch.empty(n, o, ho, wo, dtype=x.dtype, device=x.device,
                       memory_format=torch.channels_last if cl else torch.contiguous_format)
     if kh < stride or kw < stride:
-        out.zero_()
+        out.zero_()   # kernels smaller than the stride leave phases without taps: zeros there
     for ry, rx, g, py, px in kernels:
-        # Phase rows ry, ry+s, …: (ho - ry + s - 1) // s of them; the correlation with left pad T-1
-        # yields h + T - 1, so the right pad makes up the rest.
-        ny, nx = (ho - ry + stride - 1) // stride, (wo - rx + stride - 1) // stride
-        pad_y1, pad_x1 = ny - h, nx - w
-        xp = x
-        if (py, px) != (pad_y1, pad_x1) or py < 0 or px < 0:
-            xp = F.pad(x, [px, pad_x1, py, pad_y1])
-            out[:, :, ry::stride, rx::stride] = F.conv2d(xp, g)
+        # Phase ry has (ho - ry + s - 1) // s rows; the correlation (left pad py = T - 1) needs a
+        # right pad of that count minus h (same for columns).  Equal pads go to conv2d itself.
+        pad_y1 = (ho - ry + stride - 1) // stride - h
+        pad_x1 = (wo - rx + stride - 1) // stride - w
+        if (py, px) == (pad_y1, pad_x1):
+            y = F.conv2d(x, g, padding=[py, px])
         else:
-            out[:, :, ry::stride, rx::stride] = F.conv2d(xp, g, padding=[py, px])
+            y = F.conv2d(F.pad(x, [px, pad_x1, py, pad_y1]), g)
+        out[:, :, ry::stride, rx::stride] = y
     return out
 
 

@@ -279,14 +279,16 @@ class SynthesisLayer(nn.Module):
         scale = dco * g if fold else dco
         bias = (self.bias.float() * (g if fold else 1.0)).to(dtype)
         inplace = not torch.is_grad_enabled()   # autograd needs the intermediates otherwise
-        # Reduced precision works on a cached low-precision copy of the weight.
-        wd = wf if dtype == torch.float32 else _cached(self, ("wd", mf, dtype), lambda: wf.to(dtype), self.weight)
         poly = self.up > 1 and x.shape[2] * x.shape[3] >= POLYPHASE_MIN_PIXELS
         if poly:
             # Upsampling conv as its up² output phases (ordinary convs at the input resolution).
             wd = _cached(self, ("poly", mf, dtype), lambda: [
                 (ry, rx, k.to(dtype).contiguous(memory_format=mf), py, px)
                 for ry, rx, k, py, px in ops.polyphase_kernels(wf, self.up)], self.weight)
+        else:
+            # Reduced precision works on a cached low-precision copy of the weight.
+            wd = wf if dtype == torch.float32 else _cached(self, ("wd", mf, dtype), lambda: wf.to(dtype),
+                                                           self.weight)
         if n == 1:
             # Batch 1: modulate and demodulate the weight (eq. 1, 3), one ordinary conv.
             coef = scale.reshape(out_ch, 1) * styles.reshape(1, in_ch)               # [O, I]
