@@ -95,15 +95,15 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from facereel.nets.stylegan2 import Generator, conv_flops, ffhq_config
-
     from facereel.nets.ops import has_native_bf16
+    from facereel.nets.stylegan2 import Generator, conv_flops, ffhq_config
 
     G = Generator(**ffhq_config(res)).eval().requires_grad_(False)
     fill_(G)
     native_bf16 = has_native_bf16("cpu")
+    wss = {b: G.mapping(torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(b)), None) for b in batches}
     for batch in batches:
-        ws = G.mapping(torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(batch)), None)
+        ws = wss[batch]
         out = {"model": "StyleGAN2", "res": res, "batch": batch, "gflop": conv_flops(G, batch) / 1e9,
                "native_bf16": native_bf16}
         variants = [("reference", dict(impl="reference")), ("fast", dict(impl="fast"))]
@@ -125,7 +125,6 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
         print("RESULT " + json.dumps(out), flush=True)
     # Batch b vs batch 1 per image: interleaved rounds, best of each, so that a load spike on this
     # shared machine cannot decide the comparison.
-    wss = {b: G.mapping(torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(b)), None) for b in batches}
     best = {b: float("inf") for b in batches}
     with torch.inference_mode():
         for b in batches:
