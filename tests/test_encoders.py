@@ -91,6 +91,44 @@ def test_fused_backbone_matches_plain_and_keeps_input_gradients(torch_threads):
     assert xr.grad is not None and torch.isfinite(xr.grad).all() and xr.grad.abs().sum() > 0
 
 
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Every stride-1 3x3 conv of the fused path as Winograd (one tile row per chunk); yields the
+    list of input shapes it ran on."""
+    from facereel.nets import winograd
+
+    calls = []
+    real = winograd.conv3x3_winograd
+    monkeypatch.setattr(winograd, "conv3x3_winograd", lambda x, *a: calls.append(tuple(x.shape)) or real(x, *a))
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    return calls
+
+
+@pytest.mark.parametrize("cin,depth,stride", [(16, 16, 1), (16, 32, 2), (8, 32, 1)])
+def test_fused_unit_with_winograd_matches_plain(winograd_everywhere, cin, depth, stride, torch_threads):
+    torch.manual_seed(1)
+    unit = _randomise_bn(BottleneckIRSE(cin, depth, stride))
+    x = torch.randn(2, cin, 13, 12)
+    fused, plain = _fused_vs_plain(unit, x)
+    assert len(winograd_everywhere) == (2 if stride == 1 else 1)   # conv2 of a stride-2 unit stays direct
+    assert _rel_err(fused, plain) <= 1e-5
+
+
+def test_psp_with_winograd_matches_plain_and_keeps_gradients(winograd_everywhere, torch_threads):
+    torch.manual_seed(0)
+    psp = _randomise_bn(GradualStyleEncoder(50, "ir_se", input_nc=3, n_styles=8))
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    fused, plain = _fused_vs_plain(psp, x)
+    assert len(winograd_everywhere) == 2 * 24 - 4
+    assert _rel_err(fused, plain) <= 1e-5
+    winograd_everywhere.clear()
+    xr = x.clone().requires_grad_(True)
+    psp(xr).sum().backward()          # autograd recording: direct convs, gradients reach the image
+    assert not winograd_everywhere and xr.grad is not None and xr.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("size", [4, 8, 16])
 def test_style_block_tail_shortcut(size, torch_threads):
     """Fused head: conv (16x16 input), im2col GEMM (8x8, 4x4), 4-tap Linear for the 2x2 -> 1x1 tail."""

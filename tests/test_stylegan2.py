@@ -112,6 +112,38 @@ def test_row_striped_layers_match_reference(monkeypatch, architecture, min_rows)
     assert rel_err(rnd_striped, rnd_whole) < 1e-6
 
 
+@pytest.mark.parametrize("architecture", ["orig", "resnet"])
+@pytest.mark.parametrize("batch,striped", [(1, False), (1, True), (3, False)])
+def test_winograd_layers_match_reference(monkeypatch, architecture, batch, striped):
+    # Every same-size 3x3 conv as Winograd F(2x2,3x3) (modulated transformed weight at batch 1,
+    # shared one at batch > 1, in row stripes and one-tile-row chunks): the reference numbers.
+    import facereel.nets.stylegan2 as sg2
+    from facereel.nets import winograd
+
+    calls = []
+    real = winograd.conv3x3_winograd
+    monkeypatch.setattr(winograd, "conv3x3_winograd", lambda x, *a: calls.append(x.shape) or real(x, *a))
+    G = tiny(architecture, c_dim=2 if architecture == "resnet" else 0)
+    ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        ref = G.synthesis(ws, impl="reference", noise_mode="const")
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    if striped:
+        monkeypatch.setattr(sg2, "STRIPE_BYTES", 1)
+        monkeypatch.setattr(sg2, "STRIPE_MIN_ROWS", 3)
+    with torch.inference_mode():
+        fast = G.synthesis(ws, impl="fast", noise_mode="const")
+    assert len(calls) >= 4   # b4 ... b32 conv1 at least
+    assert rel_err(fast, ref) < 1e-5
+    # with autograd recording, the direct conv runs instead (the transforms are not differentiable)
+    calls.clear()
+    ws.requires_grad_(True)
+    G.synthesis(ws, impl="fast", noise_mode="const").sum().backward()
+    assert not calls and ws.grad is not None
+
+
 def test_fused_and_unfused_reference_agree_and_noise_modes():
     G = tiny()
     ws = torch.randn(2, G.num_ws, 24, generator=torch.Generator().manual_seed(3))

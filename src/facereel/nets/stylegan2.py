@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ops
+from . import ops, winograd
 
 __all__ = ["Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer",
            "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer", "ffhq_config"]
@@ -58,6 +58,20 @@ PER_SAMPLE_MIN_RES = 32
 # 512 0.92 -> 0.90 s, 256 0.66 -> 0.64 s per image (4 MB and 16-32 MB stripes were slower).
 STRIPE_BYTES = 1 << 23
 STRIPE_MIN_ROWS = 8
+# Same-size 3x3 float32 convs run as Winograd F(2x2, 3x3) where :func:`winograd.worthwhile` says it
+# pays (many channels; the transformed weight is cached and modulated per call, eq. 1 being
+# linear in the weight).
+
+
+class _Wino:
+    """A conv weight in Winograd form for :meth:`SynthesisLayer._conv`: [16*O, I, 1, 1] and the
+    matching [16*O] bias (or None)."""
+
+    __slots__ = ("wt", "bias16")
+
+    def __init__(self, wt, bias):
+        self.wt = wt
+        self.bias16 = None if bias is None else winograd.winograd_bias(bias)
 
 
 def _cached(module: nn.Module, key, fn, *deps: torch.Tensor):
@@ -288,7 +302,11 @@ class SynthesisLayer(nn.Module):
         bias = (self.bias.float() * (g if fold else 1.0)).to(dtype)
         inplace = not torch.is_grad_enabled()   # autograd needs the intermediates otherwise
         poly = self.up > 1 and x.shape[2] * x.shape[3] >= POLYPHASE_MIN_PIXELS
-        if poly:
+        wino = (inplace and self.up == 1 and dtype == torch.float32 and self.padding == 1
+                and tuple(self.weight.shape[2:]) == (3, 3) and winograd.worthwhile(x))
+        if wino:
+            wd = _cached(self, "wino", lambda: winograd.winograd_weight(self.weight.float()), self.weight)
+        elif poly:
             # Upsampling conv as its up² output phases (ordinary convs at the input resolution).
             wd = _cached(self, ("poly", mf, dtype), lambda: [
                 (ry, rx, k.to(dtype).contiguous(memory_format=mf), py, px)
@@ -309,7 +327,10 @@ class SynthesisLayer(nn.Module):
         if n == 1:
             # Batch 1: modulate and demodulate the weight (eq. 1, 3), one ordinary conv.
             coef = scale.reshape(out_ch, 1) * styles.reshape(1, in_ch)               # [O, I]
-            if poly:
+            if wino:
+                # G (s ⊙ w) G^T == (G w G^T) ⊙ s per (o, i): modulate the cached transform.
+                wm = _Wino((wd.view(16, out_ch, in_ch) * coef).view(16 * out_ch, in_ch, 1, 1), bias)
+            elif poly:
                 c4 = coef.to(dtype)[:, :, None, None]
                 wm = [(ry, rx, k * c4, py, px) for ry, rx, k, py, px in wd]
             else:
@@ -333,7 +354,7 @@ class SynthesisLayer(nn.Module):
         else:
             # Batch > 1: shared weight, modulation on the input, demodulation on the output.
             xs = x * styles.to(dtype).reshape(n, in_ch, 1, 1)
-            y = self._conv(xs, wd, None)
+            y = self._conv(xs, _Wino(wd, None) if wino else wd, None)
             s4 = scale.to(dtype).reshape(n, out_ch, 1, 1)
             if inplace:
                 y = y.mul_(s4).add_(bias.reshape(1, -1, 1, 1))
@@ -383,6 +404,8 @@ class SynthesisLayer(nn.Module):
     def _conv(self, x, w, bias):
         """3x3 conv (+ bias), or for up=2: transposed conv (``w`` given as [I, O, k, k], or as its
         :func:`ops.polyphase_kernels`) then the FIR."""
+        if isinstance(w, _Wino):
+            return winograd.conv3x3_winograd(x, w.wt, w.bias16)
         if self.up == 1:
             return F.conv2d(x, w, bias=bias, padding=self.padding)
         # Zero insertion + true conv == stride-2 transposed conv without flip (weight [I, O, k, k]),

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import winograd
+
 __all__ = [
     "Unit", "get_blocks", "SEModule", "BottleneckIR", "BottleneckIRSE", "make_body", "Backbone",
     "FusableMixin", "fold_bn",
@@ -35,6 +37,22 @@ Unit = namedtuple("Unit", ["in_channel", "depth", "stride"])
 # Units per stage for the IR-50/100/152 bodies (stage widths 64, 128, 256, 512; first unit of each
 # stage downsamples by 2).
 _STAGE_UNITS = {50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 152: (3, 8, 36, 3)}
+
+
+def _winograd_plan(w: torch.Tensor, bias: torch.Tensor | None = None):
+    """(G w G^T, bias) for a conv that may run as Winograd, or None when its channels are too few
+    (:func:`facereel.nets.winograd.worthwhile`)."""
+    if w.shape[1] < winograd.MIN_CHANNELS:
+        return None
+    return winograd.winograd_weight(w), None if bias is None else winograd.winograd_bias(bias)
+
+
+def conv3x3(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, wino) -> torch.Tensor:
+    """Stride-1, pad-1 3x3 conv: Winograd where planned and worthwhile for this map and no gradient
+    is recorded; oneDNN's direct conv otherwise."""
+    if wino is not None and winograd.worthwhile(x) and winograd.usable(x):
+        return winograd.conv3x3_winograd(x, *wino)
+    return F.conv2d(x, w, bias, 1, 1)
 
 
 def get_blocks(num_layers: int) -> list[list[Unit]]:
@@ -144,6 +162,8 @@ class _Bottleneck(FusableMixin, nn.Module):
             "w2": _cl(conv2.weight * a2.view(-1, 1, 1, 1)), "bias2": b2.contiguous(),
             "shortcut": None,
         }
+        plan["wino1"] = _winograd_plan(plan["w1"])
+        plan["wino2"] = _winograd_plan(plan["w2"], plan["bias2"]) if self.stride == 1 else None
         if isinstance(self.shortcut_layer, nn.Sequential):
             conv, bn = self.shortcut_layer
             a, b = fold_bn(bn)
@@ -162,9 +182,12 @@ class _Bottleneck(FusableMixin, nn.Module):
         else:
             shortcut = F.conv2d(x, p["shortcut"][0], p["shortcut"][1], stride=s)
         r = torch.addcmul(p["b0"], x, p["a0"])
-        r = F.conv2d(r, p["w1"], None, 1, 1)
+        r = conv3x3(r, p["w1"], None, p["wino1"])
         r = F.prelu(r, p["prelu"])
-        r = F.conv2d(r, p["w2"], p["bias2"], s, 1)
+        if s == 1:
+            r = conv3x3(r, p["w2"], p["bias2"], p["wino2"])
+        else:
+            r = F.conv2d(r, p["w2"], p["bias2"], s, 1)
         if self.se:
             fc1, fc2 = p["se"]
             g = r.mean((2, 3), keepdim=True)
