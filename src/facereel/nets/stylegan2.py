@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ops, winograd
+from . import memory, ops, winograd
 
 __all__ = ["Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer",
            "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer", "ffhq_config"]
@@ -604,6 +604,8 @@ class SynthesisNetwork(nn.Module):
         assert impl in ("fast", "reference")
         if dtype is not None and dtype != torch.float32 and impl == "reference":
             impl = "fast"
+        if impl == "fast" and ws.device.type == "cpu":
+            memory.keep_freed_memory()
         block_ws = []
         w_idx = 0
         ws = ws.to(torch.float32)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import memory
 from . import stylegan2 as _sg2
 from .filtered_lrelu import filtered_lrelu
 
@@ -399,6 +400,8 @@ class SynthesisNetwork(nn.Module):
         """ws [N, num_ws, w_dim] -> images [N, img_channels, R, R] (noise_mode/force_fp32 accepted)."""
         impl = impl or self.impl
         assert ws.ndim == 3 and ws.shape[1] == self.num_ws and ws.shape[2] == self.w_dim, ws.shape
+        if impl == "fast" and ws.device.type == "cpu":
+            memory.keep_freed_memory()
         ws = ws.to(torch.float32).unbind(dim=1)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
