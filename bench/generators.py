@@ -11,7 +11,11 @@ For every configuration it prints the per-image time of
 
 and the achieved convolution GFLOP/s (2·multiply-adds of the synthesis convs) against this
 machine's fp32 convolution throughput, measured in the same run with a plain large 3x3 conv
-(512→512 channels at 64x64, the best of NCHW and channels_last).  Batch b against batch 1 (time
+(512→512 channels at 64x64, the best of NCHW and channels_last).  The GFLOP/s count direct-conv
+multiply-adds: the fast path runs its many-channel 3x3 convs as Winograd F(2x2, 3x3) (2.25x fewer
+multiplies), so its figure is a speed in direct-conv terms and can pass 100 %; since the machine's
+throughput drifts, the peak is measured again at the end and the StyleGAN2 figures are restated
+against the larger reading.  Batch b against batch 1 (time
 per image, fast path) is measured in interleaved rounds, best of each.  Each resolution runs in its
 own process so the printed peak RSS belongs to that model.  Official code, same kind of machine
 (golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2 image, ~61 s StyleGAN3-T 1024.
@@ -206,6 +210,11 @@ def main() -> None:
     peak_after = conv_peak(runs)
     print(f"fp32 3x3-conv throughput re-measured at the end: {peak_after:.1f} GFLOP/s "
           f"(spread shows how noisy this machine is)")
+    top = max(peak, peak_after)
+    sg2 = [r for r in results if r.get("model") == "StyleGAN2" and "fast" in r and "gflop" in r]
+    if sg2:
+        print(f"StyleGAN2 fast path against the larger peak reading ({top:.1f} GFLOP/s; goal >= 80 %): " + ", ".join(
+            f"{r['res']} b{r['batch']} {r['gflop'] / r['batch'] / r['fast'] / top * 100:.0f} %" for r in sg2))
 
 
 def _print(r: dict, peak: float) -> None:
