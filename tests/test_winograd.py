@@ -17,19 +17,32 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
                                        (1, 32, 24, 2, 13)])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_winograd_equals_conv2d(n, c, o, h, w, channels_last, with_bias):
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_winograd_equals_conv2d(n, c, o, h, w, channels_last, with_bias, padding):
+    if padding == 0 and min(h, w) < 3:
+        pytest.skip("no output")
     g = torch.Generator().manual_seed(n * 100 + c + h * w)
     x = torch.randn(n, c, h, w, generator=g)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     k = torch.randn(o, c, 3, 3, generator=g)
     b = torch.randn(o, generator=g) if with_bias else None
-    want = F.conv2d(x.double(), k.double(), None if b is None else b.double(), padding=1)
-    got = winograd.conv3x3_winograd(x, winograd.winograd_weight(k), None if b is None else winograd.winograd_bias(b))
+    want = F.conv2d(x.double(), k.double(), None if b is None else b.double(), padding=padding)
+    got = winograd.conv3x3_winograd(x, winograd.winograd_weight(k), None if b is None else winograd.winograd_bias(b),
+                                    padding=padding)
     assert got.shape == want.shape and got.dtype == torch.float32
     # at least as accurate as the direct float32 convolution (F(2x2,3x3) measured 3-7e-7 here)
-    direct = F.conv2d(x, k, b, padding=1)
+    direct = F.conv2d(x, k, b, padding=padding)
     assert _rel(got, want) <= max(2 * _rel(direct, want), 1e-6)
+
+
+def test_winograd_weight_equals_g_w_gt_in_float64():
+    g = torch.Generator().manual_seed(5)
+    k = torch.randn(7, 3, 3, 3, generator=g)
+    G = torch.tensor([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=torch.float64)
+    want = torch.einsum("ak,oikl,bl->aboi", G, k.double(), G).reshape(16 * 7, 3)
+    got = winograd.winograd_weight(k).reshape(16 * 7, 3)
+    assert _rel(got, want) < 1e-6
 
 
 def test_winograd_weight_is_linear_so_modulation_commutes():
@@ -47,8 +60,11 @@ def test_winograd_rejects_wrong_shapes_and_reports_autograd():
     wt = winograd.winograd_weight(torch.zeros(2, 3, 3, 3))
     with pytest.raises(ValueError, match="channels"):
         winograd.conv3x3_winograd(torch.zeros(1, 4, 4, 4), wt)
+    with pytest.raises(ValueError, match="no output"):
+        winograd.conv3x3_winograd(torch.zeros(1, 3, 2, 2), wt, padding=0)
     x = torch.zeros(1, 3, 4, 4, requires_grad=True)
     assert not winograd.usable(x)
     with torch.no_grad():
         assert winograd.usable(x)
     assert winograd.usable(torch.zeros(1, 3, 4, 4))
+    assert not winograd.usable(torch.zeros(1), torch.zeros(1, requires_grad=True))

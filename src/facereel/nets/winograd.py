@@ -11,7 +11,7 @@ Per 4x4 input tile d (stride 2) and 3x3 kernel g:  Y = A^T [ (G g G^T) ⊙ (B^T 
 The 16 element-wise products summed over input channels are 16 independent GEMMs
 [tiles, C] x [C, O]; here they run as one grouped 1x1 convolution in channels-last layout (oneDNN
 ran it at ~1.3x the speed of ``torch.bmm`` on 2 AVX2 cores).  The transforms of B and A have only
-±1 entries, so each is 8 strided adds/subtracts.  G g G^T is computed once per weight (in float64).
+±1 entries, so each is 8 strided adds/subtracts.  G g G^T is computed in float32 (once per weight where the weight is fixed).
 
 F(2x2, 3x3) is at least as accurate as the direct convolution in float32 (its interpolation
 points 0, ±1 are exact; measured max error 3-7e-7 relative against float64, direct 1-3e-6).
@@ -53,8 +53,11 @@ def winograd_weight(w: torch.Tensor) -> torch.Tensor:
     if w.ndim != 4 or tuple(w.shape[2:]) != (3, 3):
         raise ValueError(f"winograd_weight needs a [O, I, 3, 3] kernel, got {tuple(w.shape)}")
     o, i = w.shape[:2]
-    g = _g_matrix(device=w.device)
-    u = torch.einsum("ak,oikl,bl->aboi", g, w.detach().double(), g)      # [4, 4, O, I]
+    # One GEMM [16, 9] x [9, O*I] with kron(G, G) (u_ab = sum_kl G_ak G_bl w_kl), in float32: G's
+    # entries 0, ±1/2, 1 scale exactly, so each coefficient is a sum of at most 9 rounded terms
+    # (fast enough for StyleGAN3's per-call modulated weights).
+    g = _g_matrix(dtype=torch.float32, device=w.device)
+    u = torch.kron(g, g) @ w.detach().float().reshape(o * i, 9).t()        # [16, O*I]
     return u.reshape(16 * o, i, 1, 1).to(w.dtype).contiguous(memory_format=torch.channels_last)
 
 
@@ -71,23 +74,29 @@ def worthwhile(x: torch.Tensor) -> bool:
     return c >= MIN_CHANNELS and c * h * w >= MIN_ELEMENTS
 
 
-def usable(x: torch.Tensor) -> bool:
-    """Whether :func:`conv3x3_winograd` may run on ``x`` (no autograd graph is being recorded)."""
-    return not (torch.is_grad_enabled() and x.requires_grad)
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether :func:`conv3x3_winograd` may run on these inputs / weights (no autograd graph is
+    being recorded through them)."""
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
-def conv3x3_winograd(x: torch.Tensor, wt: torch.Tensor, bias16: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.conv2d(x, w, b, stride=1, padding=1)`` for ``wt = winograd_weight(w)`` and
-    ``bias16 = winograd_bias(b)``.  x: [N, C, H, W] (any size, any memory format) -> [N, O, H, W]
-    channels-last."""
+def conv3x3_winograd(x: torch.Tensor, wt: torch.Tensor, bias16: torch.Tensor | None = None,
+                     padding: int = 1) -> torch.Tensor:
+    """``F.conv2d(x, w, b, stride=1, padding=padding)`` for ``wt = winograd_weight(w)`` and
+    ``bias16 = winograd_bias(b)``.  x: [N, C, H, W] (any size, any memory format) ->
+    [N, O, H + 2*padding - 2, W + 2*padding - 2] channels-last."""
     n, c, h, w = x.shape
     o = wt.shape[0] // 16
     if wt.shape[1] != c:
         raise ValueError(f"input has {c} channels, the weight expects {wt.shape[1]}")
-    ty, tx = (h + 1) // 2, (w + 1) // 2
+    p = int(padding)
+    ho, wo = h + 2 * p - 2, w + 2 * p - 2
+    if p < 0 or ho < 1 or wo < 1:
+        raise ValueError(f"padding {padding} leaves no output for a {h}x{w} input")
+    ty, tx = (ho + 1) // 2, (wo + 1) // 2
     hp, wp = 2 * ty + 2, 2 * tx + 2
-    # [N, Hp, Wp, C]: one zero row/column of conv padding, plus one more where H or W is odd.
-    xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, wp - w - 1, 1, hp - h - 1))
+    # [N, Hp, Wp, C]: the conv's zero padding, plus one more row/column where the output is odd.
+    xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, p, wp - w - p, p, hp - h - p))
     y = torch.empty(n, 2 * ty, 2 * tx, o, dtype=x.dtype, device=x.device)
     # Tile rows in chunks whose transformed input (16 values per tile and channel) stays in cache:
     # on maps of 128x128 and more the whole-map tensors made the transforms memory-bound.
@@ -95,8 +104,8 @@ def conv3x3_winograd(x: torch.Tensor, wt: torch.Tensor, bias16: torch.Tensor | N
     for t0 in range(0, ty, rows):
         t1 = min(t0 + rows, ty)
         _tiles(xp[:, 2 * t0:2 * t1 + 2], wt, bias16, y[:, 2 * t0:2 * t1])
-    if 2 * ty != h or 2 * tx != w:
-        y = y[:, :h, :w]
+    if 2 * ty != ho or 2 * tx != wo:
+        y = y[:, :ho, :wo]
     return y.permute(0, 3, 1, 2)
 
 
