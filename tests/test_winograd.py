@@ -19,8 +19,8 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("padding", [0, 1, 2])
 def test_winograd_equals_conv2d(n, c, o, h, w, channels_last, with_bias, padding):
-    if padding == 0 and min(h, w) < 3:
-        pytest.skip("no output")
+    if padding == 0:     # a valid conv needs 3x3 inputs at least
+        h, w = max(h, 3), max(w, 3)
     g = torch.Generator().manual_seed(n * 100 + c + h * w)
     x = torch.randn(n, c, h, w, generator=g)
     if channels_last:
