@@ -30,19 +30,23 @@ class VideoInfo:
     codec: str | None
 
 
-def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _FRAME_SUFFIXES and p.is_file())
+def _source(path: str | os.PathLike) -> tuple[Path, list[Path] | None]:
+    """The path (which must exist) and, for a frame folder, its PNG/JPEG files in name order."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoReadError(f"{p} does not exist")
+    if not p.is_dir():
+        return p, None
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in _FRAME_SUFFIXES and f.is_file())
+    if not files:
+        raise VideoReadError(f"{p} is a folder without PNG/JPEG frames")
+    return p, files
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Size, frame rate and declared frame count of a video file or PNG frame folder."""
-    p = Path(path)
-    if not p.exists():
-        raise VideoReadError(f"{p} does not exist")
-    if p.is_dir():
-        files = _frame_files(p)
-        if not files:
-            raise VideoReadError(f"{p} is a folder without PNG/JPEG frames")
+    p, files = _source(path)
+    if files is not None:
         first = next(read_frames(p))
         return VideoInfo(str(p), int(first.shape[1]), int(first.shape[0]), None, len(files), "png")
     import av
@@ -68,15 +72,10 @@ def _short(exc: BaseException) -> str:
 
 def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """Yields every frame of the video (or PNG folder, in file-name order) as [H, W, 3] uint8 RGB."""
-    p = Path(path)
-    if not p.exists():
-        raise VideoReadError(f"{p} does not exist")
-    if p.is_dir():
+    p, files = _source(path)
+    if files is not None:
         from PIL import Image
 
-        files = _frame_files(p)
-        if not files:
-            raise VideoReadError(f"{p} is a folder without PNG/JPEG frames")
         for f in files:
             try:
                 with Image.open(f) as im:
