@@ -181,7 +181,9 @@ def test_striped_filtered_lrelu_matches_reference(monkeypatch):
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 4, 21, 18, generator=g) * 30
     b = torch.randn(4, generator=g)
-    for up, padding, radial in [(2, [9, 8, 9, 8], False), (4, [-6, -9, -6, -9], True), (2, [13, 15, 15, 12], False)]:
+    # The last case pads by more than the taps reach: its first and last one-row stripes see only zeros.
+    for up, padding, radial in [(2, [9, 8, 9, 8], False), (4, [-6, -9, -6, -9], True), (2, [13, 15, 15, 12], False),
+                                (4, [30, 27, 41, 39], False)]:
         kw = dict(fu=_lowpass(6 * up, 0.4 * up, 2 * up), fd=_lowpass(12, 0.45, 4, radial=radial), b=b, up=up, down=2,
                   padding=padding, gain=np.sqrt(2), slope=0.2, clamp=40.0)
         ref = filtered_lrelu_ref(x, **kw)
@@ -210,3 +212,26 @@ def test_nv_face_generator_adapter_drives_stylegan3():
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
     with torch.no_grad():
         torch.testing.assert_close(img, G.synthesis(ws), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("row_gemm", [True, False])
+@pytest.mark.parametrize("flip_filter", [False, True])
+def test_fast_filtered_lrelu_with_asymmetric_filters(monkeypatch, row_gemm, flip_filter):
+    # SG3's low-passes are symmetric, so they cannot tell a flipped tap order from the right one.
+    import facereel.nets.filtered_lrelu as fl
+
+    monkeypatch.setattr(fl, "ROW_GEMM", row_gemm)
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 3, 17, 19, generator=g) * 20
+    b = torch.randn(3, generator=g)
+    for up, down, padding, fd in [(2, 2, [9, 8, 7, 10], torch.rand(12, generator=g)),
+                                  (4, 2, [-6, -9, -5, -8], torch.rand(12, generator=g)),
+                                  (2, 1, [5, 4, 6, 5], torch.rand(7, generator=g)),
+                                  (2, 2, [9, 8, 9, 8], torch.rand(6, 5, generator=g))]:
+        fu = torch.rand(6 * up, generator=g)
+        kw = dict(fu=fu, fd=fd, b=b, up=up, down=down, padding=padding, gain=1.3, slope=0.2, clamp=30.0,
+                  flip_filter=flip_filter)
+        ref = filtered_lrelu_ref(x, **kw)
+        out = filtered_lrelu(x, **kw)
+        assert out.shape == ref.shape
+        assert (out - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
