@@ -111,6 +111,33 @@ def test_fast_and_reference_generator_agree():
         assert (one - b[1:2]).abs().max().item() <= 1e-5 * b.abs().max().item()
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_winograd_layers_match_reference(monkeypatch, batch):
+    # Every 3x3 modulated conv as Winograd F(2x2, 3x3) with the modulated cached transform.
+    from facereel.nets import winograd
+
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    calls = []
+    conv = winograd.conv3x3_winograd
+    monkeypatch.setattr(winograd, "conv3x3_winograd", lambda *a, **k: calls.append(1) or conv(*a, **k))
+    G = _tiny()
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name in G.synthesis.layer_names:      # input gains and biases away from their defaults
+            layer = getattr(G.synthesis, name)
+            layer.magnitude_ema.fill_(float(torch.rand([], generator=g)) * 3 + 0.2)
+            layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
+        ws = G.mapping(torch.randn(batch, 16, generator=g), None)
+        ref = G.synthesis(ws, impl="reference")
+        with torch.inference_mode():
+            out = G.synthesis(ws, impl="fast")
+    convs = sum(1 for n in G.synthesis.layer_names if not getattr(G.synthesis, n).is_torgb)
+    assert len(calls) == convs * batch
+    assert (out - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
+
+
 def test_magnitude_ema_only_updates_when_asked():
     G = _tiny()
     names = [n for n in G.state_dict() if n.endswith("magnitude_ema")]

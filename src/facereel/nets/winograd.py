@@ -11,8 +11,9 @@ Per 4x4 input tile d (stride 2) and 3x3 kernel g:  Y = A^T [ (G g G^T) ⊙ (B^T 
 The 16 element-wise products summed over input channels are 16 independent GEMMs
 [tiles, C] x [C, O]; here they run as one grouped 1x1 convolution in channels-last layout (oneDNN
 ran it at ~1.3x the speed of ``torch.bmm`` on 2 AVX2 cores).  The transforms of B and A have only
-±1 entries, so each is 8 strided adds/subtracts.  G g G^T is one float32 GEMM; StyleGAN2 and the
-IR-SE encoders compute it once per weight and cache it.
+±1 entries, so each is 8 strided adds/subtracts.  G g G^T is one float32 GEMM; StyleGAN2,
+StyleGAN3 and the IR-SE encoders compute it once per weight and cache it (the generators then
+scale it per call by their modulation, which is a per-kernel factor).
 
 F(2x2, 3x3) is at least as accurate as the direct convolution in float32 (its interpolation
 points 0, ±1 are exact; measured max error 3-7e-7 relative against float64, direct 1-3e-6).
