@@ -18,7 +18,8 @@ throughput drifts, the peak is measured again at the end and the StyleGAN2 figur
 against the larger reading, and each resolution's child process also alternates peak readings
 with batch-1 syntheses and prints the median share of those pairs.  Batch b against batch 1 (time
 per image, fast path) is measured in interleaved rounds, best of each.  Each resolution runs in its
-own process so the printed peak RSS belongs to that model.  Official code, same kind of machine
+own process so the printed peak RSS belongs to that model.  StyleGAN3-T's reference path takes about a
+minute per image and is timed once, after the fast path (whose peak RSS is read before it).  Official code, same kind of machine
 (golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2 image, ~61 s StyleGAN3-T 1024.
 
     python bench/generators.py            # 1 warm-up + 2 timed runs per entry (median)
@@ -172,7 +173,14 @@ def child_sg3(runs: int, threads: int) -> None:
         out["gflop"] = sum(stylegan3.synthesis_flops(G, 1).values()) / 1e9
     with torch.inference_mode():
         out["fast"] = _timeit(lambda: G.synthesis(ws, noise_mode="const"), runs)
-    out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        fast = G.synthesis(ws, noise_mode="const")
+        # The reference path (the official CPU op sequence) takes about a minute: timed once, no warm-up.
+        t0 = time.perf_counter()
+        ref = G.synthesis(ws, noise_mode="const", impl="reference")
+        out["reference"] = time.perf_counter() - t0
+    out["fast_vs_ref_rel_err"] = ((fast - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
+    out["reference_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -245,8 +253,11 @@ def _print(r: dict, peak: float) -> None:
     if r["model"] == "StyleGAN3-T":
         gf = (f"{r['gflop'] / r['fast']:.1f} GFLOP/s = {r['gflop'] / r['fast'] / peak * 100:.1f}% of conv peak "
               f"(conv+FIR), " if "gflop" in r else "")
-        print(f"StyleGAN3-T 1024 b1: {r['fast']:.2f} s/img ({r['fast'] / OFFICIAL['sg3t']:.2f}x official ~61 s), "
-              f"{gf}peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+        ref = (f"reference {r['reference']:.2f} s/img (fast = {r['reference'] / r['fast']:.2f}x faster, "
+               f"rel err {r['fast_vs_ref_rel_err']:.1e}, peak RSS {r['reference_peak_rss_gb']:.2f} GB) | "
+               if "reference" in r else "")
+        print(f"StyleGAN3-T 1024 b1: fast {r['fast']:.2f} s/img ({r['fast'] / OFFICIAL['sg3t']:.2f}x official ~61 s) | "
+              f"{ref}{gf}peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
         return
     gf = r["gflop"] / r["batch"]
     fast, ref = r["fast"], r["reference"]
