@@ -255,5 +255,5 @@ def _rows_as_gemm(x, fuy, fd, wux, wdown, up, down, slope, clamp, sx, sy, out_h,
             wd_c = yx.shape[2] * c
             win2 = yx.as_strided((m1 - m0, kdh, out_w * c), (down * wd_c, wd_c, 1),
                                  yx.storage_offset() + (sx // down) * c)
-            torch.bmm(dv.expand(m1 - m0, 1, kdh), win2, out=dst.reshape(m1 - m0, 1, out_w * c))
+            torch.bmm(dv.expand(m1 - m0, 1, kdh), win2, out=dst.view(m1 - m0, 1, out_w * c))
     return out.permute(0, 3, 1, 2)
