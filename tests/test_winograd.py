@@ -68,3 +68,13 @@ def test_winograd_rejects_wrong_shapes_and_reports_autograd():
         assert winograd.usable(x)
     assert winograd.usable(torch.zeros(1, 3, 4, 4))
     assert not winograd.usable(torch.zeros(1), torch.zeros(1, requires_grad=True))
+
+
+def test_worthwhile_only_for_many_channel_float32_maps_on_the_cpu():
+    big = torch.zeros(1, winograd.MIN_CHANNELS, 32, 32)
+    assert winograd.worthwhile(big)
+    assert not winograd.worthwhile(big[:, :winograd.MIN_CHANNELS - 1])         # too few channels
+    assert not winograd.worthwhile(big[:, :, :2, :2])                           # too few pixels
+    assert not winograd.worthwhile(big.double())                                # the transform is float32
+    assert not winograd.worthwhile(big.bfloat16())
+    assert not winograd.worthwhile(torch.zeros(1, winograd.MIN_CHANNELS, 32, 32, device="meta"))

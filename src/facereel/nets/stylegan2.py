@@ -302,7 +302,7 @@ class SynthesisLayer(nn.Module):
         bias = (self.bias.float() * (g if fold else 1.0)).to(dtype)
         inplace = not torch.is_grad_enabled()   # autograd needs the intermediates otherwise
         poly = self.up > 1 and x.shape[2] * x.shape[3] >= POLYPHASE_MIN_PIXELS
-        wino = (inplace and self.up == 1 and dtype == torch.float32 and self.padding == 1
+        wino = (inplace and self.up == 1 and self.padding == 1
                 and tuple(self.weight.shape[2:]) == (3, 3) and winograd.worthwhile(x))
         if wino:
             wd = _cached(self, "wino", lambda: winograd.winograd_weight(self.weight.float()), self.weight)

@@ -319,7 +319,8 @@ class SynthesisLayer(nn.Module):
         # fp16 is only used on CUDA by the official code; CPU always runs float32.
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         bias = self.bias.to(dtype)
-        if impl == "fast" and self._winograd_ok(x, dtype):
+        if (impl == "fast" and not self.is_torgb and self.conv_kernel == 3 and winograd.worthwhile(x)
+                and winograd.usable(x, self.weight)):
             x = self._modulated_conv2d_winograd(x, styles, input_gain, bias)
             bias = None
         elif impl == "fast":
@@ -338,10 +339,6 @@ class SynthesisLayer(nn.Module):
                            up=self.up_factor, down=self.down_factor, padding=self.padding,
                            gain=gain, slope=slope, clamp=self.conv_clamp, impl=impl)
         return x
-
-    def _winograd_ok(self, x, dtype):
-        return (dtype == torch.float32 and x.device.type == "cpu" and not self.is_torgb
-                and self.conv_kernel == 3 and winograd.usable(x, self.weight) and winograd.worthwhile(x))
 
     def _modulated_conv2d_winograd(self, x, styles, input_gain, bias):
         """:func:`modulated_conv2d` (demodulated, + bias) as Winograd F(2x2, 3x3) convs, one per sample.

@@ -71,7 +71,11 @@ def winograd_bias(b: torch.Tensor) -> torch.Tensor:
 
 
 def worthwhile(x: torch.Tensor) -> bool:
-    """Whether a 3x3 conv of ``x`` [N, C, H, W] is expected to run faster as Winograd here."""
+    """Whether a 3x3 conv of ``x`` [N, C, H, W] is expected to run faster as Winograd here: float32
+    on the CPU (where the thresholds were measured against oneDNN; cuDNN has its own Winograd and
+    the weight transform is float32 only), with enough channels and pixels."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
     c, h, w = x.shape[1:]
     return c >= MIN_CHANNELS and c * h * w >= MIN_ELEMENTS
 
