@@ -17,11 +17,11 @@ multiplies), so its figure is a speed in direct-conv terms and can pass 100 %; s
 throughput drifts, the peak is measured again at the end and the StyleGAN2 figures are restated
 against the larger reading, and each resolution's child process also alternates peak readings
 with batch-1 syntheses and prints the median share of those pairs and the best synthesis time
-against the best peak reading.  Batch b against batch 1 (time
-per image, fast path) is measured in interleaved rounds, best of each.  Each resolution runs in its
-own process so the printed peak RSS belongs to that model.  StyleGAN3-T's reference path takes about a
-minute per image and is timed once, after the fast path (whose peak RSS is read before it).  Official code, same kind of machine
-(golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2 image, ~61 s StyleGAN3-T 1024.
+against the best peak reading.  Batch b against batch 1 (time per image, fast path) is measured
+in interleaved rounds, best of each.  Each resolution runs in its own process so the printed peak
+RSS belongs to that model.  StyleGAN3-T's reference path takes about a minute per image and is
+timed once, after the fast path (whose peak RSS is read before it).  Official code, same kind of
+machine (golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2 image, ~61 s StyleGAN3-T 1024.
 
     python bench/generators.py            # 1 warm-up + 2 timed runs per entry (median)
     python bench/generators.py --quick    # 1 warm-up + 1 timed run (or FACEREEL_BENCH_QUICK=1)
@@ -258,8 +258,7 @@ def _print(r: dict, peak: float) -> None:
         gf = (f"{r['gflop'] / r['fast']:.1f} GFLOP/s = {r['gflop'] / r['fast'] / peak * 100:.1f}% of conv peak "
               f"(conv+FIR), " if "gflop" in r else "")
         ref = (f"reference {r['reference']:.2f} s/img (fast = {r['reference'] / r['fast']:.2f}x faster, "
-               f"rel err {r['fast_vs_ref_rel_err']:.1e}, peak RSS {r['reference_peak_rss_gb']:.2f} GB) | "
-               if "reference" in r else "")
+               f"rel err {r['fast_vs_ref_rel_err']:.1e}, peak RSS {r['reference_peak_rss_gb']:.2f} GB) | ")
         print(f"StyleGAN3-T 1024 b1: fast {r['fast']:.2f} s/img ({r['fast'] / OFFICIAL['sg3t']:.2f}x official ~61 s) | "
               f"{ref}{gf}peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
         return
