@@ -201,6 +201,8 @@ def test_fast_fir_and_upsample_match_reference(taps, channels_last):
     ref = ops.upsample2d(x, f)
     got = ops.upsample2d_fast(x, f)
     assert got.shape == ref.shape
+    # Computed channels-last either way, returned in the input's layout.
+    assert got.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
     b = torch.randn(5, generator=g)
     ref = ops.upfirdn2d(x, f, padding=[1, 1, 1, 1], gain=4) + b.reshape(1, -1, 1, 1)

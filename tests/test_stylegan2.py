@@ -61,6 +61,8 @@ def test_fast_path_matches_reference(architecture, batch):
             ref = G.synthesis(ws, impl="reference", **kw)
             fast = G.synthesis(ws, impl="fast", **kw)
             assert fast.shape == (batch, 3, 32, 32)
+            # The fast path keeps its skip image channels-last inside; callers still get NCHW.
+            assert fast.is_contiguous() and ref.is_contiguous()
             assert rel_err(fast, ref) < 1e-5, kw
 
 

@@ -561,7 +561,9 @@ class SynthesisBlock(nn.Module):
                    else ops.upsample2d(img, self.resample_filter))
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv, impl=impl)
-            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            # The fast path keeps the skip image channels-last, as toRGB gives it, so that its
+            # upsampling runs as oneDNN's fast depthwise conv (SynthesisNetwork returns NCHW).
+            y = y.to(dtype=torch.float32, memory_format=memory_format if impl == "fast" else torch.contiguous_format)
             img = img.add_(y) if img is not None else y
         return x, img
 
@@ -623,12 +625,12 @@ class SynthesisNetwork(nn.Module):
                                                    [w[i:i + 1] for w in block_ws], kw)
                                   for i in range(ws.shape[0])])
             x, img = getattr(self, f"b{res}")(x, img, cur_ws, **kw)
-        return img
+        return img.contiguous()
 
     def _run_blocks(self, start, x, img, block_ws, kw):
         for res, cur_ws in zip(self.block_resolutions[start:], block_ws[start:]):
             x, img = getattr(self, f"b{res}")(x, img, cur_ws, **kw)
-        return img
+        return img.contiguous()
 
     def extra_repr(self):
         return (f"w_dim={self.w_dim:d}, num_ws={self.num_ws:d}, img_resolution={self.img_resolution:d}, "
