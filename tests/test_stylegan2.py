@@ -165,16 +165,30 @@ def test_fused_and_unfused_reference_agree_and_noise_modes():
         G.synthesis(ws, noise_mode="bogus")
 
 
-def test_gradients_fast_equal_reference():
-    G = tiny("skip").requires_grad_(False)
-    ws = torch.randn(2, G.num_ws, 24, generator=torch.Generator().manual_seed(4)).requires_grad_()
-    grads = []
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("train_weights", [False, True])
+def test_gradients_fast_equal_reference(batch, train_weights):
+    # Batch 1 with a frozen generator is inversion: under autograd the fast path modulates the
+    # input rather than the weight (no weight gradient to compute) and runs NCHW.
+    G = tiny("skip").requires_grad_(train_weights)
+    ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(4)).requires_grad_()
+    names = ["synthesis.b32.conv0.weight", "synthesis.b16.conv1.affine.weight", "synthesis.b32.torgb.weight"]
+    params = dict(G.named_parameters())
+    grads, wgrads = [], []
     for impl in ("fast", "reference"):
         ws.grad = None
-        G.synthesis(ws, noise_mode="const", impl=impl).square().mean().backward()
+        G.zero_grad(set_to_none=True)
+        img = G.synthesis(ws, noise_mode="const", impl=impl)
+        assert img.is_contiguous()
+        img.square().mean().backward()
         grads.append(ws.grad.clone())
+        if train_weights:
+            wgrads.append([params[n].grad.clone() for n in names])
     assert grads[0].abs().sum() > 0
     assert rel_err(grads[0], grads[1]) < 1e-4
+    for fast, ref in zip(*wgrads):
+        assert ref.abs().sum() > 0
+        assert rel_err(fast, ref) < 1e-4
 
 
 def test_mapping_truncation_cutoff_and_labels():

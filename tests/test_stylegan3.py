@@ -202,6 +202,31 @@ def test_fast_filtered_lrelu_gradients_match_reference():
         torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("radial", [False, True])
+@pytest.mark.parametrize("batch,train_weights", [(1, False), (2, False), (1, True)])
+def test_generator_gradients_fast_match_reference(radial, batch, train_weights):
+    # Inversion (frozen generator, gradient for w) and training (weights too): under autograd the
+    # fast modulated convs scale the input instead of building per-sample weights, NCHW.
+    G = _tiny(radial).requires_grad_(train_weights)
+    with torch.no_grad():
+        ws0 = G.mapping(torch.randn(batch, 16, generator=torch.Generator().manual_seed(7)), None)
+    grads, wgrads = [], []
+    for impl in ("fast", "reference"):
+        ws = ws0.clone().requires_grad_()
+        G.zero_grad(set_to_none=True)
+        img = G.synthesis(ws, impl=impl)
+        (img * torch.linspace(-1, 1, img.numel()).reshape(img.shape)).sum().backward()
+        grads.append(ws.grad)
+        if train_weights:
+            wgrads.append([p.grad for n, p in G.synthesis.named_parameters()
+                           if n.endswith(("L1.weight", "L2.affine.weight", "L3.bias"))])
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5 * grads[1].abs().max().item())
+    for fast, ref in zip(*wgrads):
+        assert ref is not None and ref.abs().sum() > 0
+        torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-5 * ref.abs().max().item())
+
+
 def test_striped_filtered_lrelu_matches_reference(monkeypatch):
     import facereel.nets.filtered_lrelu as fl
 

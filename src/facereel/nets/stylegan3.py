@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import memory, winograd
@@ -147,6 +148,8 @@ def _modulated_conv2d_fast(x, w, s, demodulate=True, padding=0, input_gain=None,
     if demodulate:
         w = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
         s = s * s.square().mean().rsqrt()
+    if torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or w.requires_grad):
+        return _modulated_conv2d_input_scaled(x, w, s, demodulate, padding, input_gain, bias)
     wm = w.unsqueeze(0) * s[:, None, :, None, None]                             # [N, O, I, k, k]
     if demodulate:
         wm = wm * (wm.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()[:, :, None, None, None]
@@ -155,6 +158,23 @@ def _modulated_conv2d_fast(x, w, s, demodulate=True, padding=0, input_gain=None,
     wm = wm.to(x.dtype)
     outs = [torch.nn.functional.conv2d(x[i:i + 1], wm[i], bias, padding=padding) for i in range(batch_size)]
     return outs[0] if batch_size == 1 else torch.cat(outs, 0)
+
+
+def _modulated_conv2d_input_scaled(x, w, s, demodulate, padding, input_gain, bias):
+    """The autograd form of :func:`_modulated_conv2d_fast` (w and s already normalised): scale the
+    input by s_i·input_gain, convolve with the shared weight, scale the output by the demodulation
+    coefficient d_o = (sum_i s_i^2 sum_k w_oik^2 + 1e-8)^-1/2 (Karras et al. 2020, eq. 3).  Same
+    sums; but the backward pass needs no gradient of a per-sample weight (a conv's worth of work)
+    unless the weight itself trains, and it runs NCHW, where oneDNN's backward convs were 2-10x
+    faster than channels-last (362 -> 256 channels at 148 px: 0.26 s forward, 2.6 s backward NHWC)."""
+    n, in_channels = s.shape
+    gain = s if input_gain is None else s * input_gain.expand(n, in_channels)
+    xs = x.contiguous() * gain.to(x.dtype)[:, :, None, None]
+    y = F.conv2d(xs, w.to(x.dtype), padding=padding)
+    if demodulate:
+        d = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()      # [N, O]
+        y = y * d.to(y.dtype)[:, :, None, None]
+    return y if bias is None else y + bias.to(y.dtype).reshape(1, -1, 1, 1)
 
 
 def design_lowpass_filter(numtaps, cutoff, width, fs, radial=False):
