@@ -83,3 +83,81 @@ def test_face_generator_adapter(G):
     fg2 = RosinalityFaceGenerator(G)
     torch.testing.assert_close(fg2.w_avg, RosinalityFaceGenerator(G).w_avg)
     assert fg2.w_avg.shape == (G.n_latent, 32)
+
+
+def _filled(size=32, seed=3):
+    torch.manual_seed(seed)
+    g = Generator(size, 32, 2, channel_multiplier=1).eval()
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():  # every tensor non-trivial (biases, noise strengths, noise maps)
+        for name, t in g.state_dict().items():
+            if not name.endswith("kernel"):
+                t.copy_(torch.randn(t.shape, generator=gen) * (0.2 if "bias" in name or "noise." in name else 1.0))
+    return g
+
+
+def _both(g, *args, **kwargs):
+    out = {}
+    for impl in ("reference", "fast"):
+        g.impl = impl
+        out[impl] = g(*args, **kwargs)
+    g.impl = "fast"
+    return out["fast"], out["reference"]
+
+
+def _rel(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_fast_path_matches_reference(batch):
+    # The fast path runs rosinality's weights in facereel's NVlabs synthesis (copied and rebuilt
+    # whenever a weight changes); the golden fixture checks it against the official code too.
+    g = _filled()
+    z, z2 = torch.randn(batch, 32), torch.randn(batch, 32)
+    with torch.no_grad():
+        for args, kw in [(([z],), dict(randomize_noise=False, return_latents=True)),
+                         (([z, z2],), dict(inject_index=3, randomize_noise=False)),
+                         (([z],), dict(truncation=0.6, truncation_latent=torch.randn(1, 32), randomize_noise=False)),
+                         (([torch.randn(batch, g.n_latent, 32)],), dict(input_is_latent=True, randomize_noise=False))]:
+            (fast, fl), (ref, rl) = _both(g, *args, **kw)
+            assert fast.shape == (batch, 3, 32, 32)
+            assert _rel(fast, ref) < 1e-5, kw
+            if rl is not None:
+                torch.testing.assert_close(fl, rl)
+        assert "_facereel_nv" in g.__dict__
+        # A changed weight (in place, as an optimiser step would) rebuilds the copy.
+        w = torch.randn(batch, g.n_latent, 32)
+        before, _ = g([w], input_is_latent=True, randomize_noise=False)
+        g.convs[1].conv.weight.mul_(1.5).add_(0.3)
+        g.noises.noise_3.neg_()
+        (fast, _), (ref, _) = _both(g, [w], input_is_latent=True, randomize_noise=False)
+    assert _rel(fast, ref) < 1e-5 and (fast - before).abs().max() > 1e-3
+
+
+def test_fast_path_gradients_and_fallbacks():
+    g = _filled().requires_grad_(False)
+    w0 = torch.randn(1, g.n_latent, 32)
+    grads = []
+    for impl in ("fast", "reference"):
+        g.impl = impl
+        w = w0.clone().requires_grad_()
+        img, _ = g([w], input_is_latent=True, randomize_noise=False)
+        (img * torch.linspace(-1, 1, img.numel()).reshape(img.shape)).sum().backward()
+        grads.append(w.grad)
+    g.impl = "fast"
+    assert grads[0].abs().sum() > 0 and _rel(grads[0], grads[1]) < 1e-4
+    # Training the generator's own weights needs the reference path (the fast one holds a copy).
+    g.requires_grad_(True)
+    img, _ = g([w0], input_is_latent=True, randomize_noise=False)
+    img.square().mean().backward()
+    assert g.convs[0].conv.weight.grad is not None and g.convs[0].conv.weight.grad.abs().sum() > 0
+    # Random noise and explicit noise maps other than the buffers stay on the reference path.
+    with torch.no_grad():
+        torch.manual_seed(5)
+        a, _ = g([w0], input_is_latent=True, randomize_noise=True)
+        torch.manual_seed(5)
+        g.impl = "reference"
+        b, _ = g([w0], input_is_latent=True, randomize_noise=True)
+        g.impl = "fast"
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
