@@ -12,7 +12,8 @@ with a 2-D filter and padding ``[p0, p1, p0, p1]`` (true convolution, no flip).
 
 ``Generator.impl = "fast"`` (default) runs calls that use the stored noise buffers
 (``randomize_noise=False``, as pSp/e4e/ReStyle inference does) through facereel's NVlabs
-StyleGAN2 synthesis fast path on a copy of these weights (:func:`_nv_synthesis`; measured at
+StyleGAN2 synthesis fast path on a copy of these weights (:func:`_nv_synthesis`, ~120 MB more
+memory at 1024 px, built on the first such call; measured at
 1024 px, batch 1: 1.45 s against 1.87 s, and its autograd form needs no per-sample weight
 gradient, which inversion through the decoder benefits from).  Random noise, explicit noise maps,
 ``return_features`` and trainable synthesis weights keep the op-by-op path (``impl="reference"``).
