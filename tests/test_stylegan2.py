@@ -12,6 +12,7 @@ import torch
 from facereel.nets.adapters import NVFaceGenerator
 from facereel.nets.base import FaceGenerator
 from facereel.nets.stylegan2 import Generator, conv_flops
+import facereel.nets.stylegan2 as sg2
 
 
 def tiny(architecture="skip", c_dim=0, res=32, seed=0, **kw):
@@ -66,13 +67,24 @@ def test_fast_path_matches_reference(architecture, batch):
             assert rel_err(fast, ref) < 1e-5, kw
 
 
+@pytest.mark.parametrize("modulate_input", [False, True])
+def test_batch1_small_maps_modulate_input_or_weight(monkeypatch, modulate_input):
+    # With the switch on, the tiny model's low-resolution layers (weight > maps) scale the maps and
+    # the 32-px layers the weight; off, every batch-1 layer modulates the weight.
+    monkeypatch.setattr(sg2, "SMALL_MAPS_MODULATE_INPUT", modulate_input)
+    G = tiny("skip")
+    ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        ref = G.synthesis(ws, impl="reference", noise_mode="const")
+        fast = G.synthesis(ws, impl="fast", noise_mode="const")
+    assert rel_err(fast, ref) < 1e-5
+
+
 @pytest.mark.parametrize("per_sample_res", [8, 16, 10 ** 9])
 @pytest.mark.parametrize("polyphase_pixels", [1, 10 ** 9])
 def test_fast_batch_splits_and_polyphase_match_reference(monkeypatch, per_sample_res, polyphase_pixels):
     # The fast path runs high-resolution blocks per sample and upsampling convs as polyphase
     # ordinary convs; every split point and both upsampling forms give the reference numbers.
-    import facereel.nets.stylegan2 as sg2
-
     monkeypatch.setattr(sg2, "PER_SAMPLE_MIN_RES", per_sample_res)
     monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", polyphase_pixels)
     G = tiny("resnet", c_dim=2)
@@ -93,8 +105,6 @@ def test_fast_batch_splits_and_polyphase_match_reference(monkeypatch, per_sample
 def test_row_striped_layers_match_reference(monkeypatch, architecture, min_rows):
     # Batch-1 layers run stripe by stripe of output rows when large; tiny stripes (3 rows: edges on
     # odd rows of the upsampling layers) must give the unstriped numbers.
-    import facereel.nets.stylegan2 as sg2
-
     G = tiny(architecture)
     ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
@@ -119,7 +129,6 @@ def test_row_striped_layers_match_reference(monkeypatch, architecture, min_rows)
 def test_winograd_layers_match_reference(monkeypatch, architecture, batch, striped):
     # Every same-size 3x3 conv as Winograd F(2x2,3x3) (modulated transformed weight at batch 1,
     # shared one at batch > 1, in row stripes and one-tile-row chunks): the reference numbers.
-    import facereel.nets.stylegan2 as sg2
     from facereel.nets import winograd
 
     calls = []
