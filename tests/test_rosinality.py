@@ -125,7 +125,7 @@ def test_fast_path_matches_reference(batch):
             assert _rel(fast, ref) < 1e-5, kw
             if rl is not None:
                 torch.testing.assert_close(fl, rl)
-        assert "_facereel_nv" in g.__dict__
+        assert "nv_synthesis" in g.__dict__["_facereel_cache"]   # the copy, cached on the generator
         # A changed weight (in place, as an optimiser step would) rebuilds the copy.
         w = torch.randn(batch, g.n_latent, 32)
         before, _ = g([w], input_is_latent=True, randomize_noise=False)

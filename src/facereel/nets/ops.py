@@ -390,7 +390,7 @@ def upsample2d_fast(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float =
     fw, fh = get_filter_size(f)
     if not isinstance(up, int) or fw % 2 or fh % 2 or up != 2:
         return upsample2d(x, f, up=up, gain=gain)
-    n, c, h, w = x.shape
+    c = x.shape[1]
     k = _filter_2d(f * ((gain * up * up) ** (f.ndim / 2))).to(x.dtype)   # [fh, fw], gain up² keeps the mean
     pad_x = fw - 1 - (fw + up - 1) // 2
     pad_y = fh - 1 - (fh + up - 1) // 2

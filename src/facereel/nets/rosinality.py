@@ -350,10 +350,11 @@ class Generator(nn.Module):
     def _fast_ok(self, noise, return_features: bool) -> bool:
         """Whether this call can run on the NVlabs fast path (:func:`_nv_synthesis`): ``impl`` is
         "fast", the noise is the stored buffers (``randomize_noise=False``, as pSp's inference and
-        ``RosinalityFaceGenerator`` call it), no features are asked for, the channel widths are
+        ``RosinalityFaceGenerator`` call it), no features are asked for, the blur kernel is the
+        standard [1, 3, 3, 1] (the only one the equivalence is tested for), the channel widths are
         NVlabs' (``channel_base = 16384 * channel_multiplier``), and no gradient is wanted for the
         synthesis weights themselves (the fast path runs on a copy of them)."""
-        if self.impl != "fast" or return_features:
+        if self.impl != "fast" or return_features or list(self.blur_kernel) != [1, 3, 3, 1]:
             return False
         if any(c != min(16384 * self.channel_multiplier // r, 512) for r, c in self.channels.items()
                if r <= self.size):
@@ -382,50 +383,49 @@ def _nv_synthesis(G: Generator):
     """
     from facereel.nets import stylegan2 as sg2
 
-    tensors = G._synthesis_tensors()
-    stamp = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
-    hit = G.__dict__.get("_facereel_nv")
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    with torch.no_grad(), torch.inference_mode(False):
-        net = sg2.SynthesisNetwork(w_dim=G.style_dim, img_resolution=G.size, img_channels=3,
-                                   channel_base=16384 * G.channel_multiplier, channel_max=512, num_fp16_res=0,
-                                   architecture="skip", conv_clamp=None, resample_filter=G.blur_kernel)
-        net = net.to(G.input.input.device)
-        sd = {}
+    return sg2._cached(G, "nv_synthesis", lambda: _build_nv_synthesis(G), *G._synthesis_tensors())
 
-        def layer(dst: str, conv: StyledConv, noise: torch.Tensor):
-            m = conv.conv
-            sd[f"{dst}.weight"] = m.weight[0] * m.scale
-            sd[f"{dst}.affine.weight"] = m.modulation.weight
-            sd[f"{dst}.affine.bias"] = m.modulation.bias
-            sd[f"{dst}.noise_strength"] = conv.noise.weight.reshape(())
-            sd[f"{dst}.noise_const"] = noise.reshape(noise.shape[-2:])
-            sd[f"{dst}.bias"] = conv.activate.bias
 
-        def torgb(dst: str, rgb: ToRGB):
-            sd[f"{dst}.weight"] = rgb.conv.weight[0]
-            sd[f"{dst}.affine.weight"] = rgb.conv.modulation.weight
-            sd[f"{dst}.affine.bias"] = rgb.conv.modulation.bias
-            sd[f"{dst}.bias"] = rgb.bias.reshape(-1)
+def _build_nv_synthesis(G: Generator):
+    from facereel.nets import stylegan2 as sg2
 
-        sd["b4.const"] = G.input.input[0]
-        layer("b4.conv1", G.conv1, G.noises.noise_0)
-        torgb("b4.torgb", G.to_rgb1)
-        for k in range(len(G.to_rgbs)):
-            b = f"b{2 ** (k + 3)}"
-            layer(f"{b}.conv0", G.convs[2 * k], getattr(G.noises, f"noise_{2 * k + 1}"))
-            layer(f"{b}.conv1", G.convs[2 * k + 1], getattr(G.noises, f"noise_{2 * k + 2}"))
-            torgb(f"{b}.torgb", G.to_rgbs[k])
-        own = net.state_dict()
-        missing = [n for n in own if n not in sd and not n.endswith("resample_filter")]
-        if missing or any(own[n].shape != v.shape for n, v in sd.items()):
-            raise RuntimeError(f"rosinality -> NVlabs synthesis mapping is incomplete: {missing[:4]}")
-        for n, v in sd.items():
-            own[n].copy_(v)
-    net.eval().requires_grad_(False)
-    G.__dict__["_facereel_nv"] = (stamp, net)
-    return net
+    # Called by stylegan2._cached: without grad, outside inference mode.
+    net = sg2.SynthesisNetwork(w_dim=G.style_dim, img_resolution=G.size, img_channels=3,
+                               channel_base=16384 * G.channel_multiplier, channel_max=512, num_fp16_res=0,
+                               architecture="skip", conv_clamp=None, resample_filter=G.blur_kernel)
+    net = net.to(G.input.input.device)
+    sd = {}
+
+    def layer(dst: str, conv: StyledConv, noise: torch.Tensor):
+        m = conv.conv
+        sd[f"{dst}.weight"] = m.weight[0] * m.scale
+        sd[f"{dst}.affine.weight"] = m.modulation.weight
+        sd[f"{dst}.affine.bias"] = m.modulation.bias
+        sd[f"{dst}.noise_strength"] = conv.noise.weight.reshape(())
+        sd[f"{dst}.noise_const"] = noise.reshape(noise.shape[-2:])
+        sd[f"{dst}.bias"] = conv.activate.bias
+
+    def torgb(dst: str, rgb: ToRGB):
+        sd[f"{dst}.weight"] = rgb.conv.weight[0]
+        sd[f"{dst}.affine.weight"] = rgb.conv.modulation.weight
+        sd[f"{dst}.affine.bias"] = rgb.conv.modulation.bias
+        sd[f"{dst}.bias"] = rgb.bias.reshape(-1)
+
+    sd["b4.const"] = G.input.input[0]
+    layer("b4.conv1", G.conv1, G.noises.noise_0)
+    torgb("b4.torgb", G.to_rgb1)
+    for k in range(len(G.to_rgbs)):
+        b = f"b{2 ** (k + 3)}"
+        layer(f"{b}.conv0", G.convs[2 * k], getattr(G.noises, f"noise_{2 * k + 1}"))
+        layer(f"{b}.conv1", G.convs[2 * k + 1], getattr(G.noises, f"noise_{2 * k + 2}"))
+        torgb(f"{b}.torgb", G.to_rgbs[k])
+    own = net.state_dict()
+    missing = [n for n in own if n not in sd and not n.endswith("resample_filter")]
+    if missing or any(own[n].shape != v.shape for n, v in sd.items()):
+        raise RuntimeError(f"rosinality -> NVlabs synthesis mapping is incomplete: {missing[:4]}")
+    for n, v in sd.items():
+        own[n].copy_(v)
+    return net.eval().requires_grad_(False)
 
 
 class RosinalityFaceGenerator:

@@ -331,7 +331,7 @@ class SynthesisLayer(nn.Module):
         # Batch 1 modulates the weight (O·I·k² products, 16·O·I for the Winograd transform) unless
         # that costs more than scaling the input and output maps (small maps: 4-32 px at 512 ch).
         w_elems = (16 if wino else self.weight[0, 0].numel()) * out_ch * in_ch
-        map_elems = x[0].numel() * (1 + self.up * self.up * out_ch // in_ch)
+        map_elems = x[0].numel() + x[0, 0].numel() * self.up ** 2 * out_ch     # input + output maps
         if n == 1 and inplace and (w_elems <= map_elems or not SMALL_MAPS_MODULATE_INPUT):
             # Batch 1 without autograd: modulate and demodulate the weight (eq. 1, 3), one ordinary conv.
             coef = scale.reshape(out_ch, 1) * styles.reshape(1, in_ch)               # [O, I]
