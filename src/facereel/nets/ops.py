@@ -425,12 +425,31 @@ def polyphase_kernels(w: torch.Tensor, stride: int = 2) -> list[tuple[int, int, 
     return out
 
 
+def conv_transpose2d_phases(x: torch.Tensor, kernels, kh: int, kw: int, stride: int = 2):
+    """Yields the output phases of ``F.conv_transpose2d(x, w, stride=stride)`` (no padding), from
+    :func:`polyphase_kernels` of ``w``, in its order: phase (ry, rx) [N, O, ⌈(Ho - ry)/s⌉,
+    ⌈(Wo - rx)/s⌉] holds output pixels (s·i + ry, s·j + rx), Ho = (H - 1)·s + kh.  Each is one
+    ordinary convolution at the input resolution (made when asked for: one at a time in memory
+    unless the caller keeps them)."""
+    _, _, h, w = x.shape
+    ho, wo = (h - 1) * stride + kh, (w - 1) * stride + kw
+    for ry, rx, g, py, px in kernels:
+        # Phase ry has (ho - ry + s - 1) // s rows; the correlation (left pad py = T - 1) needs a
+        # right pad of that count minus h (same for columns).  Equal pads go to conv2d itself.
+        pad_y1 = (ho - ry + stride - 1) // stride - h
+        pad_x1 = (wo - rx + stride - 1) // stride - w
+        if (py, px) == (pad_y1, pad_x1):
+            yield F.conv2d(x, g, padding=[py, px])
+        else:
+            yield F.conv2d(F.pad(x, [px, pad_x1, py, pad_y1]), g)
+
+
 def conv_transpose2d_polyphase(x: torch.Tensor, kernels, kh: int, kw: int, stride: int = 2) -> torch.Tensor:
     """``F.conv_transpose2d(x, w, stride=stride)`` (no padding) from :func:`polyphase_kernels` of ``w``.
 
-    Each output phase is one ordinary convolution at the input resolution written into its
-    strided slice: the same multiply-adds as the transposed conv, but oneDNN runs ordinary
-    convolutions ~1.2-2x faster on CPU (measured for the StyleGAN2 upsampling layers, channels-last).
+    Each output phase (:func:`conv_transpose2d_phases`) is written into its strided slice: the
+    same multiply-adds as the transposed conv, but oneDNN runs ordinary convolutions ~1.2-2x
+    faster on CPU (measured for the StyleGAN2 upsampling layers, channels-last).
     """
     n, _, h, w = x.shape
     o = kernels[0][2].shape[0]
@@ -440,15 +459,7 @@ def conv_transpose2d_polyphase(x: torch.Tensor, kernels, kh: int, kw: int, strid
                       memory_format=torch.channels_last if cl else torch.contiguous_format)
     if kh < stride or kw < stride:
         out.zero_()   # kernels smaller than the stride leave phases without taps: zeros there
-    for ry, rx, g, py, px in kernels:
-        # Phase ry has (ho - ry + s - 1) // s rows; the correlation (left pad py = T - 1) needs a
-        # right pad of that count minus h (same for columns).  Equal pads go to conv2d itself.
-        pad_y1 = (ho - ry + stride - 1) // stride - h
-        pad_x1 = (wo - rx + stride - 1) // stride - w
-        if (py, px) == (pad_y1, pad_x1):
-            y = F.conv2d(x, g, padding=[py, px])
-        else:
-            y = F.conv2d(F.pad(x, [px, pad_x1, py, pad_y1]), g)
+    for (ry, rx, *_), y in zip(kernels, conv_transpose2d_phases(x, kernels, kh, kw, stride)):
         out[:, :, ry::stride, rx::stride] = y
     return out
 

@@ -1,0 +1,192 @@
+"""Opt-in fused CPU kernels, compiled from C on first use (never at import).
+
+The default fast paths are pure PyTorch.  A fused kernel does in one pass over memory what they
+do in several, where memory traffic, not arithmetic, is what is left (StyleGAN2's high-resolution
+upsampling layers: the 1024 px layer's interleave, FIR, noise, activation and clamp touch a
+128 MB map four times).  It is used only when asked for, per call
+(``G.synthesis(ws, fused=True)``), per network (``G.synthesis.fused = True``) or per process
+(``FACEREEL_FUSED_KERNELS=1``), and only where it applies: float32 CPU tensors with no autograd
+graph; everything else (CUDA included) runs the fast path.  Tests hold it to the reference path.
+
+Build: the C source in ``csrc/`` is compiled with the system C compiler (``$CC``, else ``cc``)
+for this CPU (``-march=native``) into ``$FACEREEL_HOME/kernels`` (else
+``$XDG_CACHE_HOME/facereel/kernels``), named by a hash of source, flags, compiler and CPU, so a
+changed source or another machine sharing the cache builds its own.  Where no compiler works the
+kernel is unavailable: :func:`available` says so (and why, :func:`unavailable_reason`), a
+:class:`RuntimeWarning` is issued once, and the fast path runs instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+__all__ = ["enabled_by_env", "available", "unavailable_reason", "up2_fir_post", "ENV"]
+
+ENV = "FACEREEL_FUSED_KERNELS"
+_SRC = Path(__file__).with_name("csrc") / "up2_fir_post.c"
+# -fno-trapping-math lets gcc vectorise the activation / clamp selects; -ffp-contract=fast allows
+# FMA (rounding differs from the reference path by float32 ulps, as any reordering does).
+_FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math",
+          "-fPIC", "-shared", "-pthread"]
+
+_lock = threading.Lock()
+_lib = None
+_reason: str | None = None
+_warned = False
+
+
+def enabled_by_env() -> bool:
+    """Whether ``FACEREEL_FUSED_KERNELS`` asks for the fused kernels (1, true, yes, on)."""
+    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _compiler() -> str | None:
+    cc = os.environ.get("CC", "").strip()
+    for name in ([cc] if cc else []) + ["cc", "gcc", "clang"]:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _cpu_id() -> str:
+    """The CPU model and flags (what -march=native compiles for)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.machine() + platform.processor()
+    keep = [ln for ln in text.splitlines() if ln.split(":")[0].strip() in ("model name", "flags", "Features")]
+    return platform.machine() + "\n" + "\n".join(sorted(set(keep)))
+
+
+def _build(cc: str) -> Path:
+    from facereel.paths import cache_dir
+
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    src = _SRC.read_bytes()
+    key = hashlib.sha256(b"\0".join([src, " ".join(_FLAGS).encode(), version.encode(),
+                                     _cpu_id().encode()])).hexdigest()[:16]
+    out = cache_dir("kernels") / f"{_SRC.stem}-{key}.so"
+    if out.exists():
+        return out
+    # Build beside the target and rename: concurrent processes never load a half-written file.
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        res = subprocess.run([cc, *_FLAGS, str(_SRC), "-o", tmp], capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise OSError(f"{Path(cc).name} failed: {(res.stderr or res.stdout).strip()[-500:]}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def _load():
+    global _lib, _reason
+    with _lock:
+        if _lib is not None or _reason is not None:
+            return _lib
+        cc = _compiler()
+        if cc is None:
+            _reason = "no C compiler found (set CC, or install gcc)"
+            return None
+        try:
+            lib = ctypes.CDLL(str(_build(cc)))
+        except (OSError, subprocess.SubprocessError) as e:
+            _reason = f"could not build the fused kernels: {e}"
+            return None
+        p, i64 = ctypes.c_void_p, ctypes.c_long
+        lib.up2_fir_post.argtypes = [p, p, p, p, i64, i64, i64, p, i64, i64, p, p, p, p, i64,
+                                     ctypes.c_float, ctypes.c_float, ctypes.c_int]
+        lib.up2_fir_post.restype = ctypes.c_int
+        _lib = lib
+        return _lib
+
+
+def available() -> bool:
+    """Whether the fused kernels can run here (builds them on the first call).  Where they cannot,
+    warns once (RuntimeWarning) with the reason."""
+    global _warned
+    ok = _load() is not None
+    if not ok and not _warned:
+        _warned = True
+        warnings.warn(f"facereel fused kernels unavailable, using the fast path: {_reason}",
+                      RuntimeWarning, stacklevel=3)
+    return ok
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is False (None when it is True or was not asked yet)."""
+    return _reason
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def up2_fir_post(phases: list[torch.Tensor], f: torch.Tensor, m0: int, out: torch.Tensor,
+                 bias: torch.Tensor, scale: torch.Tensor | None = None, noise: torch.Tensor | None = None,
+                 slope: float = 0.2, clamp: float | None = None) -> torch.Tensor:
+    """Rows of StyleGAN2's upsampling-layer output from the phases of its transposed conv.
+
+    phases: the stride-2 transposed 3x3 conv's output phases ``[P00, P01, P10, P11]`` of a
+    window of L input rows and w columns, channels-last [1, C, L + 1 - r, w + 1 - s] (phase
+    (r, s) holds t[2i + r, 2j + s]).  f: the 4-tap FIR per axis (flip and gain applied).  Writes
+    local rows ``m0 .. m0 + R - 1`` of ``act(scale · FIR_pad1(t) + bias + noise)`` clamped to
+    ±clamp into ``out`` (a [1, C, R, 2w] channels-last tensor, or a row range of one), act the
+    leaky ReLU with ``slope`` (1: linear, 0: ReLU).  noise: [R, 2w] (rows contiguous) or None;
+    scale: [C] or None.  Returns ``out``.
+    """
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"fused kernels unavailable: {_reason}")
+    p00, p01, p10, p11 = phases
+    _, c, rows0, cols0 = p00.shape
+    L, w = rows0 - 1, cols0 - 1
+    nrows = out.shape[2]
+    expect = {"P00": (p00, (L + 1, w + 1)), "P01": (p01, (L + 1, w)), "P10": (p10, (L, w + 1)),
+              "P11": (p11, (L, w))}
+    for name, (t, hw) in expect.items():
+        if (t.dtype != torch.float32 or t.device.type != "cpu" or t.shape[0] != 1 or t.shape[1] != c
+                or tuple(t.shape[2:]) != hw or not t.is_contiguous(memory_format=torch.channels_last)):
+            raise ValueError(f"phase {name}: need a float32 CPU channels-last [1, {c}, {hw[0]}, {hw[1]}] "
+                             f"tensor, got {t.dtype} {tuple(t.shape)}")
+    if (out.dtype != torch.float32 or tuple(out.shape) != (1, c, nrows, 2 * w)
+            or not out.is_contiguous(memory_format=torch.channels_last)):
+        raise ValueError(f"out: need a float32 channels-last [1, {c}, R, {2 * w}] tensor, got {tuple(out.shape)}")
+    if not 0 <= m0 or m0 + nrows > 2 * L:
+        raise ValueError(f"rows {m0}..{m0 + nrows} outside the window's {2 * L} output rows")
+    f = f.detach().to(torch.float32).reshape(-1).contiguous()
+    bias = bias.detach().to(torch.float32).reshape(-1).contiguous()
+    if f.numel() != 4 or bias.numel() != c:
+        raise ValueError(f"need 4 filter taps and {c} biases, got {f.numel()} and {bias.numel()}")
+    if scale is not None:
+        scale = scale.detach().to(torch.float32).reshape(-1).contiguous()
+        if scale.numel() != c:
+            raise ValueError(f"need {c} scales, got {scale.numel()}")
+    stride = 0
+    if noise is not None:
+        noise = noise.detach().to(torch.float32)
+        if (noise.shape[-2:] != (nrows, 2 * w) or noise.stride(-1) != 1
+                or any(d != 1 for d in noise.shape[:-2])):
+            raise ValueError(f"noise: need [{nrows}, {2 * w}] with contiguous rows, got {tuple(noise.shape)}")
+        stride = noise.stride(-2)
+    rc = lib.up2_fir_post(*(t.data_ptr() for t in phases), L, w, c, f.data_ptr(), m0, nrows, out.data_ptr(),
+                          bias.data_ptr(), _ptr(scale), _ptr(noise), stride, float(slope),
+                          float("inf") if clamp is None else float(clamp), torch.get_num_threads())
+    if rc != 0:
+        raise MemoryError("fused kernel: could not allocate its row buffers")
+    return out
