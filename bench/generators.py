@@ -5,6 +5,8 @@ For every configuration it prints the per-image time of
 
 * ``reference``: our plain reference path (the official op sequence: grouped fused modconv …),
 * ``fast``: the default path, with its speed-up over ``reference`` measured in the same run,
+* ``fused``: the fast path with the opt-in compiled CPU kernels (``fused_kernels=True``,
+  :mod:`facereel.nets.fused`; built on first use, skipped where no C compiler works),
 * ``bf16``: the opt-in bfloat16 path, its speed-up over ``fast`` and its PSNR against ``fast`` —
   timed only where the CPU runs bfloat16 natively (AVX-512 BF16 / AMX); elsewhere oneDNN emulates
   it (~30x slower than fp32) and only its PSNR is measured, once at 256,
@@ -17,7 +19,7 @@ multiplies), so its figure is a speed in direct-conv terms and can pass 100 %; s
 throughput drifts, the peak is measured again at the end and the StyleGAN2 figures are restated
 against the larger reading, and each resolution's child process also alternates peak readings
 with batch-1 syntheses and prints the median share of those pairs and the best synthesis time
-against the best peak reading.  Batch b against batch 1 (time per image, fast path) is measured
+against the best peak reading.  Batch b against batch 1 (time per image, fast and fused paths) is measured
 in interleaved rounds, best of each.  Each resolution runs in its own process so the printed peak
 RSS belongs to that model.  StyleGAN3-T's reference path takes about a minute per image and is
 timed once, after the fast path (whose peak RSS is read before it).  Official code, same kind of
@@ -102,60 +104,77 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    from facereel.nets import fused as fused_kernels
     from facereel.nets.ops import has_native_bf16
     from facereel.nets.stylegan2 import Generator, conv_flops, ffhq_config
 
     G = Generator(**ffhq_config(res)).eval().requires_grad_(False)
     fill_(G)
     native_bf16 = has_native_bf16("cpu")
+    have_fused = fused_kernels.available()
     wss = {b: G.mapping(torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(b)), None) for b in batches}
     for batch in batches:
         ws = wss[batch]
         out = {"model": "StyleGAN2", "res": res, "batch": batch, "gflop": conv_flops(G, batch) / 1e9,
                "native_bf16": native_bf16}
-        variants = [("reference", dict(impl="reference")), ("fast", dict(impl="fast"))]
+        variants = [("reference", dict(impl="reference")), ("fast", dict(impl="fast", fused_kernels=False))]
+        if have_fused:
+            variants.append(("fused", dict(impl="fast", fused_kernels=True)))
         if native_bf16:
             variants.append(("bf16", dict(impl="fast", dtype=torch.bfloat16)))
         with torch.inference_mode():
             for label, kw in variants:
                 out[label] = _timeit(lambda: G.synthesis(ws, noise_mode="const", **kw), runs) / batch
             ref = G.synthesis(ws, noise_mode="const", impl="reference")
-            fast = G.synthesis(ws, noise_mode="const", impl="fast")
+            fast = G.synthesis(ws, noise_mode="const", impl="fast", fused_kernels=False)
+            fz = G.synthesis(ws, noise_mode="const", fused_kernels=True) if have_fused else None
             # Emulated bf16 (no AVX-512 BF16/AMX) is ~30x slower than fp32: only its accuracy is
             # measured there, once, at the smallest size.
             bf = (G.synthesis(ws, noise_mode="const", impl="fast", dtype=torch.bfloat16)
                   if native_bf16 or (batch == batches[0] and res == 256) else None)
         out["fast_vs_ref_rel_err"] = ((fast - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
+        if fz is not None:
+            out["fused_vs_ref_rel_err"] = ((fz - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
         if bf is not None:
             out["bf16_psnr_db"] = psnr(fast, bf)
         out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print("RESULT " + json.dumps(out), flush=True)
     # Batch b vs batch 1 per image: interleaved rounds, best of each, so that a load spike on this
     # shared machine cannot decide the comparison.
-    best = {b: float("inf") for b in batches}
+    paths = {"fast": dict(fused_kernels=False)} | ({"fused": dict(fused_kernels=True)} if have_fused else {})
+    best = {p: {b: float("inf") for b in batches} for p in paths}
     with torch.inference_mode():
         for b in batches:
-            G.synthesis(wss[b], noise_mode="const")
+            for kw in paths.values():
+                G.synthesis(wss[b], noise_mode="const", **kw)
         for _ in range(max(runs, 3)):
-            for b in batches:
-                t0 = time.perf_counter()
-                G.synthesis(wss[b], noise_mode="const")
-                best[b] = min(best[b], (time.perf_counter() - t0) / b)
-    print("RESULT " + json.dumps({"model": "StyleGAN2-batch", "res": res, "per_image": best}), flush=True)
+            for p, kw in paths.items():
+                for b in batches:
+                    t0 = time.perf_counter()
+                    G.synthesis(wss[b], noise_mode="const", **kw)
+                    best[p][b] = min(best[p][b], (time.perf_counter() - t0) / b)
+    for p in paths:
+        print("RESULT " + json.dumps({"model": "StyleGAN2-batch", "path": p, "res": res, "per_image": best[p]}),
+              flush=True)
     # Share of the conv peak with both measured side by side in this process, round after round:
     # the machine's throughput drifts by 20-40 % within minutes, so a peak read in another process
     # minutes earlier can misstate the share either way.
     gflop = conv_flops(G, 1) / 1e9
-    shares, peaks, times = [], [], []
+    shares = {p: [] for p in paths}
+    times = {p: [] for p in paths}
+    peaks = []
+    ws1 = wss[batches[0]][:1]
     with torch.inference_mode():
         for _ in range(max(runs, 5)):
             peaks.append(conv_peak(1))
-            t0 = time.perf_counter()
-            G.synthesis(wss[batches[0]][:1], noise_mode="const")
-            times.append(time.perf_counter() - t0)
-            shares.append(gflop / times[-1] / peaks[-1])
-    print("RESULT " + json.dumps({"model": "StyleGAN2-paired", "res": res, "shares": shares,
-                                  "best_share": gflop / min(times) / max(peaks)}), flush=True)
+            for p, kw in paths.items():
+                t0 = time.perf_counter()
+                G.synthesis(ws1, noise_mode="const", **kw)
+                times[p].append(time.perf_counter() - t0)
+                shares[p].append(gflop / times[p][-1] / peaks[-1])
+    for p in paths:
+        print("RESULT " + json.dumps({"model": "StyleGAN2-paired", "path": p, "res": res, "shares": shares[p],
+                                      "best_share": gflop / min(times[p]) / max(peaks)}), flush=True)
 
 
 def child_sg3(runs: int, threads: int) -> None:
@@ -229,16 +248,20 @@ def main() -> None:
             per = r["per_image"]
             for b in sorted(per, key=int):
                 if b != "1":
-                    print(f"StyleGAN2 {r['res']} batch {b} vs batch 1, fast path, best of interleaved rounds: "
-                          f"{per[b]:.3f} vs {per['1']:.3f} s/img = {per[b] / per['1']:.2f}x (goal <= 1)")
+                    print(f"StyleGAN2 {r['res']} batch {b} vs batch 1, {r.get('path', 'fast')} path, best of "
+                          f"interleaved rounds: {per[b]:.3f} vs {per['1']:.3f} s/img = {per[b] / per['1']:.2f}x "
+                          f"(goal <= 1)")
     peak_after = conv_peak(runs)
     print(f"fp32 3x3-conv throughput re-measured at the end: {peak_after:.1f} GFLOP/s "
           f"(spread shows how noisy this machine is)")
     top = max(peak, peak_after)
     sg2 = [r for r in results if r.get("model") == "StyleGAN2" and "fast" in r and "gflop" in r]
-    if sg2:
-        print(f"StyleGAN2 fast path against the larger peak reading ({top:.1f} GFLOP/s; goal >= 80 %): " + ", ".join(
-            f"{r['res']} b{r['batch']} {r['gflop'] / r['batch'] / r['fast'] / top * 100:.0f} %" for r in sg2))
+    for path in ("fast", "fused"):
+        rows = [r for r in sg2 if path in r]
+        if rows:
+            print(f"StyleGAN2 {path} path against the larger peak reading ({top:.1f} GFLOP/s; goal >= 80 %): "
+                  + ", ".join(f"{r['res']} b{r['batch']} {r['gflop'] / r['batch'] / r[path] / top * 100:.0f} %"
+                              for r in rows))
 
 
 def _print(r: dict, peak: float) -> None:
@@ -246,7 +269,7 @@ def _print(r: dict, peak: float) -> None:
         return
     if r["model"] == "StyleGAN2-paired":
         sh = sorted(r["shares"])
-        print(f"StyleGAN2 {r['res']} b1, conv peak and fast synthesis measured alternately in one process "
+        print(f"StyleGAN2 {r['res']} b1, conv peak and {r.get('path', 'fast')} synthesis measured alternately in one process "
               f"({len(sh)} rounds): median {statistics.median(sh) * 100:.0f} % of the peak, "
               f"range {sh[0] * 100:.0f}-{sh[-1] * 100:.0f} %; best synthesis against best peak "
               f"{r['best_share'] * 100:.0f} % (goal >= 80 %)", flush=True)
@@ -269,9 +292,15 @@ def _print(r: dict, peak: float) -> None:
         bf16 = f"bf16 {r['bf16']:6.3f} s/img ({fast / r['bf16']:4.2f}x fast, {psnr_s})"
     else:
         bf16 = f"bf16 not timed: this CPU has no native bfloat16 (emulated; {psnr_s})"
+    if "fused" in r:
+        fz = r["fused"]
+        fused_s = (f"fused (opt-in) {fz:6.3f} s/img ({fast / fz:4.2f}x fast, {gf / fz / peak * 100:5.1f}% of conv peak, "
+                   f"rel err {r['fused_vs_ref_rel_err']:.1e}) | ")
+    else:
+        fused_s = "fused not timed (no C compiler) | "
     print(f"StyleGAN2 {r['res']:>4} b{r['batch']}: fast {fast:6.3f} s/img | reference {ref:6.3f} s/img "
           f"(fast = {ref / fast:4.2f}x faster) | {gf / fast:6.1f} GFLOP/s = {gf / fast / peak * 100:5.1f}% of conv "
-          f"peak (reference {gf / ref / peak * 100:5.1f}%) | {bf16} | official {OFFICIAL[r['res']]:.2f} s -> fast/official "
+          f"peak (reference {gf / ref / peak * 100:5.1f}%) | {fused_s}{bf16} | official {OFFICIAL[r['res']]:.2f} s -> fast/official "
           f"{fast / OFFICIAL[r['res']]:.2f} | fast-vs-ref rel err {r['fast_vs_ref_rel_err']:.1e} | "
           f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
 
