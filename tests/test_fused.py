@@ -1,5 +1,5 @@
-"""Opt-in fused CPU kernels (facereel.nets.fused): the compiled StyleGAN2 upsampling tail against
-the pure-PyTorch ops it replaces, the generator with ``fused_kernels`` against the reference path,
+"""Opt-in fused CPU kernels (facereel.nets.fused): the compiled StyleGAN2 layer tails (upsampling
+layers; same-size layers with their block's toRGB) against the pure-PyTorch ops they replace, the generator with ``fused_kernels`` against the reference path,
 the opt-in switches, the build cache, and the fallback where no compiler works."""
 
 from __future__ import annotations
@@ -92,15 +92,53 @@ def test_up2_fir_post_rejects_wrong_inputs():
         fused.up2_fir_post(ph, taps, 0, out, bias, noise=torch.zeros(12, 11))
 
 
-def _count_calls(monkeypatch):
+@needs_cc
+@pytest.mark.parametrize("c,h,w", [(8, 5, 7), (32, 6, 6), (13, 3, 9), (1, 2, 2)])
+@pytest.mark.parametrize("with_scale,with_bias,with_noise,slope,clamp",
+                         [(False, False, True, 0.2, 0.7), (True, True, False, 0.0, None),
+                          (True, True, True, 1.0, 1.5), (False, True, True, 0.2, None)])
+def test_post_rgb_matches_the_unfused_ops(c, h, w, with_scale, with_bias, with_noise, slope, clamp):
+    g = torch.Generator().manual_seed(c * 10 + h)
+    y = torch.randn(1, c, h, w, generator=g).contiguous(memory_format=CL)
+    scale = torch.rand(c, generator=g) + 0.5 if with_scale else None
+    bias = torch.randn(c, generator=g) * 0.3 if with_bias else None
+    noise = torch.randn(h, w, generator=g) * 0.2 if with_noise else None
+    wr, br = torch.randn(3, c, generator=g), torch.randn(3, generator=g)
+    v = y * (1 if scale is None else scale.reshape(1, -1, 1, 1)) + (0 if bias is None else bias.reshape(1, -1, 1, 1))
+    v = F.leaky_relu(v + (0 if noise is None else noise), slope)
+    v = v if clamp is None else v.clamp(-clamp, clamp)
+    rgb_ref = (torch.einsum("nchw,oc->nohw", v, wr) + br.reshape(1, 3, 1, 1)).clamp(-0.8, 0.8)
+    # In place, no toRGB.
+    y1 = y.clone().contiguous(memory_format=CL)
+    assert fused.post_rgb(y1, scale, bias, noise, slope, clamp) is None
+    assert rel_err(y1, v) < 1e-6
+    # Into another tensor, with the toRGB, on 1 and 2 threads.
+    for threads in (1, 2):
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            out = torch.full_like(y, float("nan")).contiguous(memory_format=CL)
+            rgb = fused.post_rgb(y, scale, bias, noise, slope, clamp, wr, br, 0.8, out=out)
+        finally:
+            torch.set_num_threads(old)
+        assert rel_err(out, v) < 1e-6 and rgb.is_contiguous(memory_format=CL)
+        assert rel_err(rgb, rgb_ref) < 1e-5
+    assert torch.equal(y, y.clone())          # the source was left alone
+    with pytest.raises(ValueError, match="rgb_weight"):
+        fused.post_rgb(y, rgb_weight=torch.zeros(3, c + 1))
+    with pytest.raises(ValueError, match="channels-last"):
+        fused.post_rgb(y.contiguous() if c > 1 else y.transpose(2, 3))
+
+
+def _count_calls(monkeypatch, name="up2_fir_post"):
     calls = []
-    real = fused.up2_fir_post
+    real = getattr(fused, name)
 
     def spy(*a, **k):
-        calls.append(a[3].shape)
+        calls.append(a[3].shape if name == "up2_fir_post" else (a[0].shape, k.get("rgb_out") is not None))
         return real(*a, **k)
 
-    monkeypatch.setattr(fused, "up2_fir_post", spy)
+    monkeypatch.setattr(fused, name, spy)
     return calls
 
 
@@ -112,13 +150,20 @@ def test_generator_with_fused_kernels_matches_reference(monkeypatch, architectur
     G = tiny(architecture, res=64)
     ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(3))
     calls = _count_calls(monkeypatch)
+    post = _count_calls(monkeypatch, "post_rgb")
     with torch.no_grad():
         for kw in (dict(noise_mode="const"), dict(noise_mode="none")):
             ref = G.synthesis(ws, impl="reference", **kw)
             calls.clear()
+            post.clear()
             out = G.synthesis(ws, fused_kernels=True, **kw)
-            # Every upsampling layer (8 .. 64 px) of every sample went through the kernel.
+            # Every upsampling layer (8 .. 64 px) of every sample went through the kernel, and
+            # every same-size layer (4 .. 64 px) through the other, with the toRGB where it reads
+            # that layer's output (skip: every block; orig: the last; resnet: none).
             assert len(calls) == batch * 4
+            assert len(post) == batch * 5
+            with_rgb = sum(r for _, r in post)
+            assert with_rgb == batch * {"skip": 5, "orig": 1, "resnet": 0}[architecture]
             assert out.shape == ref.shape and out.is_contiguous()
             assert rel_err(out, ref) < 1e-5, kw
         # Random noise: the same draws as the fast path.
@@ -174,7 +219,7 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(fused, "_lib", None)
     monkeypatch.setattr(fused, "_reason", None)
     assert fused.available()
-    built = list((tmp_path / "kernels").glob("up2_fir_post-*.so"))
+    built = list((tmp_path / "kernels").glob("stylegan2_fused-*.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
     monkeypatch.setattr(fused, "_lib", None)

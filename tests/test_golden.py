@@ -34,3 +34,26 @@ def test_golden_fixture(path, torch_threads):
 
 def test_golden_fixtures_found():
     assert len(FILES) >= 14, [p.name for p in FILES]
+
+
+SG2_DECODERS = ("training.networks_stylegan2.Generator", "models.stylegan2.model.Generator", "models.psp.pSp")
+SG2_FILES = [p for p in FILES if load_meta(p)["module"] in SG2_DECODERS]
+
+
+@pytest.mark.parametrize("path", SG2_FILES, ids=[f"golden-fused-{p.name}" for p in SG2_FILES])
+def test_golden_fixture_with_fused_kernels(path, torch_threads, monkeypatch):
+    """The StyleGAN2 fixtures (NVlabs, rosinality and the pSp/e4e/ReStyle decoders on it) through
+    the opt-in compiled kernels, every upsampling layer on the polyphase path they need."""
+    import facereel.nets.fused as fused
+    import facereel.nets.stylegan2 as sg2
+
+    if fused._compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    monkeypatch.setenv(fused.ENV, "1")
+    monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", 1)
+    used = []
+    for name in ("up2_fir_post", "post_rgb"):
+        real = getattr(fused, name)
+        monkeypatch.setattr(fused, name, lambda *a, _real=real, _name=name, **k: (used.append(_name), _real(*a, **k))[1])
+    test_golden_fixture(path, torch_threads)
+    assert {"up2_fir_post", "post_rgb"} <= set(used), "the fused kernels were not used"

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["enabled_by_env", "available", "unavailable_reason", "up2_fir_post", "ENV"]
+__all__ = ["enabled_by_env", "available", "unavailable_reason", "up2_fir_post", "post_rgb", "ENV"]
 
 ENV = "FACEREEL_FUSED_KERNELS"
-_SRC = Path(__file__).with_name("csrc") / "up2_fir_post.c"
+_SRC = Path(__file__).with_name("csrc") / "stylegan2_fused.c"
 # -fno-trapping-math lets gcc vectorise the activation / clamp selects; -ffp-contract=fast allows
 # FMA (rounding differs from the reference path by float32 ulps, as any reordering does).
 _FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math",
@@ -112,6 +112,9 @@ def _load():
         lib.up2_fir_post.argtypes = [p, p, p, p, i64, i64, i64, p, i64, i64, p, p, p, p, i64,
                                      ctypes.c_float, ctypes.c_float, ctypes.c_int]
         lib.up2_fir_post.restype = ctypes.c_int
+        f32 = ctypes.c_float
+        lib.post_rgb.argtypes = [p, p, i64, i64, p, p, p, f32, f32, p, p, i64, f32, p, ctypes.c_int]
+        lib.post_rgb.restype = ctypes.c_int
         _lib = lib
         return _lib
 
@@ -190,3 +193,58 @@ def up2_fir_post(phases: list[torch.Tensor], f: torch.Tensor, m0: int, out: torc
     if rc != 0:
         raise MemoryError("fused kernel: could not allocate its row buffers")
     return out
+
+
+def _vec(t: torch.Tensor | None, n: int, what: str) -> torch.Tensor | None:
+    if t is None:
+        return None
+    t = t.detach().to(torch.float32).reshape(-1).contiguous()
+    if t.numel() != n:
+        raise ValueError(f"need {n} {what}, got {t.numel()}")
+    return t
+
+
+def post_rgb(y: torch.Tensor, scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+             noise: torch.Tensor | None = None, slope: float = 0.2, clamp: float | None = None,
+             rgb_weight: torch.Tensor | None = None, rgb_bias: torch.Tensor | None = None,
+             rgb_clamp: float | None = None, out: torch.Tensor | None = None,
+             rgb_out: torch.Tensor | None = None) -> torch.Tensor | None:
+    """``act(y · scale + bias + noise)`` clamped to ±clamp, written into ``out`` (default: ``y``
+    itself); y, out: [1, C, H, W] float32 channels-last (rows of a larger tensor are fine); scale,
+    bias: [C] or None; noise: [H, W] contiguous or None; act the leaky ReLU with ``slope``.  With
+    ``rgb_weight`` [R, C] (toRGB's modulated 1x1 weight) the same pass also computes
+    ``clamp(rgb_weight @ out + rgb_bias, ±rgb_clamp)`` into ``rgb_out`` (default: a new
+    [1, R, H, W] channels-last tensor), which it returns; else None."""
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"fused kernels unavailable: {_reason}")
+    if (y.dtype != torch.float32 or y.device.type != "cpu" or y.ndim != 4 or y.shape[0] != 1
+            or not y.is_contiguous(memory_format=torch.channels_last)):
+        raise ValueError(f"y: need a float32 CPU channels-last [1, C, H, W] tensor, got {y.dtype} {tuple(y.shape)}")
+    _, c, h, w = y.shape
+    out = y if out is None else out
+    if out.dtype != torch.float32 or out.shape != y.shape or not out.is_contiguous(memory_format=torch.channels_last):
+        raise ValueError(f"out: need a float32 channels-last {tuple(y.shape)} tensor, got {tuple(out.shape)}")
+    scale, bias = _vec(scale, c, "scales"), _vec(bias, c, "biases")
+    if noise is not None:
+        noise = noise.detach().to(torch.float32)
+        if noise.shape[-2:] != (h, w) or any(d != 1 for d in noise.shape[:-2]) or not noise.is_contiguous():
+            raise ValueError(f"noise: need a contiguous [{h}, {w}] map, got {tuple(noise.shape)}")
+    rgb = wr = br = None
+    r = 0
+    if rgb_weight is not None:
+        wr = rgb_weight.detach().to(torch.float32).contiguous()
+        if wr.ndim != 2 or wr.shape[1] != c:
+            raise ValueError(f"rgb_weight: need [R, {c}], got {tuple(wr.shape)}")
+        r = wr.shape[0]
+        br = _vec(torch.zeros(r) if rgb_bias is None else rgb_bias, r, "rgb biases")
+        rgb = (torch.empty(1, r, h, w, dtype=torch.float32, memory_format=torch.channels_last)
+               if rgb_out is None else rgb_out)
+        if (rgb.dtype != torch.float32 or tuple(rgb.shape) != (1, r, h, w)
+                or not rgb.is_contiguous(memory_format=torch.channels_last)):
+            raise ValueError(f"rgb_out: need a float32 channels-last [1, {r}, {h}, {w}] tensor, got {tuple(rgb.shape)}")
+    inf = float("inf")
+    lib.post_rgb(y.data_ptr(), out.data_ptr(), h * w, c, _ptr(scale), _ptr(bias), _ptr(noise), float(slope),
+                 inf if clamp is None else float(clamp), _ptr(wr), _ptr(br), r,
+                 inf if rgb_clamp is None else float(rgb_clamp), _ptr(rgb), torch.get_num_threads())
+    return rgb

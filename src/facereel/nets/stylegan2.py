@@ -274,22 +274,30 @@ class SynthesisLayer(nn.Module):
         raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
 
     def forward(self, x, w, noise_mode="random", fused_modconv=True, gain=1, impl="reference",
-                fused_kernels=False):
+                fused_kernels=False, torgb=None):
+        """``torgb=(ToRGBLayer, w)`` (fast path with ``fused_kernels`` only) asks for that toRGB to
+        be computed in the same pass: the call then returns ``(x, rgb)``, rgb None where it was not
+        (the caller runs the toRGB itself)."""
         styles = self.affine(w)
         if impl == "fast" and x.dtype != torch.float16:
             # (float16 keeps the official pre-normalised fused path: it guards against overflow.)
-            return self._forward_fast(x, styles, noise_mode, gain, fused_kernels)
+            y = self._forward_fast(x, styles, noise_mode, gain, fused_kernels, torgb)
+            if isinstance(y, tuple):        # (x, rgb) from the fused tail
+                return y if torgb is not None else y[0]
+            return y if torgb is None else (y, None)
         noise = self._noise(x, noise_mode, x.shape[0])
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                                  fused_modconv=fused_modconv)
         act_gain = self.act_gain * gain
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=act_clamp)
+        x = ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=act_clamp)
+        return x if torgb is None else (x, None)
 
-    def _forward_fast(self, x, styles, noise_mode, gain, fused_kernels=False):
+    def _forward_fast(self, x, styles, noise_mode, gain, fused_kernels=False, torgb=None):
         """Same maths as the reference with fewer passes (see module docstring); ``fused_kernels``
-        lets upsampling layers run as phase convs + the opt-in compiled kernel (:meth:`_up_fused`)."""
+        lets upsampling layers run as phase convs + the opt-in compiled kernel (:meth:`_up_fused`)
+        and same-size layers finish (with ``torgb``'s toRGB) in one compiled pass (:meth:`_post_fused`)."""
         dtype = x.dtype
         n = x.shape[0]
         cl = x.is_contiguous(memory_format=torch.channels_last) and x.ndim == 4
@@ -335,6 +343,9 @@ class SynthesisLayer(nn.Module):
                 and dtype == torch.float32 and x.device.type == "cpu" else None)
         if taps is not None and not _fused.available():
             taps = None
+        post_fused = (fused_kernels and self.up == 1 and inplace and fold and cl and dtype == torch.float32
+                      and x.device.type == "cpu" and self.activation in ("lrelu", "relu", "linear")
+                      and _fused.available())
         # Batch 1 modulates the weight (O·I·k² products, 16·O·I for the Winograd transform) unless
         # that costs more than scaling the input and output maps (small maps: 4-32 px at 512 ch).
         w_elems = (16 if wino else self.weight[0, 0].numel()) * out_ch * in_ch
@@ -353,6 +364,8 @@ class SynthesisLayer(nn.Module):
                 wm = wd * coef.to(dtype)[:, :, None, None]
             if taps is not None:
                 return self._up_fused(x, wm, taps, bias, None, noise, gain)
+            if post_fused:
+                return self._post_fused(self._conv(x, wm, bias), None, None, noise, gain, torgb)
             out_h = x.shape[2] * self.up
             stripe = max(STRIPE_BYTES // max(x.shape[3] * self.up * out_ch * x.element_size(), 1), STRIPE_MIN_ROWS)
             if inplace and cl and out_h >= 2 * stripe and self._stripe_geometry():
@@ -377,6 +390,8 @@ class SynthesisLayer(nn.Module):
             if taps is not None:
                 return self._up_fused(xs, wd, taps, bias, scale, noise, gain)
             y = self._conv(xs, _Wino(wd, None) if wino else wd, None)
+            if post_fused:
+                return self._post_fused(y, scale, bias, noise, gain, torgb)
             s4 = scale.to(dtype).reshape(n, out_ch, 1, 1)
             if inplace:
                 y = y.mul_(s4).add_(bias.reshape(1, -1, 1, 1))
@@ -417,8 +432,7 @@ class SynthesisLayer(nn.Module):
         out_ch = self.weight.shape[0]
         cl = torch.channels_last
         y = torch.empty(n, out_ch, 2 * h, 2 * w, dtype=x.dtype, device=x.device, memory_format=cl)
-        slope = {"lrelu": ops.activation_funcs["lrelu"].def_alpha, "relu": 0.0, "linear": 1.0}[self.activation]
-        clamp = None if self.conv_clamp is None else float(self.conv_clamp * gain)
+        slope, clamp = self._slope_clamp(gain)
         for i in range(n):
             phases = [p.contiguous(memory_format=cl) for p in
                       ops.conv_transpose2d_phases(x[i:i + 1], kernels, 3, 3, 2)]
@@ -426,6 +440,32 @@ class SynthesisLayer(nn.Module):
                                 noise if noise is None or noise.ndim == 2 else noise[i, 0],
                                 slope=slope, clamp=clamp)
         return y
+
+    def _slope_clamp(self, gain):
+        slope = {"lrelu": ops.activation_funcs["lrelu"].def_alpha, "relu": 0.0, "linear": 1.0}[self.activation]
+        return slope, None if self.conv_clamp is None else float(self.conv_clamp * gain)
+
+    def _post_fused(self, y, scale, bias, noise, gain, torgb):
+        """Same-size layer tail in one compiled pass per sample (:func:`fused.post_rgb`), in place
+        on the conv output y [N, O, H, W]: demodulation ``scale`` [N, O] and ``bias`` (None: already
+        applied), noise, activation, clamp; and, with ``torgb=(ToRGBLayer, w)``, that layer's
+        output from the same pass.  Returns (y, rgb [N, R, H, W] channels-last or None).  Whole
+        maps: stripes measured no faster once the tail is one pass."""
+        y = y.contiguous(memory_format=torch.channels_last)
+        n = y.shape[0]
+        slope, clamp = self._slope_clamp(gain)
+        rgbp = torgb[0]._fused_params(torgb[1]) if torgb is not None else None
+        rgb = (None if rgbp is None else
+               torch.empty(n, rgbp[0].shape[1], *y.shape[2:], dtype=torch.float32, device=y.device,
+                           memory_format=torch.channels_last))
+        for i in range(n):
+            ni = noise if noise is None or noise.ndim == 2 else noise[i, 0]
+            if rgbp is None:
+                _fused.post_rgb(y[i:i + 1], None if scale is None else scale[i], bias, ni, slope, clamp)
+            else:
+                _fused.post_rgb(y[i:i + 1], None if scale is None else scale[i], bias, ni, slope, clamp,
+                                rgbp[0][i], rgbp[1], rgbp[2], rgb_out=rgb[i:i + 1])
+        return y, rgb
 
     def _post(self, y, noise, fold, g, gain, inplace):
         """Noise, activation (gain folded or applied) and clamp on the conv output."""
@@ -546,6 +586,15 @@ class ToRGBLayer(nn.Module):
         x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
         return ops.bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
+    def _fused_params(self, w):
+        """(modulated weight [N, R, I], bias [R], clamp) for :func:`fused.post_rgb`, the fast path's
+        maths (1x1 kernels; None otherwise, or while autograd records)."""
+        if self.weight.shape[-1] != 1 or _records_grad(self, w):
+            return None
+        styles = (self.affine(w) * self.weight_gain).float()                           # [N, I]
+        wm = self.weight.float()[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)        # [N, R, I]
+        return wm.contiguous(), self.bias.float(), self.conv_clamp
+
     def extra_repr(self):
         return f"in_channels={self.in_channels:d}, out_channels={self.out_channels:d}, w_dim={self.w_dim:d}"
 
@@ -622,13 +671,21 @@ class SynthesisBlock(nn.Module):
         else:
             x = x.to(dtype=dtype, memory_format=memory_format)
 
-        if self.in_channels == 0:
+        rgb = None
+        # With the fused kernels, a toRGB that reads conv1's output runs in conv1's last pass.
+        fuse_rgb = kw.get("fused_kernels") and impl == "fast" and (self.is_last or self.architecture == "skip")
+        if self.in_channels == 0 and fuse_rgb:
+            x, rgb = self.conv1(x, next(w_iter), torgb=(self.torgb, ws[:, self.num_conv]), **kw)
+        elif self.in_channels == 0:
             x = self.conv1(x, next(w_iter), **kw)
         elif self.architecture == "resnet":
             y = self.skip(x, gain=np.sqrt(0.5), impl=impl)
             x = self.conv0(x, next(w_iter), **kw)
             x = self.conv1(x, next(w_iter), gain=np.sqrt(0.5), **kw)
             x = y.add_(x)
+        elif fuse_rgb:
+            x = self.conv0(x, next(w_iter), **kw)
+            x, rgb = self.conv1(x, next(w_iter), torgb=(self.torgb, ws[:, self.num_conv]), **kw)
         else:
             x = self.conv0(x, next(w_iter), **kw)
             x = self.conv1(x, next(w_iter), **kw)
@@ -636,7 +693,9 @@ class SynthesisBlock(nn.Module):
         if img is not None:
             img = (ops.upsample2d_fast(img, self.resample_filter) if impl == "fast"
                    else ops.upsample2d(img, self.resample_filter))
-        if self.is_last or self.architecture == "skip":
+        if rgb is not None:
+            img = img.add_(rgb) if img is not None else rgb
+        elif self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv, impl=impl)
             # The fast path keeps the skip image channels-last, as toRGB gives it, so that its
             # upsampling runs as oneDNN's fast depthwise conv (SynthesisNetwork returns NCHW).

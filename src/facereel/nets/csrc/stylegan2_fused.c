@@ -1,6 +1,6 @@
-/* facereel fused CPU kernel (opt-in, see facereel/nets/fused.py): the tail of StyleGAN2's
- * upsampling layer in one pass over memory.
+/* facereel fused CPU kernels (opt-in, see facereel/nets/fused.py) for StyleGAN2's layers.
  *
+ * up2_fir_post: the tail of an upsampling layer in one pass over memory.
  * Input: the four output phases of the stride-2 transposed 3x3 conv, P[r][s] (float32,
  * channels-last, each [rows, cols, C] contiguous), of a local window of L input rows and w input
  * columns.  Interleaved they are the transposed conv's output t, (2L + 1) x (2w + 1):
@@ -147,4 +147,106 @@ int up2_fir_post(const float *p00, const float *p01, const float *p10, const flo
         }
     }
     return failed ? -1 : 0;
+}
+
+/* post_rgb: the tail of a same-size layer plus the block's toRGB while each pixel is in registers.
+ * src, y: [P, C] (channels-last pixels; y may be src), per pixel and channel
+ *     v = act(src * scale[c] + bias[c] + noise[p]) clamped to [-clamp, clamp];  y = v
+ * (scale, bias, noise may be NULL: 1, 0, 0), and when wr is given
+ *     rgb[p][o] = clamp_rgb( sum_c wr[o][c] v[c] + br[o] ),  o < R
+ * (toRGB's modulated 1x1 conv, bias and clamp; wr [R, C] row-major).  Pixels are split between
+ * nthreads POSIX threads. */
+typedef struct {
+    const float *src;
+    float *y;
+    long p0, p1, C, R;
+    const float *scale, *bias, *noise, *wr, *br;
+    float slope, clamp, rgb_clamp;
+    float *rgb;
+} post_t;
+
+typedef float v8 __attribute__((vector_size(32)));
+
+static void *post_run(void *arg) {
+    const post_t *J = arg;
+    const long C = J->C, R = J->R;
+    const float slope = J->slope, hi = J->clamp, lo = -J->clamp;
+    const float rhi = J->rgb_clamp, rlo = -J->rgb_clamp;
+    const float *restrict sc = J->scale, *restrict bias = J->bias, *restrict wr = J->wr;
+    for (long p = J->p0; p < J->p1; p++) {
+        const float *restrict xp = J->src + p * C;
+        float *restrict yp = J->y + p * C;
+        const float nv = J->noise ? J->noise[p] : 0.0f;
+        if (sc && bias) {
+            for (long c = 0; c < C; c++) {
+                float v = xp[c] * sc[c] + (bias[c] + nv);
+                v = v > 0.0f ? v : v * slope;
+                v = v > lo ? v : lo;
+                yp[c] = v < hi ? v : hi;
+            }
+        } else if (bias) {
+            for (long c = 0; c < C; c++) {
+                float v = xp[c] + (bias[c] + nv);
+                v = v > 0.0f ? v : v * slope;
+                v = v > lo ? v : lo;
+                yp[c] = v < hi ? v : hi;
+            }
+        } else {
+            for (long c = 0; c < C; c++) {
+                float v = xp[c] + nv;
+                v = v > 0.0f ? v : v * slope;
+                v = v > lo ? v : lo;
+                yp[c] = v < hi ? v : hi;
+            }
+        }
+        if (!wr) continue;
+        float *restrict out = J->rgb + p * R;
+        for (long o = 0; o < R; o++) {
+            const float *restrict wo = wr + o * C;
+            long c = 0;
+            float s = 0.0f;
+            if (C >= 8) {
+                /* eight partial sums: a vector FMA per 8 channels instead of a serial chain */
+                v8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
+                for (; c + 8 <= C; c += 8) {
+                    v8 a, b;
+                    memcpy(&a, yp + c, sizeof a);
+                    memcpy(&b, wo + c, sizeof b);
+                    acc += a * b;
+                }
+                s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            }
+            for (; c < C; c++) s += yp[c] * wo[c];
+            float v = s + J->br[o];
+            v = v > rlo ? v : rlo;
+            out[o] = v < rhi ? v : rhi;
+        }
+    }
+    return NULL;
+}
+
+int post_rgb(const float *src, float *y, long P, long C, const float *scale, const float *bias, const float *noise,
+             float slope, float clamp, const float *wr, const float *br, long R, float rgb_clamp,
+             float *rgb, int nthreads) {
+    enum { MAX_THREADS = 64 };
+    post_t jobs[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    if (nthreads > MAX_THREADS) nthreads = MAX_THREADS;
+    if (P * C < (1L << 15)) nthreads = 1;          /* small maps: a thread costs more than it saves */
+    if (nthreads < 1) nthreads = 1;
+    for (int k = 0; k < nthreads; k++) {
+        post_t *J = &jobs[k];
+        J->src = src; J->y = y; J->C = C; J->R = R; J->scale = scale; J->bias = bias; J->noise = noise;
+        J->wr = wr; J->br = br; J->slope = slope; J->clamp = clamp; J->rgb_clamp = rgb_clamp; J->rgb = rgb;
+        J->p0 = P * k / nthreads; J->p1 = P * (k + 1) / nthreads;
+    }
+    for (int k = 1; k < nthreads; k++)
+        started[k] = pthread_create(&th[k], NULL, post_run, &jobs[k]) == 0;
+    post_run(&jobs[0]);
+    for (int k = 1; k < nthreads; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else post_run(&jobs[k]);
+    }
+    return 0;
 }
