@@ -104,3 +104,19 @@ def test_generate_nvidia_pickle_official_seeds(tmp_path, torch_threads):
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), want)
     res = CliRunner().invoke(_app(), ["generate", "--official-seeds", "-o", str(tmp_path / "d.png")])
     assert res.exit_code == 1 and "NVIDIA" in res.output
+
+
+def test_fused_kernels_flag_turns_the_switch_on(tmp_path, monkeypatch):
+    import os
+
+    from facereel.nets import fused
+
+    monkeypatch.setenv(fused.ENV, "")      # recorded, so the CLI's setting is undone afterwards
+    runner = CliRunner()
+    assert "--fused-kernels" in runner.invoke(_app(), ["--help"]).output
+    res = runner.invoke(_app(), ["generate", "--seeds", "0", "-o", str(tmp_path / "a.png")])
+    assert res.exit_code == 0, res.output
+    assert not fused.enabled_by_env()
+    res = runner.invoke(_app(), ["--fused-kernels", "generate", "--seeds", "0", "-o", str(tmp_path / "b.png")])
+    assert res.exit_code == 0, res.output
+    assert fused.enabled_by_env() and os.environ[fused.ENV] == "1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import typer
 
@@ -25,10 +26,17 @@ COMMAND_MODULES = ("analyze", "timelapse", "evaluate", "weights", "generate", "i
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging.")) -> None:
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging."),
+          fused_kernels: bool = typer.Option(
+              False, "--fused-kernels", envvar="FACEREEL_FUSED_KERNELS",
+              help="Opt in to the compiled CPU kernels for StyleGAN2 synthesis (built with the "
+                   "system C compiler on first use; the pure-PyTorch path runs where none works).")) -> None:
     from facereel.commands._ui import setup_logging
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
+    if fused_kernels:
+        # The networks read the switch from the environment (facereel.nets.fused.ENV).
+        os.environ["FACEREEL_FUSED_KERNELS"] = "1"
 
 
 def _register() -> None:
