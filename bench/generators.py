@@ -28,6 +28,7 @@ machine (golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2
     python bench/generators.py            # 1 warm-up + 2 timed runs per entry (median)
     python bench/generators.py --quick    # 1 warm-up + 1 timed run (or FACEREEL_BENCH_QUICK=1)
     python bench/generators.py --res 256 --no-sg3
+    python bench/generators.py --device cuda   # the same entries on a GPU (bf16 native there)
 """
 
 from __future__ import annotations
@@ -42,15 +43,27 @@ import sys
 import time
 
 OFFICIAL = {256: 0.86, 512: 1.74, 1024: 2.73, "sg3t": 61.0}
+# --device: where the networks run (the default "cpu" is what the goals are about; "cuda" times
+# the same entries on a GPU, where the bfloat16 path is native).
+DEVICE = "cpu"
+
+
+def _sync() -> None:
+    if DEVICE.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def _timeit(fn, runs: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
+    _sync()
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -60,8 +73,8 @@ def conv_peak(runs: int) -> float:
     import torch
     import torch.nn.functional as F
 
-    x = torch.randn(1, 512, 64, 64)
-    w = torch.randn(512, 512, 3, 3)
+    x = torch.randn(1, 512, 64, 64, device=DEVICE)
+    w = torch.randn(512, 512, 3, 3, device=DEVICE)
     flops = 2.0 * 64 * 64 * 512 * 512 * 9
     best = 0.0
     with torch.inference_mode():
@@ -110,9 +123,11 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
 
     G = Generator(**ffhq_config(res)).eval().requires_grad_(False)
     fill_(G)
-    native_bf16 = has_native_bf16("cpu")
-    have_fused = fused_kernels.available()
-    wss = {b: G.mapping(torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(b)), None) for b in batches}
+    G = G.to(DEVICE)
+    native_bf16 = has_native_bf16(DEVICE)
+    have_fused = DEVICE == "cpu" and fused_kernels.available()
+    wss = {b: G.mapping(torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(b)).to(DEVICE), None)
+           for b in batches}
     for batch in batches:
         ws = wss[batch]
         out = {"model": "StyleGAN2", "res": res, "batch": batch, "gflop": conv_flops(G, batch) / 1e9,
@@ -154,6 +169,7 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
                 for b in (batches if rnd % 2 == 0 else batches[::-1]):
                     t0 = time.perf_counter()
                     G.synthesis(wss[b], noise_mode="const", **kw)
+                    _sync()
                     best[p][b] = min(best[p][b], (time.perf_counter() - t0) / b)
     for p in paths:
         print("RESULT " + json.dumps({"model": "StyleGAN2-batch", "path": p, "res": res, "per_image": best[p]}),
@@ -172,6 +188,7 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
             for p, kw in paths.items():
                 t0 = time.perf_counter()
                 G.synthesis(ws1, noise_mode="const", **kw)
+                _sync()
                 times[p].append(time.perf_counter() - t0)
                 shares[p].append(gflop / times[p][-1] / peaks[-1])
     for p in paths:
@@ -190,8 +207,8 @@ def child_sg3(runs: int, threads: int) -> None:
         return
     G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024, img_channels=3,
                             mapping_kwargs=dict(num_layers=2), channel_base=32768, channel_max=512,
-                            magnitude_ema_beta=0.5 ** (32 / 20000)).eval().requires_grad_(False)
-    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
+                            magnitude_ema_beta=0.5 ** (32 / 20000)).eval().requires_grad_(False).to(DEVICE)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)).to(DEVICE), None)
     out = {"model": "StyleGAN3-T", "res": 1024, "batch": 1}
     if hasattr(stylegan3, "synthesis_flops"):
         out["gflop"] = sum(stylegan3.synthesis_flops(G, 1).values()) / 1e9
@@ -200,8 +217,10 @@ def child_sg3(runs: int, threads: int) -> None:
         out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         fast = G.synthesis(ws, noise_mode="const")
         # The reference path (the official CPU op sequence) takes about a minute: timed once, no warm-up.
+        _sync()
         t0 = time.perf_counter()
         ref = G.synthesis(ws, noise_mode="const", impl="reference")
+        _sync()
         out["reference"] = time.perf_counter() - t0
     out["fast_vs_ref_rel_err"] = ((fast - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
     out["reference_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
@@ -216,10 +235,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="*", default=[1, 4])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-sg3", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu (default, what the goals are about) or cuda")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     quick = args.quick or os.environ.get("FACEREEL_BENCH_QUICK", "") not in ("", "0")
     runs = args.runs or (1 if quick else 2)
+    global DEVICE
+    DEVICE = args.device
 
     if args.child == "sg3":
         return child_sg3(runs, args.threads)
@@ -230,12 +252,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     peak = conv_peak(runs)
-    print(f"threads={args.threads}  runs/entry={runs}  fp32 3x3-conv throughput: {peak:.1f} GFLOP/s", flush=True)
+    print(f"device={args.device}  threads={args.threads}  runs/entry={runs}  fp32 3x3-conv throughput: {peak:.1f} GFLOP/s",
+          flush=True)
     jobs = [str(r) for r in args.res] + ([] if args.no_sg3 else ["sg3"])
     results = []
     for job in jobs:
         cmd = [sys.executable, __file__, "--child", job, "--runs", str(runs), "--threads", str(args.threads),
-               "--batch", *map(str, args.batch)]
+               "--device", args.device, "--batch", *map(str, args.batch)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [ln[7:] for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode != 0 and not lines:

@@ -226,6 +226,11 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
     assert fused.available()
     assert built[0].stat().st_mtime_ns == stamp                # loaded, not rebuilt
     assert [p.name for p in (tmp_path / "kernels").iterdir()] == [built[0].name]   # no temp files left
+    # A library others could have written is not trusted: it is rebuilt over.
+    built[0].chmod(0o777)
+    monkeypatch.setattr(fused, "_lib", None)
+    assert fused.available()
+    assert built[0].stat().st_mode & 0o022 == 0
 
 
 def test_no_compiler_warns_once_and_runs_the_fast_path(monkeypatch, tmp_path):

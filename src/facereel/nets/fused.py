@@ -11,7 +11,9 @@ graph; everything else (CUDA included) runs the fast path.  Tests hold it to the
 Build: the C source in ``csrc/`` is compiled with the system C compiler (``$CC``, else ``cc``)
 for this CPU (``-march=native``) into ``$FACEREEL_HOME/kernels`` (else
 ``$XDG_CACHE_HOME/facereel/kernels``), named by a hash of source, flags, compiler and CPU, so a
-changed source or another machine sharing the cache builds its own.  Where no compiler works the
+changed source or another machine sharing the cache builds its own.  A cached library is loaded
+only when this user owns it and no one else can write to it (else it is rebuilt over), since
+loading it runs its code.  Where no compiler works the
 kernel is unavailable: :func:`available` says so (and why, :func:`unavailable_reason`), a
 :class:`RuntimeWarning` is issued once, and the fast path runs instead.
 """
@@ -70,6 +72,13 @@ def _cpu_id() -> str:
     return platform.machine() + "\n" + "\n".join(sorted(set(keep)))
 
 
+def _trusted(path: Path) -> bool:
+    """A cached library is loaded (its code runs in this process) only if this user owns it and
+    nobody else can write to it; anything else is rebuilt over."""
+    st = path.stat()
+    return (not hasattr(os, "getuid") or st.st_uid == os.getuid()) and not st.st_mode & 0o022
+
+
 def _build(cc: str) -> Path:
     from facereel.paths import cache_dir
 
@@ -78,7 +87,7 @@ def _build(cc: str) -> Path:
     key = hashlib.sha256(b"\0".join([src, " ".join(_FLAGS).encode(), version.encode(),
                                      _cpu_id().encode()])).hexdigest()[:16]
     out = cache_dir("kernels") / f"{_SRC.stem}-{key}.so"
-    if out.exists():
+    if out.exists() and _trusted(out):
         return out
     # Build beside the target and rename: concurrent processes never load a half-written file.
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
@@ -87,6 +96,7 @@ def _build(cc: str) -> Path:
         res = subprocess.run([cc, *_FLAGS, str(_SRC), "-o", tmp], capture_output=True, text=True, timeout=300)
         if res.returncode != 0:
             raise OSError(f"{Path(cc).name} failed: {(res.stderr or res.stdout).strip()[-500:]}")
+        os.chmod(tmp, 0o755)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
