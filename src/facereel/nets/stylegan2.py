@@ -746,7 +746,8 @@ class SynthesisNetwork(nn.Module):
         impl = impl or self.impl
         assert impl in ("fast", "reference")
         if fused_kernels is None:
-            fused_kernels = self.fused_kernels if self.fused_kernels is not None else _fused.enabled_by_env()
+            own = getattr(self, "fused_kernels", None)     # (modules pickled before the switch existed)
+            fused_kernels = own if own is not None else _fused.enabled_by_env()
         if impl == "fast" and fused_kernels:
             block_kwargs["fused_kernels"] = True
         if dtype is not None and dtype != torch.float32 and impl == "reference":
