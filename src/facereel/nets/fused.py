@@ -1,21 +1,23 @@
 """Opt-in fused CPU kernels, compiled from C on first use (never at import).
 
 The default fast paths are pure PyTorch.  A fused kernel does in one pass over memory what they
-do in several, where memory traffic, not arithmetic, is what is left (StyleGAN2's high-resolution
-upsampling layers: the 1024 px layer's interleave, FIR, noise, activation and clamp touch a
-128 MB map four times).  It is used only when asked for, per call
-(``G.synthesis(ws, fused=True)``), per network (``G.synthesis.fused = True``) or per process
-(``FACEREEL_FUSED_KERNELS=1``), and only where it applies: float32 CPU tensors with no autograd
-graph; everything else (CUDA included) runs the fast path.  Tests hold it to the reference path.
+do in several, where memory traffic, not arithmetic, is what is left: StyleGAN2's upsampling
+layers (:func:`up2_fir_post`: at 1024 px the interleave, FIR, noise, activation and clamp touch
+a 128 MB map five times) and the tails of its same-size layers with the block's toRGB
+(:func:`post_rgb`).  They are used only when asked for, per call
+(``G.synthesis(ws, fused_kernels=True)``), per network (``G.synthesis.fused_kernels = True``) or
+per process (``FACEREEL_FUSED_KERNELS=1``, ``facereel --fused-kernels``), and only where they
+apply: float32 CPU tensors with no autograd graph; everything else (CUDA included) runs the fast
+path.  Tests hold them to the unfused ops, the reference path and the golden fixtures.
 
 Build: the C source in ``csrc/`` is compiled with the system C compiler (``$CC``, else ``cc``)
 for this CPU (``-march=native``) into ``$FACEREEL_HOME/kernels`` (else
 ``$XDG_CACHE_HOME/facereel/kernels``), named by a hash of source, flags, compiler and CPU, so a
 changed source or another machine sharing the cache builds its own.  A cached library is loaded
 only when this user owns it and no one else can write to it (else it is rebuilt over), since
-loading it runs its code.  Where no compiler works the
-kernel is unavailable: :func:`available` says so (and why, :func:`unavailable_reason`), a
-:class:`RuntimeWarning` is issued once, and the fast path runs instead.
+loading it runs its code.  Where no compiler works the kernels are unavailable:
+:func:`available` says so (and why, :func:`unavailable_reason`), a :class:`RuntimeWarning` is
+issued once, and the fast path runs instead.
 """
 
 from __future__ import annotations

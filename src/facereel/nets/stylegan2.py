@@ -17,6 +17,11 @@ Two execution paths give the same numbers (to float rounding):
   convs as polyphase ordinary convs, large layers one cache-sized stripe of rows at a time, and
   batches depth-first per sample at high resolution.
 
+``synthesis(..., fused_kernels=True)`` (or ``FACEREEL_FUSED_KERNELS=1``) lets the fast path finish
+its layers with the opt-in compiled CPU kernels of :mod:`facereel.nets.fused` (upsampling layers
+as phase convs + one pass for FIR, demodulation, bias, noise, activation and clamp; same-size
+layers with their block's toRGB in one pass).
+
 ``synthesis(..., dtype=torch.bfloat16)`` (or ``Generator.forward(..., dtype=...)``) runs the
 convolutions in bfloat16 (opt-in; PSNR ≥ 40 dB against float32 is tested), accumulating the
 RGB image in float32.
