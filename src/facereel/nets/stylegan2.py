@@ -73,6 +73,10 @@ STRIPE_MIN_ROWS = 8
 # linear in the weight).
 
 
+# Activations the fused kernels compute (a leaky ReLU with this negative slope).
+_FUSED_SLOPES = {"lrelu": ops.activation_funcs["lrelu"].def_alpha, "relu": 0.0, "linear": 1.0}
+
+
 class _Wino:
     """A conv weight in Winograd form for :meth:`SynthesisLayer._conv`: [16*O, I, 1, 1] and the
     matching [16*O] bias (or None)."""
@@ -344,13 +348,11 @@ class SynthesisLayer(nn.Module):
         else:
             noise = self._noise(x, noise_mode, n)
             noise = None if noise is None else (noise * gn).to(dtype)
-        taps = (self._fused_taps() if fused_kernels and poly and inplace and fold and cl
-                and dtype == torch.float32 and x.device.type == "cpu" else None)
-        if taps is not None and not _fused.available():
-            taps = None
-        post_fused = (fused_kernels and self.up == 1 and inplace and fold and cl and dtype == torch.float32
-                      and x.device.type == "cpu" and self.activation in ("lrelu", "relu", "linear")
-                      and _fused.available())
+        # The compiled kernels: float32 CPU inference, channels-last, activation gain folded.
+        fusable = (fused_kernels and inplace and fold and cl and dtype == torch.float32
+                   and x.device.type == "cpu" and self.activation in _FUSED_SLOPES and _fused.available())
+        taps = self._fused_taps() if fusable and poly else None
+        post_fused = fusable and self.up == 1
         # Batch 1 modulates the weight (O·I·k² products, 16·O·I for the Winograd transform) unless
         # that costs more than scaling the input and output maps (small maps: 4-32 px at 512 ch).
         w_elems = (16 if wino else self.weight[0, 0].numel()) * out_ch * in_ch
@@ -407,9 +409,8 @@ class SynthesisLayer(nn.Module):
     def _fused_taps(self) -> torch.Tensor | None:
         """The 4-tap FIR per axis for :func:`fused.up2_fir_post` (flipped, with gain 2 per axis, as
         :func:`ops.fir_filter_fast` applies it), or None where the fused kernel does not apply:
-        not the standard geometry (:meth:`_stripe_geometry`), a non-separable filter, or an
-        activation other than (leaky) ReLU / linear."""
-        if self.up != 2 or not self._stripe_geometry() or self.activation not in ("lrelu", "relu", "linear"):
+        not the standard geometry (:meth:`_stripe_geometry`) or a non-separable filter."""
+        if self.up != 2 or not self._stripe_geometry():
             return None
 
         def taps():
@@ -447,8 +448,7 @@ class SynthesisLayer(nn.Module):
         return y
 
     def _slope_clamp(self, gain):
-        slope = {"lrelu": ops.activation_funcs["lrelu"].def_alpha, "relu": 0.0, "linear": 1.0}[self.activation]
-        return slope, None if self.conv_clamp is None else float(self.conv_clamp * gain)
+        return _FUSED_SLOPES[self.activation], None if self.conv_clamp is None else float(self.conv_clamp * gain)
 
     def _post_fused(self, y, scale, bias, noise, gain, torgb):
         """Same-size layer tail in one compiled pass per sample (:func:`fused.post_rgb`), in place
@@ -677,23 +677,23 @@ class SynthesisBlock(nn.Module):
             x = x.to(dtype=dtype, memory_format=memory_format)
 
         rgb = None
-        # With the fused kernels, a toRGB that reads conv1's output runs in conv1's last pass.
-        fuse_rgb = kw.get("fused_kernels") and impl == "fast" and (self.is_last or self.architecture == "skip")
-        if self.in_channels == 0 and fuse_rgb:
-            x, rgb = self.conv1(x, next(w_iter), torgb=(self.torgb, ws[:, self.num_conv]), **kw)
-        elif self.in_channels == 0:
-            x = self.conv1(x, next(w_iter), **kw)
+        # With the fused kernels, a toRGB that reads conv1's output runs in conv1's last pass
+        # (not in resnet blocks: their toRGB reads conv1's output plus the skip branch).
+        fuse_rgb = (kw.get("fused_kernels") and impl == "fast" and self.architecture != "resnet"
+                    and (self.is_last or self.architecture == "skip"))
+        kw1 = dict(kw, torgb=(self.torgb, ws[:, self.num_conv])) if fuse_rgb else kw
+        if self.in_channels == 0:
+            x = self.conv1(x, next(w_iter), **kw1)
         elif self.architecture == "resnet":
             y = self.skip(x, gain=np.sqrt(0.5), impl=impl)
             x = self.conv0(x, next(w_iter), **kw)
             x = self.conv1(x, next(w_iter), gain=np.sqrt(0.5), **kw)
             x = y.add_(x)
-        elif fuse_rgb:
-            x = self.conv0(x, next(w_iter), **kw)
-            x, rgb = self.conv1(x, next(w_iter), torgb=(self.torgb, ws[:, self.num_conv]), **kw)
         else:
             x = self.conv0(x, next(w_iter), **kw)
-            x = self.conv1(x, next(w_iter), **kw)
+            x = self.conv1(x, next(w_iter), **kw1)
+        if fuse_rgb:
+            x, rgb = x          # rgb None where the layer could not fuse it: the toRGB runs below
 
         if img is not None:
             img = (ops.upsample2d_fast(img, self.resample_filter) if impl == "fast"
