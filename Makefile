@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: setup demo test bench browser clean
+.PHONY: setup demo test test-fast lint bench browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ demo: setup
 
 test: setup browser
 	$(PY) -m pytest -q
+
+# The edit loop: the suite without the slow tests.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

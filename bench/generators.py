@@ -80,7 +80,7 @@ def conv_peak(runs: int) -> float:
     with torch.inference_mode():
         for mf in (torch.contiguous_format, torch.channels_last):
             xm, wm = x.contiguous(memory_format=mf), w.contiguous(memory_format=mf)
-            t = _timeit(lambda: F.conv2d(xm, wm, padding=1), max(runs, 2))
+            t = _timeit(lambda xm=xm, wm=wm: F.conv2d(xm, wm, padding=1), max(runs, 2))
             best = max(best, flops / t / 1e9)
     return best
 
@@ -139,7 +139,7 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
             variants.append(("bf16", dict(impl="fast", dtype=torch.bfloat16)))
         with torch.inference_mode():
             for label, kw in variants:
-                out[label] = _timeit(lambda: G.synthesis(ws, noise_mode="const", **kw), runs) / batch
+                out[label] = _timeit(lambda kw=kw, ws=ws: G.synthesis(ws, noise_mode="const", **kw), runs) / batch
             ref = G.synthesis(ws, noise_mode="const", impl="reference")
             fast = G.synthesis(ws, noise_mode="const", impl="fast", fused_kernels=False)
             fz = G.synthesis(ws, noise_mode="const", fused_kernels=True) if have_fused else None

@@ -148,7 +148,7 @@ def _sg2_256(impl: str = "fast"):
     torch.manual_seed(0)
     G = Generator(**ffhq_config(256)).eval().requires_grad_(False)
     try:
-        from generators import fill_     # bench/generators.py, next to this script
+        from generators import fill_  # bench/generators.py, next to this script
     except ImportError:                  # pragma: no cover - run from elsewhere: same rule inline
         fill_ = None
     if fill_ is not None:

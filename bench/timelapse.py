@@ -311,7 +311,7 @@ def main() -> int:
             verdict = "" if goal is None else f">= {goal:.0f} {'MET' if m['fps'] >= goal else 'NOT met'}"
             print(f"   {size:>5} {c['fps']:7.1f} | {c['path_fps']:6.1f} {m['fps']:7.1f} | {m['path_fps']:6.1f} "
                   f"{m['fps'] / c['fps']:16.3f} {verdict:>14} {m['cpu_ms']:19.1f}")
-        print(f"   morph prepare (landmarks given): " + ", ".join(
+        print("   morph prepare (landmarks given): " + ", ".join(
             f"{s}: {fps[('morph', s)]['prepare']:.2f} s" for s in (256, 512, 1024)))
         print(f"   peak RSS so far {_rss_mb():.0f} MB")
 

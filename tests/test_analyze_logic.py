@@ -16,7 +16,6 @@ import facereel.pipelines.analyze as pa
 from facereel.faces.types import Alignment, Detection, FaceAnalysis, Landmarks
 from facereel.manifest import PhotoEntry
 
-
 # ----------------------------------------------------------------------------- inputs
 
 

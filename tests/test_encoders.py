@@ -13,8 +13,16 @@ import pytest
 import torch
 from torch import nn
 
-from facereel.nets.encoders import (Backbone, BackboneEncoder, BottleneckIR, BottleneckIRSE, Encoder4Editing,
-                                    GradualStyleBlock, GradualStyleEncoder, ProgressiveBackboneEncoder)
+from facereel.nets.encoders import (
+    Backbone,
+    BackboneEncoder,
+    BottleneckIR,
+    BottleneckIRSE,
+    Encoder4Editing,
+    GradualStyleBlock,
+    GradualStyleEncoder,
+    ProgressiveBackboneEncoder,
+)
 
 
 def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:

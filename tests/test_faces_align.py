@@ -69,7 +69,7 @@ def test_quads_and_intermediate_steps(golden, photos, name):
 
     q, qsize = _quad_and_qsize(*eye_mouth_points(lm))
     img = Image.fromarray(photos[name], "RGB")
-    for key, out_size, t_size in [("psp256", 256, 256), ("ffhq1024", 1024, 4096)]:
+    for key, out_size, _t_size in [("psp256", 256, 256), ("ffhq1024", 1024, 4096)]:
         ref = meta["photos"][name][key]
         # Only the cheap geometry here: a tiny transform size would change nothing before the warp,
         # but the crop/pad/shrink arithmetic is what we compare.

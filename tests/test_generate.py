@@ -84,10 +84,9 @@ def test_generate_nvidia_pickle_official_seeds(tmp_path, torch_threads):
     """An official-structure StyleGAN2 pickle; --official-seeds draws z like gen_images.py."""
     import json
 
-    from golden import GOLDEN_DIR, golden_state_torch
-
     from facereel.checkpoints.fakes import write_nvidia_pickle
     from facereel.checkpoints.loaders import load_generator
+    from golden import GOLDEN_DIR, golden_state_torch
 
     z = np.load(GOLDEN_DIR / "sg2_uncond_skip_32.npz")
     meta = json.loads(z["meta"].item())

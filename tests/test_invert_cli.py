@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
+
 from clitext import cli_text as _text
 
 

@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 
+import facereel.nets.stylegan2 as sg2
 from facereel.nets.adapters import NVFaceGenerator
 from facereel.nets.base import FaceGenerator
 from facereel.nets.stylegan2 import Generator, conv_flops
-import facereel.nets.stylegan2 as sg2
 
 
 def tiny(architecture="skip", c_dim=0, res=32, seed=0, **kw):

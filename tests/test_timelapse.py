@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
+from facereel.pipelines.timelapse import TimelapseError, plan_timelapse, render_timelapse, timelapse_frames
 from facereel.render.blend import blend_weight
 from facereel.render.engines.base import Engine, Keyframe
 from facereel.render.stabilize import fit_similarity, smooth_trajectory, stabilize_keyframes
-from facereel.pipelines.timelapse import TimelapseError, plan_timelapse, render_timelapse, timelapse_frames
 
 
 def _kf(i, s=64, n_lm=40):

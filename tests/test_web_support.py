@@ -156,7 +156,7 @@ class ServerProcess:
         self.log_path = log_path or (self.data_dir.parent / f"server-{self.port}.log")
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> "ServerProcess":
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         import httpx
 
         cmd = [sys.executable, str(Path(__file__).resolve()), "--data-dir", str(self.data_dir), "--port", str(self.port)]

@@ -80,7 +80,7 @@ import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,7 @@ class PhotoEntry:
 @dataclass
 class Manifest:
     version: int = MANIFEST_VERSION
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     settings: dict = field(default_factory=dict)
     photos: list[PhotoEntry] = field(default_factory=list)
     reference: str | None = None

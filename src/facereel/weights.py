@@ -252,7 +252,7 @@ def _pin(name: str, path: Path, digest: str, source: str) -> None:
     data = pins()
     st = path.stat()
     data[name] = {"sha256": digest, "size": st.st_size, "mtime": st.st_mtime, "source": source,
-                  "pinned": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+                  "pinned": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
     _write_json(_pins_path(), data)
 
 

@@ -62,9 +62,8 @@ def build_wrapper(meta, state, npz):
     """Writes the checkpoint exactly as pSp/e4e/ReStyle save it and loads it like a user's file."""
     import torch
 
-    from golden import golden_tensor
-
     from facereel.inversion.encoders import load_inverter
+    from golden import golden_tensor
 
     la = meta["wrapper"]["latent_avg"]
     ckpt = {

@@ -93,7 +93,7 @@ class _OfficialPickler(pickle._Pickler):
             self.save(qualname)
             self.write(pickle.STACK_GLOBAL)
         else:
-            self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode("utf-8"))
+            self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode())
         self.memoize(obj)
 
     dispatch = pickle._Pickler.dispatch.copy()

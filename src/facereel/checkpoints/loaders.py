@@ -22,7 +22,14 @@ import torch
 from .canonical import is_canonical, load_canonical, save_generator, save_psp
 from .errors import CheckpointError
 from .nvidia_pickle import NetworkSpec, read_nvidia_generator
-from .torch_files import psp_decoder_kind, psp_decoder_spec, psp_dict, read_psp_checkpoint, read_torch_generator, torch_load
+from .torch_files import (
+    psp_decoder_kind,
+    psp_decoder_spec,
+    psp_dict,
+    read_psp_checkpoint,
+    read_torch_generator,
+    torch_load,
+)
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ def setup_logging(level: int = logging.INFO) -> None:
         root.addHandler(RichHandler(console=console, show_time=False, show_path=False, markup=False))
 
 
-def fail(message: str, code: int = 1) -> "typer.Exit":
+def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line and exit non-zero (no traceback)."""
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

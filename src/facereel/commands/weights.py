@@ -131,10 +131,9 @@ def convert_cmd(
     dst: Path = typer.Argument(..., help="Output .safetensors (loading it needs no pickle)."),
 ) -> None:
     """Convert an official checkpoint into facereel's safetensors + JSON config (no code is run)."""
+    from facereel import weights as W
     from facereel.checkpoints import CheckpointError
     from facereel.commands._ui import out
-
-    from facereel import weights as W
 
     if not src.exists() and str(src) in W.TABLE:  # a weights name: convert its cached file
         cached = W.local_path(str(src))

@@ -60,14 +60,14 @@ def age_gender_dir() -> Path:
 # --- cached loaders (one object per process; dlib objects are safe to share read-only) ---
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hog_detector():
     import dlib
 
     return dlib.get_frontal_face_detector()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cnn_detector():
     import dlib
 
@@ -76,7 +76,7 @@ def cnn_detector():
     return dlib.cnn_face_detection_model_v1(str(path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shape_predictor(points: int):
     """dlib shape predictor with 5 or 68 points (68: NON-COMMERCIAL iBUG 300-W licence)."""
     import dlib
@@ -87,7 +87,7 @@ def shape_predictor(points: int):
     return dlib.shape_predictor(str(path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def face_recognizer():
     import dlib
 

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _manifest() -> dict:
     path = _models.age_gender_dir() / "manifest.json"
     if not path.is_file():
@@ -36,7 +36,7 @@ def _manifest() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _session(task: str):
     """onnxruntime session with the options the manifest records (parity with dlib's C++)."""
     import onnxruntime as ort

@@ -30,7 +30,7 @@ MP_WHOLE_MAX = 1280
 _mp_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _face_landmarker():
     import mediapipe as mp  # noqa: F401  (registers the native library)
     from mediapipe.tasks.python import vision

@@ -36,8 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facereel.nets.encoders import (BackboneEncoder, Encoder4Editing, GradualStyleEncoder,
-                                    ProgressiveBackboneEncoder)
+from facereel.nets.encoders import BackboneEncoder, Encoder4Editing, GradualStyleEncoder, ProgressiveBackboneEncoder
 
 log = logging.getLogger(__name__)
 

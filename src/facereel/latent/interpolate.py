@@ -14,7 +14,6 @@ of the way to keyframe j+1.  They work on numpy arrays and torch tensors alike.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 METHODS = ("linear", "slerp", "spline")

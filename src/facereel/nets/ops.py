@@ -16,8 +16,8 @@ Everything works on CPU and CUDA; tensors are [N, C, H, W].
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

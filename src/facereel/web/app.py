@@ -42,7 +42,7 @@ from facereel.web.config import WebConfig
 from facereel.web.crawl import CrawlError, GoogleCustomSearch, crawl
 from facereel.web.db import Database
 from facereel.web.jobs import JobCancelled, JobContext, JobError, JobManager, QueueFull, public_job
-from facereel.web.pipeline import LATENT_ENCODERS, PipelineUnavailable, Pipelines
+from facereel.web.pipeline import LATENT_ENCODERS, Pipelines, PipelineUnavailable
 from facereel.web.uploads import UploadError, validate_image
 
 log = logging.getLogger(__name__)

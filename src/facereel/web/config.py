@@ -77,7 +77,7 @@ class WebConfig:
             raise ValueError("workers must be >= 1")
 
     @classmethod
-    def from_any(cls, config: "WebConfig | dict | None") -> "WebConfig":
+    def from_any(cls, config: WebConfig | dict | None) -> WebConfig:
         if config is None:
             return cls()
         if isinstance(config, cls):

@@ -43,7 +43,7 @@ class JobContext:
     job_id: str
     project_id: str | None
     settings: dict
-    _manager: "JobManager"
+    _manager: JobManager
     _cancel: threading.Event = field(default_factory=threading.Event)
     result: dict = field(default_factory=dict)   # set by fn: result_name, content_type, ...
 

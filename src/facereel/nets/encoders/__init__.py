@@ -5,7 +5,7 @@ path is used in training mode and before ``fuse()``.
 """
 
 from .irse import Backbone, BottleneckIR, BottleneckIRSE, SEModule, get_blocks, make_body
-from .psp import EqualLinear, Encoder4Editing, GradualStyleBlock, GradualStyleEncoder
+from .psp import Encoder4Editing, EqualLinear, GradualStyleBlock, GradualStyleEncoder
 from .restyle import BackboneEncoder, ProgressiveBackboneEncoder
 
 __all__ = [

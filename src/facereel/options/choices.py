@@ -1,0 +1,26 @@
+"""The single definition of every choice list facereel accepts.
+
+Front ends read these for their menus and help texts; options objects validate against them.
+A test checks that no other module restates them.
+"""
+
+from __future__ import annotations
+
+#: Output/crop sizes in pixels: the FFHQ recipe aligns to any whole size in this range.
+SIZE_MIN, SIZE_MAX = 64, 2048
+#: The menu the time-lapse seed's web client offers (and the official FFHQ resolutions).
+WEB_SIZES = (256, 512, 1024)
+
+ENGINES = ("morph", "crossfade", "latent")
+VIDEO_FORMATS = ("mp4", "webm", "gif", "frames")
+TIMINGS = ("uniform", "age")
+INVERSION_METHODS = ("optimize", "psp", "e4e", "restyle", "hybrid")
+INTERPOLATIONS = ("linear", "slerp", "spline")
+BLENDS = ("seed", "aligned")
+LANDMARKS = ("mediapipe", "dlib68")
+DEVICES = ("auto", "cpu", "cuda")
+
+#: Photo files accepted everywhere (upload, folders, CLI), by suffix; content is checked too.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif")
+#: Video files accepted where photos are (frames sampled from them).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
