@@ -84,6 +84,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from facereel.core.errors import FacereelError
+
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 1
@@ -99,7 +101,7 @@ _REASONS = {
 }
 
 
-class ManifestError(ValueError):
+class ManifestError(FacereelError, ValueError):
     """A manifest file that cannot be read: missing, not JSON, unknown version, wrong types."""
 
 

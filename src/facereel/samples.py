@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from facereel.core.errors import FacereelError
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,10 @@ OTHER_PERSON = "biden.jpg"
 NAMES = SAME_PERSON + ("obama_partial_face.jpg", "obama_partial_face2.jpg", "32bit.png", OTHER_PERSON, "astronaut.png")
 
 
-class SamplesUnavailable(RuntimeError):
-    pass
+class SamplesUnavailable(FacereelError, RuntimeError):
+    """The sample photos are not in the cache and cannot be fetched."""
+
+    http_status = 503
 
 
 def sample_dir(fetch: bool = True) -> Path:

@@ -41,15 +41,15 @@ import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facereel.core.errors import FacereelError
+from facereel.core.progress import Progress
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 
 NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial research use only)"
 NVIDIA_NC_URL = "https://nvlabs.github.io/stylegan2/license.html"
@@ -207,12 +207,18 @@ TABLE: dict[str, WeightsEntry] = {e.name: e for e in [
 ]}
 
 
-class WeightsError(Exception):
+class WeightsError(FacereelError):
     """A weights operation failed; the message is one line meant for the user."""
+
+    # Mostly "not installed" or "not this kind of file": the server lacks something the
+    # request needs, which the client can show as it is (a 4xx, not a server fault).
+    http_status = 409
 
 
 class LicenseNotAccepted(WeightsError):
-    pass
+    """A non-commercial checkpoint asked for without accepting its licence."""
+
+    http_status = 403
 
 
 # --------------------------------------------------------------------------------------------

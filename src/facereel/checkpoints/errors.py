@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from facereel.core.errors import FacereelError
 
-class CheckpointError(Exception):
+
+class CheckpointError(FacereelError):
     """A checkpoint file cannot be read: unknown layout, refused global, truncated file, ..."""
+
+    http_status = 422

@@ -19,13 +19,17 @@ import logging
 import threading
 from pathlib import Path
 
+from facereel.core.errors import FacereelError
+
 log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(FacereelError, FileNotFoundError):
     """A model file that an installed package should ship is missing."""
+
+    http_status = 503
 
 
 def package_dir(package: str) -> Path:

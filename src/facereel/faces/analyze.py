@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
 
+from facereel.core.progress import Progress
 from facereel.faces.types import FaceAnalysis
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def analyze_faces(
     recipe: str = "ffhq",
     min_size: int = 48,
     align: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     timings: dict[str, float] | None = None,
 ) -> list[FaceAnalysis]:
     """Analyses every face of an [H, W, 3] uint8 RGB photo, largest face first.

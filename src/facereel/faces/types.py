@@ -7,8 +7,10 @@ from datetime import datetime
 
 import numpy as np
 
+from facereel.core.errors import FacereelError
 
-class ImageLoadError(ValueError):
+
+class ImageLoadError(FacereelError, ValueError):
     """A file that is not a readable image, or one refused by the size/pixel limits."""
 
 

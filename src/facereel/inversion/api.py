@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from facereel.core.errors import FacereelError
+from facereel.core.progress import Progress
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,10 @@ DEFAULT_ENCODERS = {"psp": "psp_ffhq_encode", "e4e": "e4e_ffhq_encode", "restyle
                     "hybrid": "e4e_ffhq_encode"}
 
 
-class InversionError(RuntimeError):
-    pass
+class InversionError(FacereelError, RuntimeError):
+    """An inversion that cannot run: unknown method, no generator, encoder weights missing."""
+
+    http_status = 422
 
 
 @dataclass
@@ -81,7 +85,7 @@ def invert_images(
     settings: InversionSettings | None = None,
     *,
     use_cache: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ):
     """Inverts aligned uint8 crops [H, W, 3]; returns (latents [N, ...] torch, generator).
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facereel.core.progress import Progress
 from facereel.nets.encoders import BackboneEncoder, Encoder4Editing, GradualStyleEncoder, ProgressiveBackboneEncoder
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ class EncoderInverter(nn.Module):
         return self._avg_image
 
     def restyle_loop(self, x: torch.Tensor, n_iters: int = DEFAULT_RESTYLE_ITERS, resize_outputs: bool = False,
-                     progress: Callable[[int, int], None] | None = None) -> InversionOutput:
+                     progress: Progress | None = None) -> InversionOutput:
         """ReStyle inference (``run_on_batch``): x [N, 3, 256, 256] in [-1, 1]; every step kept."""
         if not self.is_restyle:
             raise ValueError(f"{self.kind} is not a ReStyle model")
@@ -269,7 +270,7 @@ class EncoderInverter(nn.Module):
 
     # -- user API ---------------------------------------------------------------------------
     def run(self, x: torch.Tensor, iterations: int | None = None, resize: bool = False,
-            progress: Callable[[int, int], None] | None = None) -> InversionOutput:
+            progress: Progress | None = None) -> InversionOutput:
         """Inverts x [N, 3, 256, 256] in [-1, 1] (ReStyle: ``iterations`` refinement steps)."""
         x = x.to(self.device, torch.float32)
         with torch.no_grad():
@@ -286,7 +287,7 @@ class EncoderInverter(nn.Module):
         return int(self.opts.get("n_iters_per_batch") or DEFAULT_RESTYLE_ITERS) if self.is_restyle else 1
 
     def invert(self, images, iterations: int | None = None, batch_size: int = 4,
-               progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+               progress: Progress | None = None) -> torch.Tensor:
         """Aligned uint8 faces ([N, H, W, 3] or a list) -> W+ latents [N, n_styles, 512] (CPU float32)."""
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = images[None]

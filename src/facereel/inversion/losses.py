@@ -22,13 +22,17 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from facereel.core.errors import FacereelError
+
 log = logging.getLogger(__name__)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class LossUnavailable(RuntimeError):
-    pass
+class LossUnavailable(FacereelError, RuntimeError):
+    """A loss whose network or package is not installed (LPIPS, the identity network)."""
+
+    http_status = 503
 
 
 def mse_loss(mask: torch.Tensor | None = None) -> LossFn:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
+from facereel.core.progress import Progress
 from facereel.inversion.losses import build_losses
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def invert(
     seed: int = 0,
     patience: int = 60,
     min_delta: float = 1e-4,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> InversionResult:
     """Inverts ``targets`` (uint8 [N, H, W, 3] or [-1, 1] [N, 3, H, W]) into ``generator``'s latent space."""
     device = generator.device

@@ -24,12 +24,13 @@ a morph scores low because its edges sit between A's and B's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-Progress = Callable[[int, int], None]
+from facereel.core.progress import Progress
+
 Box = tuple[int, int, int, int]
 
 

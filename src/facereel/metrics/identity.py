@@ -17,14 +17,15 @@ px), coordinates are reported in frame pixels.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from facereel.core.progress import Progress
+
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 ANALYSIS_MAX = 384
 #: dlib's same-person distance on LFW, as a similarity
 SAME_PERSON_SIMILARITY = 1.0 - 0.6

@@ -11,24 +11,25 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from facereel.core.errors import FacereelError
+from facereel.core.progress import Progress
 from facereel.metrics.ghosting import GhostReference, face_region
 from facereel.metrics.identity import identity_curve, observe_face
 from facereel.metrics.smoothness import acd, landmark_jitter
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 THUMB = 64
 #: a keyframe whose best frame is below this PSNR (dB, on 64 px thumbnails) is reported as a poor match
 MATCH_PSNR = 22.0
 
 
-class EvaluateError(ValueError):
+class EvaluateError(FacereelError, ValueError):
     """An evaluation request that cannot be done (no keyframes, video and manifest disagree, …)."""
 
 

@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-Progress = Callable[[int, int], None]
+from facereel.core.progress import Progress
+
 Box = tuple[int, int, int, int]
 
 

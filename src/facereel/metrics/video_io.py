@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.core.errors import FacereelError
+
 _FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-class VideoReadError(ValueError):
+class VideoReadError(FacereelError, ValueError):
     """A video that is missing, not a video, or cannot be decoded."""
 
 

@@ -40,7 +40,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date as Date
 from datetime import datetime, timedelta
@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.core.errors import FacereelError
+from facereel.core.progress import Progress
 from facereel.faces.align import align_from_quad  # re-exported: aligned_crop warps a stored quad
 from facereel.manifest import Manifest, PhotoEntry, order_key
 from facereel.paths import cache_dir
@@ -103,7 +105,7 @@ DEFAULT_MAX_PIXELS = 80_000_000
 DEFAULT_MAX_BYTES = 100 * 2**20
 
 
-class AnalyzeError(ValueError):
+class AnalyzeError(FacereelError, ValueError):
     """An input problem that stops the analysis (no photos found, unusable reference)."""
 
 
@@ -637,7 +639,7 @@ def analyze_collection(
     min_size: int = 48,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     timings: dict[str, float] | None = None,
 ) -> Manifest:
     """Analyses every photo in ``inputs`` (files and folders) into a :class:`Manifest`.

@@ -18,22 +18,23 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from facereel.core.errors import FacereelError
+from facereel.core.progress import Progress
 from facereel.render.engines.base import Engine, Keyframe
 from facereel.render.schedule import TIMINGS, Schedule, ScheduleError, make_schedule
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 SIZES = (256, 512, 1024)
 
 
-class TimelapseError(ValueError):
+class TimelapseError(FacereelError, ValueError):
     """A time-lapse request that cannot be done (bad option, too few photos, bad output)."""
 
 

@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from facereel.core.errors import FacereelError
+
 TIMINGS = ("uniform", "age")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(FacereelError, ValueError):
     """Invalid schedule parameters (fewer than two keyframes, d < 1, ...)."""
 
 

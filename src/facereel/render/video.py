@@ -27,13 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.core.errors import FacereelError
+
 log = logging.getLogger(__name__)
 
 FORMATS = ("mp4", "webm", "gif", "frames")
 _SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".webm": "webm", ".gif": "gif"}
 
 
-class VideoError(ValueError):
+class VideoError(FacereelError, ValueError):
     """Unknown format, unwritable destination, or a frame that does not fit the video."""
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from facereel.core.errors import FacereelError
+from facereel.core.progress import Progress
 from facereel.web.uploads import UploadError, ValidatedImage, validate_image
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "facereel/0.1 (+https://github.com/facereel; facial time-lapse crawler)"
 
 
-class CrawlError(Exception):
+class CrawlError(FacereelError):
     """The search itself failed (no provider configured, provider error): shown to the user."""
 
 
@@ -167,7 +169,7 @@ def download_image(url: str, *, timeout: float, total_timeout: float, max_bytes:
 def crawl(name: str, provider: SearchProvider, *, per_query: int = 3, max_images: int = 12,
           timeout: float = 5.0, total_timeout: float = 15.0, max_bytes: int = 10 * 1024 * 1024,
           max_pixels: int = 40_000_000, parallel: int = 6, allow_private: bool = False,
-          progress: Callable[[int, int], None] | None = None,
+          progress: Progress | None = None,
           cancelled: Callable[[], bool] | None = None) -> CrawlResult:
     """Searches the four age queries and downloads the results in parallel.
 

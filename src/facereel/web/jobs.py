@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from facereel.core.errors import FacereelError
 from facereel.web.db import FINAL, Database
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,16 @@ class JobCancelled(Exception):
     """Raised inside a job (from its progress callback) once the job is cancelled."""
 
 
-class JobError(Exception):
+class JobError(FacereelError):
     """An expected failure whose message is shown to the user as is."""
 
+    http_status = 422
 
-class QueueFull(Exception):
-    pass
+
+class QueueFull(FacereelError):
+    """Too many jobs waiting: the client should retry later."""
+
+    http_status = 429
 
 
 @dataclass

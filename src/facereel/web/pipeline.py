@@ -9,14 +9,15 @@ and :func:`facereel.pipelines.timelapse.render_timelapse`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from facereel.core.errors import FacereelError
+from facereel.core.progress import Progress
+
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 
 #: seed ``encoder`` values that mean the latent engine with that encoder
 LATENT_ENCODERS = ("psp", "restyle", "e4e")
@@ -24,8 +25,10 @@ LATENT_ENCODERS = ("psp", "restyle", "e4e")
 GENERATOR_KINDS = ("stylegan2", "stylegan3", "rosinality", "dcgan")
 
 
-class PipelineUnavailable(Exception):
+class PipelineUnavailable(FacereelError):
     """A pipeline (or the weights it needs) is not installed; the message says what to do."""
+
+    http_status = 409
 
 
 class Pipelines:

@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from facereel.core.errors import FacereelError
+
 log = logging.getLogger(__name__)
 
 #: formats we accept, by the PIL name that their magic bytes map to
@@ -22,12 +24,12 @@ EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".png", "BM
               "HEIF": ".jpg"}
 
 
-class UploadError(Exception):
-    """A refused file: ``status`` is the HTTP status, the message is shown to the user."""
+class UploadError(FacereelError):
+    """A refused file: ``status`` (= ``http_status``) is the HTTP status, the message is shown to the user."""
 
     def __init__(self, message: str, status: int = 422):
         super().__init__(message)
-        self.status = status
+        self.status = self.http_status = status
 
 
 @dataclass

@@ -8,10 +8,12 @@ at fraction λ of the way from keyframe j to keyframe j+1".
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from facereel.core.progress import Progress
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Keyframe:
 class Engine(ABC):
     name: str = "engine"
 
-    def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
+    def prepare(self, keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
         """Called once before rendering (inversion, landmark detection, triangulation, ...)."""
         self.keyframes = list(keyframes)
 

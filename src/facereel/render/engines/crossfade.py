@@ -6,10 +6,11 @@ shows the "ghost" of the other face wherever the two faces do not line up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from facereel.core.progress import Progress
 from facereel.render.engines.base import Engine, Keyframe
 
 
@@ -17,7 +18,7 @@ class CrossfadeEngine(Engine):
     name = "crossfade"
     batch_size = 1
 
-    def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
+    def prepare(self, keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
         super().prepare(keyframes, progress)
         if len(self.keyframes) < 2:
             raise ValueError("the crossfade engine needs at least 2 keyframes")

@@ -12,10 +12,11 @@ Output is at the generator's resolution, resized to the keyframe size.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from facereel.core.progress import Progress
 from facereel.render.engines.base import Engine, Keyframe
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class LatentEngine(Engine):
                 raise InversionError(str(exc)) from exc
         return spec
 
-    def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
+    def prepare(self, keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
         from facereel.inversion.api import InversionSettings, invert_images
         from facereel.latent.interpolate import default_method
 

@@ -19,11 +19,12 @@ everywhere: folds in the source shapes can squeeze texture but never open holes 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 
+from facereel.core.progress import Progress
 from facereel.render.engines.base import Engine, Keyframe
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ class MorphEngine(Engine):
         self._recent: dict[int, tuple] = {}
         self._tri: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
+    def prepare(self, keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
         super().prepare(keyframes, progress)
         if len(self.keyframes) < 2:
             raise ValueError("the morph engine needs at least 2 keyframes")
