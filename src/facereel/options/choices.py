@@ -24,3 +24,8 @@ DEVICES = ("auto", "cpu", "cuda")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif")
 #: Video files accepted where photos are (frames sampled from them).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
+
+#: Pose/expression transfer methods (``facereel reenact --method``).
+REENACT_METHODS = ("warp", "baseline", "learned")
+#: Encoders the latent-arithmetic baseline can invert the driver and target with.
+REENACT_BASELINE_ENCODERS = ("psp", "e4e", "restyle", "optimize", "hybrid")
