@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from facereel.core.device import resolve_device
+
 from .canonical import is_canonical, load_canonical, save_generator, save_psp
 from .errors import CheckpointError
 from .nvidia_pickle import NetworkSpec, read_nvidia_generator
@@ -123,7 +125,7 @@ def load_generator(name_or_path: str | Path, device: str | torch.device | None =
     Names resolve through :mod:`facereel.weights` (``dcgan-digiface`` is always available
     offline; the others must have been downloaded or imported first).
     """
-    device = torch.device(device) if device is not None else torch.device("cpu")
+    device = resolve_device(device)
     from facereel import weights as W
 
     key = str(name_or_path)

@@ -79,8 +79,13 @@ def generate(
 
     from facereel.checkpoints import CheckpointError
     from facereel.checkpoints.loaders import load_generator
+    from facereel.core.device import resolve_device
+    from facereel.core.errors import FacereelError
 
-    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    try:
+        dev = resolve_device(device)
+    except FacereelError as exc:
+        fail(str(exc))
     try:
         G = load_generator(weights, device=dev)
     except (CheckpointError, FileNotFoundError, ImportError) as exc:

@@ -67,13 +67,17 @@ def invert(
         fail("no usable face in the input")
 
     import numpy as np
-    import torch
 
     from facereel.checkpoints import CheckpointError
     from facereel.checkpoints.loaders import load_generator
+    from facereel.core.device import resolve_device
+    from facereel.core.errors import FacereelError
     from facereel.inversion.api import InversionError, InversionSettings, invert_images, load_encoder, model_id
 
-    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    try:
+        dev = resolve_device(device)
+    except FacereelError as exc:
+        fail(str(exc))
     gen = None
     if generator is not None or method == "optimize":
         name = generator or "dcgan-digiface"

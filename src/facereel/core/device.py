@@ -7,14 +7,15 @@ from facereel.core.errors import FacereelError
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(spec: str | None = "auto"):
-    """``"auto"`` (or None): CUDA when present, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as given.
+def resolve_device(spec="auto"):
+    """``"auto"`` (or None): CUDA when present, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a
+    ``torch.device``) as given.
 
     Asking for CUDA where there is none is a :class:`FacereelError`, not a crash later.
     """
     import torch
 
-    s = (spec or "auto").strip().lower()
+    s = str(spec or "auto").strip().lower()
     if s == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if s == "cpu":

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facereel.core.device import resolve_device
 from facereel.core.progress import Progress
 from facereel.nets.encoders import BackboneEncoder, Encoder4Editing, GradualStyleEncoder, ProgressiveBackboneEncoder
 
@@ -578,9 +579,7 @@ def load_inverter(checkpoint_path_or_weights_name: str | Path, device=None, *, f
     except (ValueError, KeyError, RuntimeError, CheckpointError) as exc:
         raise ValueError(f"{path.name}: {exc}") from exc
     del ck
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = model.to(device).eval().requires_grad_(False)
+    model = model.to(resolve_device(device)).eval().requires_grad_(False)
     if fuse:
         model.fuse()
     return model

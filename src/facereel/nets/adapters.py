@@ -13,16 +13,13 @@ import logging
 import numpy as np
 import torch
 
+from facereel.core.device import resolve_device
+
 from . import ops
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NVFaceGenerator", "default_device"]
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+__all__ = ["NVFaceGenerator"]
 
 
 def _accepts(fn, name: str) -> bool:
@@ -51,7 +48,7 @@ class NVFaceGenerator:
                  dtype: torch.dtype | None = None, rng: str = "torch", noise_mode: str = "const"):
         if rng not in ("torch", "numpy"):
             raise ValueError(f"rng must be 'torch' or 'numpy', not {rng!r}")
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self.G = G.to(self.device).eval().requires_grad_(False)
         self.name = name
         self.z_dim = int(G.z_dim)

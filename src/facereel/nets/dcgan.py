@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from facereel.core.device import resolve_device
+
 log = logging.getLogger(__name__)
 
 #: what the package's inference script uses (nz=100, ngf=64, nc=3).
@@ -106,7 +108,7 @@ class DCGANFaceGenerator:
     num_ws = 1
 
     def __init__(self, net: DCGANGenerator, name: str = "dcgan", device: str | torch.device | None = None):
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
         self.net = net.to(self.device).eval().requires_grad_(False)
         self.name = name
         self.z_dim = net.nz
@@ -141,4 +143,4 @@ def _cached_digiface(device: str) -> DCGANFaceGenerator:
 
 def load_dcgan_digiface(device: str | torch.device | None = None) -> DCGANFaceGenerator:
     """The real-weights DCGAN (DigiFace-1M, NON-COMMERCIAL) from the installed package, cached."""
-    return _cached_digiface(str(torch.device(device) if device is not None else torch.device("cpu")))
+    return _cached_digiface(str(resolve_device(device)))
