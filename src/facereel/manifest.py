@@ -73,17 +73,16 @@ manifests keep working.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from facereel.core.atomic import write_text
 from facereel.core.errors import FacereelError
 
 log = logging.getLogger(__name__)
@@ -277,20 +276,8 @@ def save_manifest(manifest: Manifest, path: str | os.PathLike) -> Path:
     """Writes ``manifest`` as JSON atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     folder = path.absolute().parent
-    folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest_to_dict(manifest, folder), indent=2, ensure_ascii=False, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text(path, text + "\n")
 
 
 def _check(cond: bool, where: str, msg: str) -> None:

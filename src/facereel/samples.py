@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from facereel.core.atomic import atomic_path, atomic_write
 from facereel.core.errors import FacereelError
 from facereel.paths import cache_dir
 
@@ -74,10 +75,8 @@ def _fetch_face_recognition(dest: Path) -> None:
                     name = Path(member.name).name
                     src = tar.extractfile(member)
                     assert src is not None
-                    tmp_out = dest / (name + ".part")
-                    with open(tmp_out, "wb") as f:
+                    with atomic_write(dest / name, "wb") as f:
                         shutil.copyfileobj(src, f)
-                    tmp_out.replace(dest / name)
 
 
 def _copy_astronaut(dest: Path) -> None:
@@ -91,7 +90,8 @@ def _copy_astronaut(dest: Path) -> None:
     src = Path(skimage.__file__).parent / "data" / "astronaut.png"
     if not src.is_file():
         raise SamplesUnavailable(f"{src} not found in the scikit-image package")
-    shutil.copyfile(src, out)
+    with atomic_path(out) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def main() -> None:

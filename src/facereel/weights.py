@@ -44,6 +44,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facereel.core.atomic import atomic_path, write_text
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
 from facereel.paths import cache_dir
@@ -245,9 +246,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def pins() -> dict:
@@ -609,12 +608,11 @@ def import_file(name: str, src: str | Path, *, move: bool = False) -> Path:
     if want and not e.sha256 and digest != want:
         log.warning("%s differs from the previously pinned file (%s); re-pinning", name, want[:12])
     dest = target_path(name)
-    tmp = dest.with_name(dest.name + ".part")
-    if move:
-        shutil.move(str(src), tmp)
-    else:
-        shutil.copyfile(src, tmp)
-    tmp.replace(dest)
+    with atomic_path(dest) as tmp:
+        if move:
+            shutil.move(str(src), tmp)
+        else:
+            shutil.copyfile(src, tmp)
     _pin(name, dest, digest, "import")
     return dest
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from facereel.core.atomic import atomic_path
+
 from .errors import CheckpointError
 from .nvidia_pickle import NetworkSpec
 
@@ -76,10 +78,8 @@ def save_canonical(path: str | Path, config: dict, tensors: dict[str, torch.Tens
 
     cfg = {"format": "facereel", "version": FORMAT_VERSION, **config}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(_safe_tensors(tensors), str(tmp), metadata={META_KEY: json.dumps(cfg, sort_keys=True)})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(_safe_tensors(tensors), str(tmp), metadata={META_KEY: json.dumps(cfg, sort_keys=True)})
     return path
 
 

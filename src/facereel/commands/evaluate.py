@@ -48,6 +48,7 @@ def evaluate(
     if plot is not None and plot.suffix.lower() != ".png":
         fail(f"--plot must be a .png file, not {plot.name}")
 
+    from facereel.core.atomic import write_text
     from facereel.metrics.report import EvaluateError, evaluate_video, save_plot, summary, to_json
     from facereel.metrics.video_io import VideoReadError
 
@@ -69,7 +70,7 @@ def evaluate(
     report = to_json(report)
     if output is not None:
         try:
-            output.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+            write_text(output, json.dumps(report, indent=1) + "\n")
         except OSError as exc:
             fail(f"cannot write the report to {output} ({exc.strerror or exc})")
     if plot is not None:

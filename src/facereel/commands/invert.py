@@ -70,6 +70,7 @@ def invert(
 
     from facereel.checkpoints import CheckpointError
     from facereel.checkpoints.loaders import load_generator
+    from facereel.core.atomic import atomic_write
     from facereel.core.device import resolve_device
     from facereel.core.errors import FacereelError
     from facereel.inversion.api import InversionError, InversionSettings, invert_images, load_encoder, model_id
@@ -113,12 +114,10 @@ def invert(
         "encoder": np.array(encoder or ""),
         "latent_kind": np.array(gen.latent_kind),
     }
-    tmp = output.with_name(output.name + ".part.npz")
     try:
-        np.savez(tmp, **data)
-        tmp.replace(output)
+        with atomic_write(output, "wb") as f:
+            np.savez(f, **data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         fail(f"could not write {output}: {exc}")
     out.print(f"wrote [bold]{output}[/]: {len(names)} latents {tuple(latents.shape[1:])} ({gen.latent_kind}) with "
               f"{method} into {model_id(gen)}; reconstruction MSE median {float(np.median(mse)):.4f}", highlight=False)

@@ -224,6 +224,7 @@ def demo(
     except OSError as exc:
         fail(f"cannot create {output_dir}: {exc}")
 
+    from facereel.core.atomic import write_text
     from facereel.manifest import save_manifest
     from facereel.pipelines.analyze import AnalyzeError, aligned_crop, analyze_collection
 
@@ -276,7 +277,7 @@ def demo(
         "keyframes": result.keyframes, "keyframe_indices": result.keyframe_indices, "gaps": result.gaps,
         "skipped": [{"photo": Path(p).name, "reason": r} for p, r in result.skipped], "manifest": manifest_path.name,
     }
-    (output_dir / "timelapse.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text(output_dir / "timelapse.json", json.dumps(summary, indent=2) + "\n")
     _summary((result, job))
     console.print(f"contact sheet: {sheet}", highlight=False)
     out.print(f"demo files in [bold]{output_dir}[/]: manifest.json, timelapse.mp4, contact_sheet.png, timelapse.json",

@@ -16,15 +16,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask sets it, which
+    races with other threads creating files)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _temp_name(path: Path, *, directory: bool = False) -> Path:
     folder = path.absolute().parent
     folder.mkdir(parents=True, exist_ok=True)
     prefix, suffix = f".{path.stem}.", f".tmp{path.suffix}"
     if directory:
-        return Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=folder))
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
-    os.close(fd)
-    return Path(tmp)
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=folder))
+        mode = 0o777
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+        os.close(fd)
+        tmp, mode = Path(name), 0o666
+    # mkstemp/mkdtemp create 0600/0700; the output gets the mode a plain open() would give it
+    os.chmod(tmp, mode & ~_umask())
+    return tmp
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from facereel.core.atomic import atomic_write
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
 from facereel.paths import cache_dir
@@ -124,9 +125,8 @@ def invert_images(
             latents[i] = lat
             if use_cache:
                 f = _cache_file(mid, settings, images[i])
-                tmp = f.with_suffix(".part.npy")
-                np.save(tmp, lat.numpy())
-                tmp.replace(f)
+                with atomic_write(f, "wb") as fh:
+                    np.save(fh, lat.numpy())
     elif progress:
         progress(1, 1)
     return torch.stack(latents), generator  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facereel.core.atomic import atomic_write
 from facereel.core.device import resolve_device
 from facereel.core.progress import Progress
 from facereel.nets.encoders import BackboneEncoder, Encoder4Editing, GradualStyleEncoder, ProgressiveBackboneEncoder
@@ -597,7 +598,8 @@ def save_checkpoint(model: EncoderInverter, path: str | Path) -> Path:
     ckpt = {"state_dict": state, "opts": opts,
             "latent_avg": None if model.latent_avg is None else model.latent_avg.detach().cpu()}
     path = Path(path)
-    torch.save(ckpt, path)
+    with atomic_write(path, "wb") as f:
+        torch.save(ckpt, f)
     return path
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.core.atomic import atomic_path
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
 from facereel.metrics.ghosting import GhostReference, face_region
@@ -242,9 +243,8 @@ def save_plot(report: dict, path: str | os.PathLike, title: str | None = None) -
             a.axvline(k, color="0.6", lw=0.8, ls=":")
     fig.tight_layout()
     out = Path(path)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
     return out
 
 

@@ -28,12 +28,13 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 import threading
 import warnings
 from pathlib import Path
 
 import torch
+
+from facereel.core.atomic import atomic_path
 
 __all__ = ["enabled_by_env", "available", "unavailable_reason", "up2_fir_post", "post_rgb", "ENV"]
 
@@ -92,17 +93,11 @@ def _build(cc: str) -> Path:
     if out.exists() and _trusted(out):
         return out
     # Build beside the target and rename: concurrent processes never load a half-written file.
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:
-        res = subprocess.run([cc, *_FLAGS, str(_SRC), "-o", tmp], capture_output=True, text=True, timeout=300)
+    with atomic_path(out) as tmp:
+        res = subprocess.run([cc, *_FLAGS, str(_SRC), "-o", str(tmp)], capture_output=True, text=True, timeout=300)
         if res.returncode != 0:
             raise OSError(f"{Path(cc).name} failed: {(res.stderr or res.stdout).strip()[-500:]}")
         os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

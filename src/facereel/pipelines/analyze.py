@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.core.atomic import atomic_path
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
 from facereel.faces.align import align_from_quad  # re-exported: aligned_crop warps a stored quad
@@ -761,7 +762,6 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq") -> np
             log.debug("bad cached crop %s, remaking it", cached)
     loaded = load_image(entry.path, max_pixels=DEFAULT_MAX_PIXELS, max_bytes=DEFAULT_MAX_BYTES)
     img = align_from_quad(loaded.rgb, np.asarray(entry.quad, dtype=np.float64), size=size, recipe=recipe).image
-    tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.png")
-    Image.fromarray(img).save(tmp)
-    os.replace(tmp, cached)  # atomic: concurrent readers see the old file or the whole new one
+    with atomic_path(cached) as tmp:  # concurrent readers see the old file or the whole new one
+        Image.fromarray(img).save(tmp, format="PNG")
     return img

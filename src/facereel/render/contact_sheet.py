@@ -80,22 +80,10 @@ def contact_sheet(items: Sequence[SheetItem], thumb: int = 192, columns: int | N
 
 def save_contact_sheet(path, items: Sequence[SheetItem], **kwargs) -> None:
     """Writes the sheet as PNG atomically (temporary name, then rename)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
     from PIL import Image
 
-    path = Path(path)
+    from facereel.core.atomic import atomic_path
+
     arr = contact_sheet(items, **kwargs)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(arr).save(tmp, format="PNG")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -20,13 +20,13 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from facereel.core.atomic import atomic_path
 from facereel.core.errors import FacereelError
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ class FramesWriter(Writer):
         self.compression = compression
 
     def _open(self) -> None:
-        self.tmp.mkdir()
+        self.tmp.mkdir(exist_ok=True)
 
     def _write(self, a: np.ndarray) -> None:
         import cv2
@@ -309,27 +309,13 @@ def open_writer(
     ``preset`` (MP4/WebM), ``dither``, ``loop``, ``colors`` (GIF), ``compression`` (PNG).
     """
     final, fmt = check_output(path, format)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    if fmt == "frames":
-        tmp.unlink()  # FramesWriter creates it as a folder
-    writer = _WRITERS[fmt](tmp, fps, size, **options)
-    try:
-        yield writer
-        writer._finish()
-        if fmt == "frames" and final.is_dir():
-            final.rmdir()  # empty (check_output refused a non-empty one)
-        if fmt != "frames":
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600
-        os.replace(tmp, final)
-        log.debug("wrote %d frames to %s", writer.count, final)
-    except BaseException:
-        writer._abort()
-        _remove(tmp)
-        raise
-    finally:
-        if tmp.exists() and tmp != final:
-            _remove(tmp)
+    # a frame folder replaces ``final`` as a whole (check_output refused a non-empty one)
+    with atomic_path(final, directory=fmt == "frames") as tmp:
+        writer = _WRITERS[fmt](tmp, fps, size, **options)
+        try:
+            yield writer
+            writer._finish()
+        except BaseException:
+            writer._abort()
+            raise
+    log.debug("wrote %d frames to %s", writer.count, final)

@@ -38,6 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from facereel.core.atomic import write_bytes
 from facereel.web.config import WebConfig
 from facereel.web.crawl import CrawlError, GoogleCustomSearch, crawl
 from facereel.web.db import Database
@@ -299,9 +300,7 @@ class WebState:
         iid = new_id()
         stored_name = iid + img.ext
         path = self.pdir(pid) / "photos" / stored_name
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(img.data)
-        os.replace(tmp, path)
+        write_bytes(path, img.data)
         return self.db.add_item({
             "id": iid, "project_id": pid, "filename": _safe_filename(filename), "stored_name": stored_name,
             "sha256": img.sha256, "source_url": source_url, "width": img.width, "height": img.height,
@@ -619,9 +618,7 @@ def _write_jpeg(rgb, path: Path) -> None:
 
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    write_bytes(path, buf.getvalue())
 
 
 def _reject_response(rejected: list[dict]) -> JSONResponse:
