@@ -119,3 +119,63 @@ def test_fused_kernels_flag_turns_the_switch_on(tmp_path, monkeypatch):
     res = runner.invoke(_app(), ["--fused-kernels", "generate", "--seeds", "0", "-o", str(tmp_path / "b.png")])
     assert res.exit_code == 0, res.output
     assert fused.enabled_by_env() and os.environ[fused.ENV] == "1"
+
+
+def _read_only_dir(tmp_path):
+    """A folder no file can be created in, also for root (who ignores mode bits): sysfs."""
+    import os
+    from pathlib import Path
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):          # root
+        return Path("/sys") / "facereel-test"
+    return ro
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--batch", "0"], "--batch"),
+    (["--cols", "-2"], "--cols"),
+    (["--psi", "3"], "--psi"),
+    (["--seeds", "4294967296"], "--seeds"),
+    (["--device", "tpu"], "--device"),
+])
+def test_generate_bad_options_are_one_line(tmp_path, args, flag):
+    out = tmp_path / "g.png"
+    res = CliRunner().invoke(_app(), ["generate", *args, "-o", str(out)])
+    assert res.exit_code == 1, (args, res.output)
+    lines = res.output.strip().splitlines()
+    assert "Traceback" not in res.output and len(lines) == 1 and flag in lines[0], res.output
+    assert not out.exists()
+
+
+def test_generate_read_only_output_is_one_line(tmp_path):
+    out = _read_only_dir(tmp_path) / "g.png"
+    res = CliRunner().invoke(_app(), ["generate", "--seeds", "0", "-o", str(out)])
+    assert res.exit_code == 1, res.output
+    lines = res.output.strip().splitlines()
+    assert "Traceback" not in res.output and len(lines) == 1 and "cannot write" in lines[0], res.output
+
+
+def test_generate_writes_atomically(tmp_path, monkeypatch):
+    """A failure while saving leaves the previous grid in place and no temporary file."""
+    from PIL import Image as PILImage
+
+    out = tmp_path / "g.png"
+    res = CliRunner().invoke(_app(), ["generate", "--seeds", "0", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]
+    before = out.read_bytes()
+
+    real_save = PILImage.Image.save
+
+    def broken_save(self, fp, *a, **k):
+        real_save(self.crop((0, 0, 4, 4)), fp, *a, **k)  # something lands, then the disk "fills"
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PILImage.Image, "save", broken_save)
+    res = CliRunner().invoke(_app(), ["generate", "--seeds", "1,2", "-o", str(out)])
+    assert res.exit_code == 1 and "No space left" in res.output and "Traceback" not in res.output, res.output
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import typer
 
+#: GenerateOptions field → the flag a user typed
+FLAGS = {"weights": "--weights", "seeds": "--seeds", "psi": "--psi", "cols": "--cols", "batch": "--batch",
+         "output": "--output", "device": "--device", "official_seeds": "--official-seeds"}
+
 
 def parse_seeds(text: str) -> list[int]:
     """``"0-7"``, ``"1,5,9"``, ``"0-3,10"`` → a list of seeds (ranges inclusive)."""
@@ -64,45 +68,49 @@ def generate(
 ) -> None:
     """Generate faces for the given seeds and save them as one grid image."""
     from facereel.commands._ui import fail, out
+    from facereel.core.atomic import atomic_path, check_writable
+    from facereel.core.errors import FacereelError, OptionsError
+    from facereel.options.generate import GenerateOptions
 
     try:
         seed_list = parse_seeds(seeds)
     except ValueError as exc:
         fail(f"bad --seeds {seeds!r}: {exc}")
-    if not 0.0 <= psi <= 2.0:
-        fail("--psi must be between 0 and 2")
-    if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-        fail(f"unsupported output type {output.suffix!r}; use .png or .jpg")
+    try:
+        opts = GenerateOptions(weights=weights, seeds=tuple(seed_list), psi=psi, cols=cols, batch=batch,
+                               output=str(output), device=device, official_seeds=official_seeds).validate()
+        check_writable(output)
+    except OptionsError as exc:
+        fail(exc.message_for(FLAGS))
+    except FacereelError as exc:
+        fail(str(exc))
 
     import torch
     from PIL import Image
 
-    from facereel.checkpoints import CheckpointError
     from facereel.checkpoints.loaders import load_generator
     from facereel.core.device import resolve_device
-    from facereel.core.errors import FacereelError
 
     try:
-        dev = resolve_device(device)
-    except FacereelError as exc:
+        G = load_generator(opts.weights, device=resolve_device(opts.device))
+    except (FacereelError, FileNotFoundError, ImportError) as exc:
         fail(str(exc))
-    try:
-        G = load_generator(weights, device=dev)
-    except (CheckpointError, FileNotFoundError, ImportError) as exc:
-        fail(str(exc))
-    if official_seeds:
+    if opts.official_seeds:
         if not hasattr(G, "rng"):
             fail(f"--official-seeds applies to NVIDIA StyleGAN weights only, not {G.name}")
         G.rng = "numpy"
     imgs = []
     with torch.inference_mode():
-        for i in range(0, len(seed_list), max(1, batch)):
-            lat = G.sample(seed_list[i:i + batch], truncation_psi=psi)
+        for i in range(0, len(opts.seeds), opts.batch):
+            lat = G.sample(list(opts.seeds[i:i + opts.batch]), truncation_psi=opts.psi)
             imgs.append(G.synthesize(lat).float().cpu())
-    grid = image_grid(torch.cat(imgs), cols=cols or None)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(output)
-    out.print(f"{output} ({len(seed_list)} images, {G.resolution}px, {G.name})", highlight=False)
+    grid = image_grid(torch.cat(imgs), cols=opts.cols or None)
+    try:
+        with atomic_path(output) as tmp:
+            Image.fromarray(grid).save(tmp, format=Image.registered_extensions()[output.suffix.lower()])
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    out.print(f"{output} ({len(opts.seeds)} images, {G.resolution}px, {G.name})", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from facereel.core.errors import FacereelError
+
 
 def _umask() -> int:
     """The process umask, read without changing it where /proc allows (os.umask sets it, which
@@ -116,3 +118,19 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_write(path, "w") as f:
         f.write(text)
     return Path(path)
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Makes ``path``'s folder and proves a file can be created in it, before any long work.
+
+    Raises :class:`~facereel.core.errors.FacereelError` with one line (read-only folder, a file
+    where a folder should be, no space...).  Returns the folder.
+    """
+    folder = Path(path).absolute().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise FacereelError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+    return folder

@@ -29,3 +29,5 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 REENACT_METHODS = ("warp", "baseline", "learned")
 #: Encoders the latent-arithmetic baseline can invert the driver and target with.
 REENACT_BASELINE_ENCODERS = ("psp", "e4e", "restyle", "optimize", "hybrid")
+#: Image files facereel writes (``generate`` grids), by suffix.
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
