@@ -20,8 +20,12 @@ import numpy as np
 GOLDEN_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "golden"
 
 
+#: subfolders whose models are implemented (their fixtures are replayed too)
+GOLDEN_SUBDIRS = ("pet",)
+
+
 def golden_dirs() -> list[Path]:
-    dirs = [GOLDEN_DIR]
+    dirs = [GOLDEN_DIR] + [GOLDEN_DIR / sub for sub in GOLDEN_SUBDIRS]
     extra = os.environ.get("FACEREEL_GOLDEN_DIRS", "")
     dirs += [Path(p) for p in extra.split(":") if p.strip()]
     return dirs

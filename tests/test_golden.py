@@ -36,7 +36,8 @@ def test_golden_fixtures_found():
     assert len(FILES) >= 14, [p.name for p in FILES]
 
 
-SG2_DECODERS = ("training.networks_stylegan2.Generator", "models.stylegan2.model.Generator", "models.psp.pSp")
+SG2_DECODERS = ("training.networks_stylegan2.Generator", "models.stylegan2.model.Generator", "models.psp.pSp",
+                "psp.MypSp")
 SG2_FILES = [p for p in FILES if load_meta(p)["module"] in SG2_DECODERS]
 
 

@@ -313,12 +313,14 @@ def test_cli_list_path_verify_import(server, home, monkeypatch, tmp_path):
 def test_table_entries_are_complete():
     for name, e in W.TABLE.items():
         assert e.name == name and e.filename and e.license and e.license_url.startswith("https://")
-        assert e.format in {"nvidia-pkl", "rosinality-pt", "psp-pt", "torch-state-dict", "dcgan-tar"}
+        assert e.format in {"nvidia-pkl", "rosinality-pt", "psp-pt", "pet-pt", "torch-state-dict", "dcgan-tar"}
         assert e.offline or e.urls, name
-        assert not e.commercial_use  # every face model here is non-commercial
+        # every face model here is non-commercial; only the permissive LPIPS linear layers are not
+        assert not e.commercial_use or e.license.startswith("BSD-2-Clause"), name
         for u in e.urls:
             host = urllib.parse.urlparse(u).hostname
-            assert host in {"api.ngc.nvidia.com", "drive.google.com"}, u
+            assert host in {"api.ngc.nvidia.com", "drive.google.com", "raw.githubusercontent.com",
+                            "download.pytorch.org"}, u
     assert W.TABLE["dcgan-digiface"].offline
     assert dataclasses.replace(W.TABLE["psp_ffhq_encode"]).drive_view_url == \
         "https://drive.google.com/file/d/1bMTNWkh5LArlaWSc_wa8VKyq2V42T2z0/view"

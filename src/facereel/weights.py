@@ -63,6 +63,10 @@ def _drive(file_id: str) -> str:
     return f"https://drive.google.com/uc?export=download&id={file_id}"
 
 
+def _github_raw(repo: str, path: str, ref: str = "master") -> str:
+    return f"https://raw.githubusercontent.com/{repo}/{ref}/{path}"
+
+
 def _ngc(project: str, filename: str) -> str:
     return f"https://api.ngc.nvidia.com/v2/models/nvidia/research/{project}/versions/1/files/{filename}"
 
@@ -72,7 +76,7 @@ class WeightsEntry:
     name: str
     filename: str
     urls: tuple[str, ...]
-    format: str  # nvidia-pkl | rosinality-pt | psp-pt | torch-state-dict | dcgan-tar
+    format: str  # nvidia-pkl | rosinality-pt | psp-pt | pet-pt | torch-state-dict | dcgan-tar
     kind: str  # what it loads as: stylegan2 | stylegan3 | rosinality | psp | e4e | restyle_psp | ... | arcface
     license: str
     license_url: str
@@ -194,6 +198,48 @@ TABLE: dict[str, WeightsEntry] = {e.name: e for e in [
         "https://github.com/eladrich/pixel2style2pixel#pretrained-models",
         license_short="MIT code, MS-Celeb-1M (research only)",
         config={"input_size": 112, "num_layers": 50, "drop_ratio": 0.6, "mode": "ir_se"}),
+    WeightsEntry(
+        "pet_best_model", "best_model.pt", (_drive("11q5_a0NAceAeQ7-WyH8hjIROcYwlTAax"),),
+        "pet-pt", "pet",
+        "No licence is stated upstream (JahodaPetr/Pose-and-Expression-Transfer has no LICENSE file; its code "
+        "modifies pSp, MIT). The checkpoint contains the FFHQ StyleGAN2 generator converted from NVIDIA's: "
+        "NVIDIA Source Code License-NC (non-commercial). Trained on VoxCeleb2 (research use only).",
+        NVIDIA_NC_URL,
+        "Pose-and-expression transfer network (Jahoda's thesis): motion encoder E_m (IR-SE50) + mapping "
+        "Linear(18432, 9216) + rosinality FFHQ 1024 decoder; identity codes from restyle_psp_ffhq_encode.",
+        "https://github.com/JahodaPetr/Pose-and-Expression-Transfer#installation",
+        license_short="no licence stated + NVIDIA NC weights",
+        config={"output_size": 1024, "n_styles": 18, "identity_encoder": "restyle_psp_ffhq_encode"}),
+    WeightsEntry(
+        "lpips_alex_v0.1", "lpips_alex_v0.1.pth", (_github_raw("richzhang/PerceptualSimilarity", "lpips/weights/v0.1/alex.pth"),),
+        "torch-state-dict", "lpips-lin", "BSD-2-Clause (richzhang/PerceptualSimilarity).",
+        "https://github.com/richzhang/PerceptualSimilarity/blob/master/LICENSE",
+        "LPIPS v0.1 linear layers over AlexNet features (lin0..lin4.model.1.weight), the pSp/PET LPIPS loss.",
+        "https://github.com/richzhang/PerceptualSimilarity", commercial_use=True, license_short="BSD-2-Clause",
+        config={"net": "alex", "backbone": "torchvision_alexnet"}),
+    WeightsEntry(
+        "lpips_vgg_v0.1", "lpips_vgg_v0.1.pth", (_github_raw("richzhang/PerceptualSimilarity", "lpips/weights/v0.1/vgg.pth"),),
+        "torch-state-dict", "lpips-lin", "BSD-2-Clause (richzhang/PerceptualSimilarity).",
+        "https://github.com/richzhang/PerceptualSimilarity/blob/master/LICENSE",
+        "LPIPS v0.1 linear layers over VGG16 features.",
+        "https://github.com/richzhang/PerceptualSimilarity", commercial_use=True, license_short="BSD-2-Clause",
+        config={"net": "vgg", "backbone": "torchvision_vgg16"}),
+    WeightsEntry(
+        "torchvision_alexnet", "alexnet-owt-7be5be79.pth", ("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
+        "torch-state-dict", "alexnet",
+        "BSD-3-Clause code (torchvision); weights trained on ImageNet, whose terms allow non-commercial research only.",
+        "https://github.com/pytorch/vision/blob/main/LICENSE",
+        "torchvision AlexNet ImageNet weights (features.* used): the LPIPS 'alex' backbone.",
+        "https://pytorch.org/vision/stable/models/generated/torchvision.models.alexnet.html",
+        license_short="BSD-3 code, ImageNet weights (research)"),
+    WeightsEntry(
+        "torchvision_vgg16", "vgg16-397923af.pth", ("https://download.pytorch.org/models/vgg16-397923af.pth",),
+        "torch-state-dict", "vgg16",
+        "BSD-3-Clause code (torchvision); weights trained on ImageNet, whose terms allow non-commercial research only.",
+        "https://github.com/pytorch/vision/blob/main/LICENSE",
+        "torchvision VGG16 ImageNet weights (features.* used): the LPIPS 'vgg' backbone.",
+        "https://pytorch.org/vision/stable/models/generated/torchvision.models.vgg16.html",
+        license_short="BSD-3 code, ImageNet weights (research)"),
     WeightsEntry(
         "dcgan-digiface", "weights.tar", (), "dcgan-tar", "dcgan",
         "MIT code (gan-face-generate); weights trained on DigiFace-1M, licensed for non-commercial research only.",

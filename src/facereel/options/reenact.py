@@ -42,8 +42,8 @@ class ReenactOptions(Options):
     face_index: int | None = None
     smoothing: float = 0.5
     device: str = "auto"
-    checkpoint: str | None = None
-    identity_encoder: str = "restyle-psp-ffhq"
+    checkpoint: str = "pet_best_model"
+    identity_encoder: str = "restyle_psp_ffhq_encode"
     encoder: str = "psp"
     generator: str | None = None
     restyle_iterations: int = 5
