@@ -1,6 +1,6 @@
 """Collection logic of ``facereel analyze`` on synthetic data (no face models involved).
 
-The per-photo stage (:func:`facereel.pipelines.analyze._analyze_one`) is replaced by a fake that
+The per-photo stage (:func:`facereel.pipelines.analyze.photo.analyze_photo`) is replaced by a fake that
 returns prepared faces, so the identity vote, the other-person and duplicate flags and the
 ordering are tested on their own.  The duplicate test itself runs on real pixel arrays.
 """
@@ -15,6 +15,8 @@ import pytest
 import facereel.pipelines.analyze as pa
 from facereel.faces.types import Alignment, Detection, FaceAnalysis, Landmarks
 from facereel.manifest import PhotoEntry
+from facereel.pipelines.analyze import duplicates as dup
+from facereel.pipelines.analyze import photo as ph
 
 # ----------------------------------------------------------------------------- inputs
 
@@ -53,7 +55,7 @@ def _texture(seed: int, h: int = 400, w: int = 300) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _face(rgb, quad, descriptor, age=None, too_small=False, shift=(0, 0)) -> pa._Face:
+def _face(rgb, quad, descriptor, age=None, too_small=False, shift=(0, 0)) -> ph._Face:
     quad = np.asarray(quad, dtype=np.float64)
     box = tuple(int(v) for v in (*quad.min(0), *quad.max(0)))
     fa = FaceAnalysis(detection=Detection(box=box, score=1.0, too_small=too_small),
@@ -61,7 +63,7 @@ def _face(rgb, quad, descriptor, age=None, too_small=False, shift=(0, 0)) -> pa.
                       landmarks5=quad[[0, 1, 2, 3, 0]], descriptor=np.asarray(descriptor, dtype=np.float64), age=age,
                       gender_female=0.3)
     fa.alignment = Alignment(image=np.zeros((8, 8, 3), np.uint8), quad=quad, recipe="ffhq", size=8)
-    f = pa._Face(analysis=fa, quad=quad)
+    f = ph._Face(analysis=fa, quad=quad)
     if rgb is not None:
         f.thumb, f.valid = pa.face_thumb(rgb, quad)
     return f
@@ -122,25 +124,25 @@ B = _unit(200)
 C = _unit(300)
 
 
-def _photo(path, faces, date=None, size=(300, 400), orientation=1, nbytes=1000) -> pa._Photo:
+def _photo(path, faces, date=None, size=(300, 400), orientation=1, nbytes=1000) -> ph._Photo:
     e = PhotoEntry(path=str(path), sha256=str(abs(hash(str(path)))), date=date, width=size[0], height=size[1])
-    e.faces = [pa._face_dict(f.analysis.detection) for f in faces]
+    e.faces = [ph._face_dict(f.analysis.detection) for f in faces]
     if not faces:
         e.flags = ["no_face"]
-    return pa._Photo(entry=e, faces=faces, file_bytes=nbytes, orientation=orientation)
+    return ph._Photo(entry=e, faces=faces, file_bytes=nbytes, orientation=orientation)
 
 
 @pytest.fixture
 def fake_photos(monkeypatch, tmp_path):
     """Installs a fake per-photo stage: ``table[name]`` is the _Photo returned for that file."""
-    table: dict[str, pa._Photo] = {}
+    table: dict[str, ph._Photo] = {}
 
     def fake(path, **kw):
         made = table[Path(path).name]
         made.entry.path = str(Path(path).absolute())
         return made
 
-    monkeypatch.setattr(pa, "_analyze_one", fake)
+    monkeypatch.setattr(ph, "analyze_photo", fake)
     return table
 
 
@@ -241,7 +243,7 @@ def test_broken_photo_does_not_stop_the_batch(monkeypatch, tmp_path):
             raise RuntimeError("decoder exploded")
         return good
 
-    monkeypatch.setattr(pa, "_analyze_one", fake)
+    monkeypatch.setattr(ph, "analyze_photo", fake)
     m = pa.analyze_collection(_files(tmp_path, ["good.png", "bad.png"]))
     bad = [e for e in m.photos if Path(e.path).name == "bad.png"][0]
     assert bad.flags == ["unreadable"] and "decoder exploded" in bad.error
@@ -271,8 +273,8 @@ def test_best_copy_prefers_face_pixels_then_resolution_then_upright():
         p.entry.chosen = 0
         p.entry.quad = p.faces[0].quad.tolist()
     # the small copy loses on face pixels; the crop on image pixels; the rotated one on EXIF
-    assert pa._best_copy(photos, [0, 1, 2, 3]) == 3
-    assert pa._best_copy(photos, [0, 1]) == 1
+    assert dup._best_copy(photos, [0, 1, 2, 3])[0] == 3
+    assert dup._best_copy(photos, [0, 1])[0] == 1
 
 
 def test_aligned_crop_cache_follows_file_and_quad(tmp_path, monkeypatch):

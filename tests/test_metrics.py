@@ -252,3 +252,23 @@ def test_identity_curve_on_real_photos(obama_keyframes):
     assert min(sims) > 0.4
     assert sims[2] < sims[1] and sims[2] < sims[3] and sims[6] < sims[5]
     assert rep["smoothness"]["acd"] > 0 and rep["smoothness"]["landmark_jitter"]["px"] is not None
+
+
+def test_evaluate_runs_the_tested_accumulators():
+    """evaluate_frames is the one-shot functions in one pass: same numbers, frame for frame."""
+    from facereel.metrics.accumulate import run
+    from facereel.metrics.ghosting import GhostingCurve
+    from facereel.metrics.smoothness import FrameDifferences
+
+    a, b, c = _bar_image(80), _bar_image(110), _bar_image(70)
+    frames = [a] + [_blend(a, b, i / 6) for i in range(1, 6)] + [b] + [_blend(b, c, i / 6) for i in range(1, 6)] + [c]
+    rep = evaluate_frames(iter(frames), [0, 6, 12], [a, b, c], landmarks=None, identity=False)
+    region = tuple(rep["face_region"])
+    g = ghosting_curve(frames, [0, 6, 12], [a, b, c], region=region)
+    assert rep["ghosting"] == g
+    d = frame_differences(frames, region)
+    assert rep["smoothness"]["frame_diff"] == d["diffs"] and rep["smoothness"]["frame_diff_mean"] == d["mean"]
+    # several accumulators over one stream see each frame once, in order
+    ghost, diff = GhostingCurve([0, 6, 12], [a, b, c], region), FrameDifferences(region)
+    assert run(iter(frames), [ghost, diff]) == 13
+    assert ghost.result() == g and diff.result()["diffs"] == d["diffs"]

@@ -27,7 +27,15 @@ Each ``<photo>`` object (fields of :class:`PhotoEntry`):
 ``sha256``
     Of the file bytes (keys the aligned-crop cache).  ``null`` when unreadable.
 ``date``
-    EXIF ``DateTimeOriginal`` as ISO 8601 (``2004-07-27T20:00:00``), or ``null``.
+    When the photo was taken, ISO 8601 (``2004-07-27T20:00:00``), or ``null``.
+``date_source``
+    Where ``date`` came from: ``exif`` (``DateTimeOriginal``), ``video`` (a video frame: the
+    container's creation time plus the frame's timestamp), ``start_date`` (a video frame: the
+    user's start date plus its timestamp, or its share of the start–end range), ``file`` (a video
+    frame: the file's modification time), ``duplicate`` (copied from ``duplicate_of``), or ``null``.
+``frame``, ``time``
+    For a frame of a video (``path`` is the video, or a folder of frames): its index in the
+    video and its timestamp in seconds.  ``null`` for photos.
 ``width``, ``height``
     Pixel size after the EXIF orientation was applied.
 ``faces``
@@ -45,8 +53,13 @@ Each ``<photo>`` object (fields of :class:`PhotoEntry`):
 ``age_estimated``, ``gender_female``
     The age net's expected age and probability of female.
 ``age``
-    The age used for ordering and for age-conditioned edits: the real age when the date and
-    the birth date are known, else the estimate.  **Edit it freely.**
+    The age used for age timing and age-conditioned edits: the real age when the date and the
+    birth date are known, else the photo's own estimate (which never depends on the other photos
+    of the collection).  **Edit it freely.**
+``age_source``
+    Where ``age`` came from: ``birth_date`` (birth date + photo date), ``estimate``
+    (``age_estimated``) or ``user`` (set by hand: an age that differs from what its source says
+    is marked ``user`` when the manifest is read).
 ``pose``
     ``{"yaw": deg, "pitch": deg, "roll": deg}``; ``blendshapes``: MediaPipe's 52 scores.
 ``descriptor``
@@ -57,13 +70,15 @@ Each ``<photo>`` object (fields of :class:`PhotoEntry`):
     ``face_too_small``, ``unreadable`` (see ``error``).  Flagged photos are skipped unless a
     command is asked to keep them; delete a flag to keep that photo.
 ``duplicate_of``
-    Path of the copy that is kept.  ``other_distance``: distance to the median descriptor.
+    Path of the copy that is kept; ``duplicate_reason``: why that copy was kept.
+    ``other_distance``: distance to the median descriptor.
 ``excluded``
     ``true`` to leave the photo out (the user's choice).  **Edit it freely.**
 ``order``
-    Position in the sequence: by date, else estimated age, else file name.  **Edit it freely**;
-    commands sort usable photos by it (ties by path).  Editing ``age`` alone does not move a
-    photo: change ``order`` too, or call :meth:`Manifest.reorder`.
+    Position in the sequence: by date; undated photos at birth date + age on the same axis
+    (the birth date given, else ``settings["birth_date_inferred"]``), else by age, else by file
+    name.  **Edit it freely**; commands sort usable photos by it (ties by path).  Editing ``age``
+    alone does not move a photo: change ``order`` too, or call :meth:`Manifest.reorder`.
 ``error``
     Why the photo could not be used, one line.
 
@@ -90,6 +105,7 @@ log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 
 FLAGS = ("other_person", "duplicate", "no_face", "face_too_small", "unreadable")
+AGE_SOURCES = ("birth_date", "estimate", "user")
 
 _REASONS = {
     "unreadable": "unreadable",
@@ -109,6 +125,9 @@ class PhotoEntry:
     path: str
     sha256: str | None = None
     date: str | None = None
+    date_source: str | None = None
+    frame: int | None = None
+    time: float | None = None
     faces: list[dict] = field(default_factory=list)
     chosen: int | None = None
     landmarks: list[list[float]] | None = None
@@ -117,11 +136,13 @@ class PhotoEntry:
     quad: list[list[float]] | None = None
     age_estimated: float | None = None
     age: float | None = None
+    age_source: str | None = None
     gender_female: float | None = None
     pose: dict | None = None
     blendshapes: dict | None = None
     flags: list[str] = field(default_factory=list)
     duplicate_of: str | None = None
+    duplicate_reason: str | None = None
     other_distance: float | None = None
     excluded: bool = False
     order: int = 0
@@ -132,7 +153,9 @@ class PhotoEntry:
 
     @property
     def name(self) -> str:
-        return Path(self.path).name
+        """The file name; ``video.mp4#120`` for frame 120 of a video."""
+        name = Path(self.path).name
+        return name if self.frame is None else f"{name}#{self.frame}"
 
     def usable(self, keep_flagged: bool = False) -> bool:
         """Has a chosen face with its quad, is not excluded and (unless ``keep_flagged``) unflagged.
@@ -199,18 +222,49 @@ class Manifest:
         return None
 
     def reorder(self) -> None:
-        """Recomputes ``order`` from ``age`` (then ``date``, then file name)."""
-        for i, p in enumerate(sorted(self.photos, key=order_key)):
+        """Recomputes ``order`` from the dates and ages (see ``order`` in the module docstring)."""
+        born = self.birth_date or self.settings.get("birth_date_inferred")
+        birth = _years(born) if born else None
+        for i, p in enumerate(sorted(self.photos, key=lambda p: order_key(p, birth))):
             p.order = i
 
+    def mark_user_ages(self) -> None:
+        """Sets ``age_source = "user"`` where ``age`` differs from what its recorded source gives."""
+        birth = _years(self.birth_date) if self.birth_date else None
+        for p in self.photos:
+            if p.age is None or p.age_source == "user":
+                continue
+            if p.age_source == "estimate":
+                expected = p.age_estimated
+            elif p.age_source == "birth_date":
+                expected = _years(p.date) - birth if (p.date and birth is not None) else None
+            else:
+                continue
+            if expected is None or abs(float(p.age) - float(expected)) > 0.01:
+                p.age_source = "user"
 
-def order_key(p: PhotoEntry) -> tuple:
-    """Sort key: photos with an age by age (dates break ties), then dated ones, then by name."""
-    if p.age is not None:
-        return (0, float(p.age), p.date or "", Path(p.path).name, p.path)
-    if p.date is not None:
-        return (1, 0.0, p.date, Path(p.path).name, p.path)
-    return (2, 0.0, "", Path(p.path).name, p.path)
+
+def _years(value: str) -> float:
+    """An ISO date as years on the proleptic Gregorian axis (365.2425-day years)."""
+    d = datetime.fromisoformat(value)
+    return (d.toordinal() + (d.hour * 3600 + d.minute * 60 + d.second) / 86400) / 365.2425
+
+
+def order_key(p: PhotoEntry, birth: float | None = None) -> tuple:
+    """Sort key.  With ``birth`` (years, :func:`_years`): one time axis, the date, else birth +
+    age (a hand-set age, ``age_source`` "user", places a dated photo too).  Without: by age
+    (dates break ties), then dated photos by date.  Then by name."""
+    tail = (p.time or 0.0, Path(p.path).name, p.path)
+    if birth is not None:
+        if p.age is not None and (p.date is None or p.age_source == "user"):
+            return (0, birth + float(p.age), p.date or "", *tail)
+        if p.date is not None:
+            return (0, _years(p.date), p.date, *tail)
+    elif p.age is not None:
+        return (0, float(p.age), p.date or "", *tail)
+    elif p.date is not None:
+        return (1, 0.0, p.date, *tail)
+    return (2, 0.0, "", *tail)
 
 
 # ----------------------------------------------------------------------------- (de)serialisation
@@ -309,13 +363,16 @@ def entry_from_dict(d: Any, where: str = "photo", base: Path | None = None) -> P
     if unknown:
         log.debug("%s: ignoring unknown keys %s", where, sorted(unknown))
     kw = {k: v for k, v in d.items() if k in _ENTRY_FIELDS}
-    for key in ("sha256", "date", "landmarks_kind", "duplicate_of", "error"):
+    for key in ("sha256", "date", "date_source", "landmarks_kind", "duplicate_of", "duplicate_reason", "error",
+                "age_source"):
         _check(kw.get(key) is None or isinstance(kw[key], str), where, f"'{key}' must be a string or null")
-    for key in ("age_estimated", "age", "gender_female", "other_distance"):
+    _check(kw.get("age_source") in (None, *AGE_SOURCES), where,
+           f"'age_source' must be one of {', '.join(AGE_SOURCES)} or null")
+    for key in ("age_estimated", "age", "gender_female", "other_distance", "time"):
         _check(kw.get(key) is None or _is_num(kw[key]), where, f"'{key}' must be a number or null")
         if kw.get(key) is not None:
             kw[key] = float(kw[key])
-    for key in ("width", "height"):
+    for key in ("width", "height", "frame"):
         _check(kw.get(key) is None or isinstance(kw[key], int), where, f"'{key}' must be an integer or null")
     if kw.get("date") is not None:
         try:
@@ -355,6 +412,8 @@ def entry_from_dict(d: Any, where: str = "photo", base: Path | None = None) -> P
     if base is not None:
         kw["path"] = _resolve(kw["path"], base)
         kw["duplicate_of"] = _resolve(kw.get("duplicate_of"), base)
+    if kw.get("age") is not None and kw.get("age_source") is None:
+        kw["age_source"] = "user"  # an age written without a source: set by hand
     return PhotoEntry(**kw)
 
 
@@ -377,7 +436,7 @@ def manifest_from_dict(data: Any, base: str | os.PathLike | None = None, where: 
             raise ManifestError(f"{where}: 'birth_date' {data['birth_date']!r} is not ISO 8601 (YYYY-MM-DD)") from None
     basep = Path(base).absolute() if base is not None else None
     entries = [entry_from_dict(p, f"{where}: photos[{i}]", basep) for i, p in enumerate(photos)]
-    return Manifest(
+    manifest = Manifest(
         version=version,
         created=data.get("created") or "",
         settings=settings,
@@ -385,6 +444,8 @@ def manifest_from_dict(data: Any, base: str | os.PathLike | None = None, where: 
         reference=_resolve(data.get("reference"), basep) if basep is not None else data.get("reference"),
         birth_date=data.get("birth_date"),
     )
+    manifest.mark_user_ages()
+    return manifest
 
 
 def load_manifest(path: str | os.PathLike) -> Manifest:

@@ -123,10 +123,10 @@ def invert(
               f"{method} into {model_id(gen)}; reconstruction MSE median {float(np.median(mse)):.4f}", highlight=False)
 
 
-def _load_inputs(inputs: list[Path], *, size: int, aligned: bool):
-    """(uint8 crops [S, S, 3], names, skipped (path, reason)) from aligned images, photos or a manifest."""
+def _load_inputs(inputs: list[Path], *, size: int, aligned: bool, options=None):
+    """(uint8 crops [S, S, 3], names, skipped (path, reason)) from aligned images, photos, videos or a manifest."""
     from facereel.commands._ui import fail, progress_bar
-    from facereel.pipelines.analyze import AnalyzeError, aligned_crop, analyze_collection, collect_photo_paths
+    from facereel.pipelines.analyze import AnalyzeError, analysis_options, collect_photo_paths
 
     if aligned:
         import numpy as np
@@ -149,41 +149,23 @@ def _load_inputs(inputs: list[Path], *, size: int, aligned: bool):
             names.append(p.name)
         return images, names, []
 
-    if len(inputs) == 1 and inputs[0].suffix.lower() == ".json":
-        from facereel.manifest import ManifestError, load_manifest
+    import logging
 
-        try:
-            manifest = load_manifest(inputs[0])
-        except ManifestError as exc:
-            fail(str(exc))
-    else:
-        import logging
+    from facereel.pipelines.analyze import load_aligned
 
-        lib_log = logging.getLogger("facereel.pipelines.analyze")
-        old = lib_log.level
-        lib_log.setLevel(logging.ERROR)
-        try:
-            paths = collect_photo_paths(inputs)
-            if not paths:
-                fail("no photos found in the input")
-            with progress_bar("analysing photos", total=len(paths)) as progress:
-                manifest = analyze_collection(paths, size=size, progress=progress)
-        except (AnalyzeError, OSError) as exc:
-            fail(str(exc))
-        finally:
-            lib_log.setLevel(old)
-    # every photo with a face is inverted (a flagged duplicate or other person is still a face)
-    entries = manifest.ordered(keep_flagged=True)
-    skipped = [(p.path, reason) for p, reason in manifest.skipped(keep_flagged=True)]
-    images, names = [], []
-    for e in entries:
-        try:
-            images.append(aligned_crop(e, size=size))
-        except (OSError, ValueError) as exc:
-            skipped.append((e.path, f"cannot make the aligned crop ({exc})"))
-            continue
-        names.append(e.name)
-    return images, names, skipped
+    lib_log = logging.getLogger("facereel.pipelines.analyze")
+    old = lib_log.level
+    lib_log.setLevel(logging.ERROR)
+    try:
+        # every photo with a face is inverted (a flagged duplicate or other person is still a face)
+        with progress_bar("analysing photos") as progress:
+            faces = load_aligned(inputs, analysis_options(options, size=size), keep_flagged=True, skip_failed=True, min_photos=0,
+                                 analysis_progress=progress)
+    except (AnalyzeError, OSError) as exc:
+        fail(str(exc))
+    finally:
+        lib_log.setLevel(old)
+    return faces.images, faces.names, faces.skipped
 
 
 def _reconstruction_mse(gen, latents, images):

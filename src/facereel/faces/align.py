@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from facereel.faces.types import Alignment, Landmarks
+from facereel.options.choices import ALIGN_RECIPES as RECIPES
 
-RECIPES = ("ffhq", "psp")
 #: The FFHQ dataset recipe's fixed internal sizes.
 FFHQ_TRANSFORM_SIZE = 4096
 FFHQ_OUTPUT_SIZE = 1024

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facereel.core.progress import Progress
+from facereel.metrics.accumulate import run
 
 Box = tuple[int, int, int, int]
 
@@ -129,6 +130,58 @@ def ghost_score(frame: np.ndarray, key_a: np.ndarray, key_b: np.ndarray, region:
     return GhostReference.build(key_a, key_b, region).ghost(frame)
 
 
+#: the middle half of a gap (λ in [0.25, 0.75]), where a dissolve's ghosts are strongest
+MID_GAP = (0.25, 0.75)
+DEFINITION = ("min(c_A, c_B): fraction of each neighbouring keyframe's distinctive edges present at its own "
+              "place (pixel cross-dissolve ~ min(lambda, 1 - lambda)); lower is better")
+
+
+class GhostingCurve:
+    """Accumulator (:mod:`facereel.metrics.accumulate`) of ghost(F) for every frame strictly
+    between two keyframes (None at keyframes and outside); one keyframe pair's masks in memory
+    at a time.  ``keyframe_images``: one per index, in the order of ``keyframe_indices``."""
+
+    def __init__(self, keyframe_indices: Sequence[int], keyframe_images: Sequence[np.ndarray],
+                 region: Box | None = None) -> None:
+        if len(keyframe_images) != len(keyframe_indices):
+            raise ValueError("one image per keyframe index is needed")
+        order = np.argsort(list(keyframe_indices), kind="stable")
+        self.kidx = [int(keyframe_indices[o]) for o in order]
+        if len(self.kidx) != len(set(self.kidx)):
+            raise ValueError(f"repeated keyframe indices {self.kidx}")
+        self.images = [keyframe_images[o] for o in order]
+        self.region = region
+        self.ghosts: list[float | None] = []
+        self.mid: list[float] = []
+        self._gap = 0
+        self._ref: GhostReference | None = None
+
+    def update(self, i: int, frame: np.ndarray) -> None:
+        k = self.kidx
+        while self._gap < len(k) - 1 and i >= k[self._gap + 1]:
+            self._gap, self._ref = self._gap + 1, None
+        g = self._gap
+        if g < len(k) - 1 and k[g] < i < k[g + 1]:
+            if self._ref is None:
+                self._ref = GhostReference.build(self.images[g], self.images[g + 1], self.region)
+            ghost = self._ref.ghost(frame)
+            self.ghosts.append(ghost)
+            if MID_GAP[0] <= (i - k[g]) / (k[g + 1] - k[g]) <= MID_GAP[1]:
+                self.mid.append(ghost)
+        else:
+            self.ghosts.append(None)
+
+    def result(self) -> dict:
+        vals = [g for g in self.ghosts if g is not None]
+        return {
+            "ghost": list(self.ghosts),
+            "mean": float(np.mean(vals)) if vals else None,
+            "max": float(np.max(vals)) if vals else None,
+            "mid_gap_mean": float(np.mean(self.mid)) if self.mid else None,
+            "definition": DEFINITION,
+        }
+
+
 def ghosting_curve(frames: Iterable[np.ndarray], keyframe_indices: Sequence[int],
                    keyframe_images: Sequence[np.ndarray] | None = None, region: Box | None = None,
                    progress: Progress | None = None, total: int | None = None) -> dict:
@@ -139,43 +192,9 @@ def ghosting_curve(frames: Iterable[np.ndarray], keyframe_indices: Sequence[int]
     "mid_gap_mean"}`` where ``mid_gap_mean`` averages the frames in the middle half of each gap
     (λ in [0.25, 0.75], where a dissolve's ghosts are strongest).
     """
-    kidx = sorted(int(k) for k in keyframe_indices)
-    if len(kidx) != len(set(kidx)):
-        raise ValueError(f"repeated keyframe indices {kidx}")
     if keyframe_images is None:
         frames = list(frames)
-        keyframe_images = [frames[k] for k in kidx]
-    elif len(keyframe_images) != len(kidx):
-        raise ValueError("one image per keyframe index is needed")
-    else:
-        order = np.argsort(list(keyframe_indices), kind="stable")
-        keyframe_images = [keyframe_images[o] for o in order]
-    refs: dict[int, GhostReference] = {}
-    ghosts: list[float | None] = []
-    mid: list[float] = []
-    gap = 0
-    for i, f in enumerate(frames):
-        while gap < len(kidx) - 1 and i >= kidx[gap + 1]:
-            refs.pop(gap, None)  # one pair's masks in memory at a time
-            gap += 1
-        if gap < len(kidx) - 1 and kidx[gap] < i < kidx[gap + 1]:
-            if gap not in refs:
-                refs[gap] = GhostReference.build(keyframe_images[gap], keyframe_images[gap + 1], region)
-            g = refs[gap].ghost(f)
-            ghosts.append(g)
-            lam = (i - kidx[gap]) / (kidx[gap + 1] - kidx[gap])
-            if 0.25 <= lam <= 0.75:
-                mid.append(g)
-        else:
-            ghosts.append(None)
-        if progress:
-            progress(i + 1, total or i + 1)
-    vals = [g for g in ghosts if g is not None]
-    return {
-        "ghost": ghosts,
-        "mean": float(np.mean(vals)) if vals else None,
-        "max": float(np.max(vals)) if vals else None,
-        "mid_gap_mean": float(np.mean(mid)) if mid else None,
-        "definition": "min(c_A, c_B): fraction of each neighbouring keyframe's distinctive edges present "
-                      "at its own place (pixel cross-dissolve ~ min(lambda, 1 - lambda))",
-    }
+        keyframe_images = [frames[int(k)] for k in keyframe_indices]
+    acc = GhostingCurve(keyframe_indices, keyframe_images, region)
+    run(frames, [acc], progress, total)
+    return acc.result()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facereel.core.progress import Progress
+from facereel.metrics.accumulate import run
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +99,37 @@ def observe_face(frame: np.ndarray, previous_box: tuple[int, int, int, int] | No
     return FaceObservation(box, pts5, desc, lms, detected)
 
 
+class FaceTrack:
+    """Accumulator (:mod:`facereel.metrics.accumulate`) of :func:`observe_face` on every frame,
+    carrying the last box over detector misses.  Keeps the descriptors and landmarks only
+    (``keep_observations`` keeps every :class:`FaceObservation`)."""
+
+    def __init__(self, *, descriptor: bool = True, landmarks: str | None = "mediapipe",
+                 keep_observations: bool = False) -> None:
+        self.descriptor, self.landmarks = descriptor, landmarks
+        self.descriptors: list[np.ndarray | None] = []
+        self.marks: list[np.ndarray | None] = []
+        self.observations: list[FaceObservation] | None = [] if keep_observations else None
+        self._prev: tuple[int, int, int, int] | None = None
+
+    def update(self, i: int, frame: np.ndarray) -> None:
+        ob = observe_face(frame, self._prev, descriptor=self.descriptor, landmarks=self.landmarks)
+        self._prev = ob.box or self._prev
+        self.descriptors.append(ob.descriptor)
+        self.marks.append(ob.landmarks)
+        if self.observations is not None:
+            self.observations.append(ob)
+
+    def result(self) -> list[FaceObservation] | None:
+        return self.observations
+
+
 def observe_faces(frames: Iterable[np.ndarray], *, descriptor: bool = True, landmarks: str | None = "mediapipe",
                   progress: Progress | None = None, total: int | None = None) -> list[FaceObservation]:
     """:func:`observe_face` on every frame, carrying the last box over detector misses."""
-    out: list[FaceObservation] = []
-    prev = None
-    for i, f in enumerate(frames, 1):
-        ob = observe_face(f, prev, descriptor=descriptor, landmarks=landmarks)
-        prev = ob.box or prev
-        out.append(ob)
-        if progress:
-            progress(i, total or i)
-    return out
+    acc = FaceTrack(descriptor=descriptor, landmarks=landmarks, keep_observations=True)
+    run(frames, [acc], progress, total)
+    return acc.result()
 
 
 def nearest_keyframes(n_frames: int, keyframe_indices: Sequence[int]) -> np.ndarray:

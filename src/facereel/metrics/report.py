@@ -19,9 +19,10 @@ import numpy as np
 from facereel.core.atomic import atomic_path
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
-from facereel.metrics.ghosting import GhostReference, face_region
-from facereel.metrics.identity import identity_curve, observe_face
-from facereel.metrics.smoothness import acd, landmark_jitter
+from facereel.metrics.accumulate import run
+from facereel.metrics.ghosting import GhostingCurve, face_region
+from facereel.metrics.identity import FaceTrack, identity_curve, observe_face
+from facereel.metrics.smoothness import FrameDifferences, acd, landmark_jitter
 
 log = logging.getLogger(__name__)
 
@@ -103,68 +104,27 @@ def evaluate_frames(
     key_obs = [observe_face(k, descriptor=identity, landmarks=None) for k in keyframe_images]
     region = face_region([o.box for o in key_obs], shape)
 
-    descriptors: list[np.ndarray | None] = []
-    marks: list[np.ndarray | None] = []
-    ghosts: list[float | None] = []
-    diffs: list[float] = []
-    mid: list[float] = []
-    l, t, r, b = region
-    prev_face = prev_box = None
-    ref: GhostReference | None = None
-    gap = 0
-    n = 0
-    for i, f in enumerate(frames):
-        f = np.asarray(f)
-        if f.shape != shape:
-            raise EvaluateError(f"frame {i} is {f.shape[1]}x{f.shape[0]}, the keyframes {shape[1]}x{shape[0]}")
-        # smoothness: face-region grey-level difference to the previous frame
-        face = f[t:b, l:r].astype(np.int16)
-        if prev_face is not None:
-            diffs.append(float(np.mean(np.abs(face - prev_face))))
-        prev_face = face
-        # ghosting, against the pair of keyframes around frame i
-        while gap < len(kidx) - 1 and i >= kidx[gap + 1]:
-            gap, ref = gap + 1, None
-        if gap < len(kidx) - 1 and kidx[gap] < i < kidx[gap + 1]:
-            if ref is None:
-                ref = GhostReference.build(keyframe_images[gap], keyframe_images[gap + 1], region)
-            g = ref.ghost(f)
-            ghosts.append(g)
-            if 0.25 <= (i - kidx[gap]) / (kidx[gap + 1] - kidx[gap]) <= 0.75:
-                mid.append(g)
-        else:
-            ghosts.append(None)
-        # faces: identity descriptor and landmarks
-        if identity or landmarks:
-            ob = observe_face(f, prev_box, descriptor=identity, landmarks=landmarks)
-            prev_box = ob.box or prev_box
-            descriptors.append(ob.descriptor)
-            marks.append(ob.landmarks)
-        n = i + 1
-        if progress:
-            progress(n, total or n)
+    ghosting = GhostingCurve(kidx, keyframe_images, region)
+    diffs = FrameDifferences(region)
+    faces = FaceTrack(descriptor=identity, landmarks=landmarks) if (identity or landmarks) else None
+    accumulators = [_SameShape(shape), diffs, ghosting] + ([faces] if faces is not None else [])
+    n = run(frames, accumulators, progress, total)
     if kidx[-1] >= n:
         raise EvaluateError(f"keyframe index {kidx[-1]} outside the {n} frames")
 
-    d = np.asarray(diffs, np.float64)
-    gv = [g for g in ghosts if g is not None]
+    fd = diffs.result()
+    descriptors = faces.descriptors if faces is not None else []
+    marks = faces.marks if faces is not None else []
     report: dict = {
         "frames": n,
         "size": [int(shape[1]), int(shape[0])],
         "keyframe_indices": kidx,
         "face_region": [int(v) for v in region],
-        "ghosting": {
-            "ghost": ghosts,
-            "mean": float(np.mean(gv)) if gv else None,
-            "max": float(np.max(gv)) if gv else None,
-            "mid_gap_mean": float(np.mean(mid)) if mid else None,
-            "definition": "min(c_A, c_B): fraction of each neighbouring keyframe's distinctive edges present at "
-                          "its own place (pixel cross-dissolve ~ min(lambda, 1 - lambda)); lower is better",
-        },
+        "ghosting": ghosting.result(),
         "smoothness": {
-            "frame_diff": diffs,
-            "frame_diff_mean": float(d.mean()) if d.size else None,
-            "frame_diff_p95": float(np.percentile(d, 95)) if d.size else None,
+            "frame_diff": fd["diffs"],
+            "frame_diff_mean": fd["mean"],
+            "frame_diff_p95": fd["p95"],
             "acd": acd(descriptors) if identity else None,
             "landmark_jitter": landmark_jitter(marks, float(min(shape[:2]))) if landmarks else None,
             "landmarks": landmarks,
@@ -173,6 +133,21 @@ def evaluate_frames(
     if identity:
         report["identity"] = identity_curve(descriptors, kidx, [o.descriptor for o in key_obs])
     return report
+
+
+class _SameShape:
+    """Accumulator that only checks every frame has the keyframes' size."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def update(self, i: int, frame: np.ndarray) -> None:
+        if frame.shape != self.shape:
+            h, w = self.shape[:2]
+            raise EvaluateError(f"frame {i} is {frame.shape[1]}x{frame.shape[0]}, the keyframes {w}x{h}")
+
+    def result(self) -> None:
+        return None
 
 
 def summary(report: dict) -> list[tuple[str, str, str]]:

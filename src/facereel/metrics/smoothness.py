@@ -19,8 +19,39 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from facereel.core.progress import Progress
+from facereel.metrics.accumulate import run
 
 Box = tuple[int, int, int, int]
+
+
+class FrameDifferences:
+    """Accumulator (:mod:`facereel.metrics.accumulate`) of the consecutive-frame differences."""
+
+    def __init__(self, region: Box | None = None) -> None:
+        self.region = region
+        self.diffs: list[float] = []
+        self._prev: np.ndarray | None = None
+
+    def update(self, i: int, frame: np.ndarray) -> None:
+        a = np.asarray(frame)
+        if self.region is not None:
+            l, t, r, b = self.region
+            a = a[t:b, l:r]
+        a = a.astype(np.int16)
+        if self._prev is not None:
+            if self._prev.shape != a.shape:
+                raise ValueError(f"frame {i} has size {a.shape}, frame {i - 1} {self._prev.shape}")
+            self.diffs.append(float(np.mean(np.abs(a - self._prev))))
+        self._prev = a
+
+    def result(self) -> dict:
+        d = np.asarray(self.diffs, np.float64)
+        return {
+            "diffs": list(self.diffs),
+            "mean": float(d.mean()) if d.size else None,
+            "p95": float(np.percentile(d, 95)) if d.size else None,
+            "max": float(d.max()) if d.size else None,
+        }
 
 
 def frame_differences(frames: Iterable[np.ndarray], region: Box | None = None,
@@ -28,28 +59,9 @@ def frame_differences(frames: Iterable[np.ndarray], region: Box | None = None,
     """Mean absolute grey-level difference of each consecutive pair inside ``region`` (l, t, r, b).
 
     Returns ``{"diffs": [...] (len = frames − 1), "mean", "p95", "max"}``."""
-    prev = None
-    diffs: list[float] = []
-    for i, f in enumerate(frames, 1):
-        a = np.asarray(f)
-        if region is not None:
-            l, t, r, b = region
-            a = a[t:b, l:r]
-        a = a.astype(np.int16)
-        if prev is not None:
-            if prev.shape != a.shape:
-                raise ValueError(f"frame {i - 1} has size {a.shape}, frame {i - 2} {prev.shape}")
-            diffs.append(float(np.mean(np.abs(a - prev))))
-        prev = a
-        if progress:
-            progress(i, total or i)
-    d = np.asarray(diffs, np.float64)
-    return {
-        "diffs": diffs,
-        "mean": float(d.mean()) if d.size else None,
-        "p95": float(np.percentile(d, 95)) if d.size else None,
-        "max": float(d.max()) if d.size else None,
-    }
+    acc = FrameDifferences(region)
+    run(frames, [acc], progress, total)
+    return acc.result()
 
 
 def acd(descriptors: Sequence[np.ndarray | None]) -> float | None:

@@ -18,6 +18,8 @@ INVERSION_METHODS = ("optimize", "psp", "e4e", "restyle", "hybrid")
 INTERPOLATIONS = ("linear", "slerp", "spline")
 BLENDS = ("seed", "aligned")
 LANDMARKS = ("mediapipe", "dlib68")
+DETECTORS = ("hog", "cnn")
+ALIGN_RECIPES = ("ffhq", "psp")
 DEVICES = ("auto", "cpu", "cuda")
 
 #: Photo files accepted everywhere (upload, folders, CLI), by suffix; content is checked too.

@@ -140,10 +140,6 @@ def validate_options(
 # ----------------------------------------------------------------------------- keyframes
 
 
-def _is_manifest_path(p: str | os.PathLike) -> bool:
-    return Path(p).suffix.lower() == ".json"
-
-
 def load_keyframes(
     source,
     *,
@@ -151,11 +147,13 @@ def load_keyframes(
     keep_flagged: bool = False,
     progress: Progress | None = None,
     check_only: bool = False,
+    analyze_options=None,
 ) -> tuple[list[Keyframe], list[tuple[str, str]], object | None]:
-    """(keyframes, skipped (path, reason), manifest) for a Manifest, a manifest path, photos or keyframes.
+    """(keyframes, skipped (path, reason), manifest) for a Manifest, a manifest path, photos, videos or keyframes.
 
-    Photos are analysed on the fly (:func:`facereel.pipelines.analyze.analyze_collection`).
-    With ``check_only`` photo inputs are only counted (cheap check before any work).
+    Photos and videos are analysed on the fly (:func:`facereel.pipelines.analyze.analyze_collection`
+    with ``analyze_options``).  With ``check_only`` photo inputs are only counted (cheap check
+    before any work).
     """
     if isinstance(source, Keyframe):
         source = [source]
@@ -170,65 +168,56 @@ def load_keyframes(
             raise TimelapseError(f"keyframes must be square RGB images of one size, got {sorted(shapes)}")
         return kfs, [], None
 
-    from facereel.manifest import Manifest, ManifestError, load_manifest
+    from facereel.manifest import Manifest
+    from facereel.pipelines.analyze import (
+        AnalyzeError,
+        analysis_options,
+        collect_photo_paths,
+        is_video,
+        load_aligned,
+        resolve_manifest,
+    )
+    from facereel.pipelines.analyze.crops import TooFewPhotos, usable_photos
 
-    manifest = None
-    if isinstance(source, Manifest):
-        manifest = source
-    else:
-        paths = [Path(p) for p in source] if source else []
-        if not paths:
-            raise TimelapseError("no photos given")
-        manifests = [p for p in paths if _is_manifest_path(p)]
-        if manifests:
-            if len(paths) != 1:
-                raise TimelapseError("give either one manifest (.json) or photos/folders, not both")
-            try:
-                manifest = load_manifest(manifests[0])
-            except ManifestError as exc:
-                raise TimelapseError(str(exc)) from None
-        else:
-            from facereel.pipelines.analyze import AnalyzeError, analyze_collection, collect_photo_paths
-
-            try:
-                found = collect_photo_paths(paths)
-            except (AnalyzeError, OSError) as exc:
-                raise TimelapseError(str(exc)) from None
-            if len(found) < 2:
-                raise TimelapseError(f"a time-lapse needs at least 2 photos, found {len(found)} in the input")
-            if check_only:
-                return [], [], None
-            try:
-                manifest = analyze_collection(found, size=size, progress=progress)
-            except AnalyzeError as exc:
-                raise TimelapseError(str(exc)) from None
-
-    entries = manifest.ordered(keep_flagged)
-    skipped = [(p.path, reason) for p, reason in manifest.skipped(keep_flagged)]
-    if len(entries) < 2:
-        detail = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped)
-        raise TimelapseError(
-            f"a time-lapse needs at least 2 usable photos, found {len(entries)}" + (f" (skipped {detail})" if detail else "")
-            + ("" if keep_flagged or not skipped else "; --keep-flagged keeps flagged photos")
-        )
-    if check_only:
-        return [], skipped, manifest
-
-    from facereel.pipelines.analyze import aligned_crop
+    try:
+        opts = analysis_options(analyze_options, size=size)
+        if not isinstance(source, Manifest):
+            paths = [Path(p) for p in source] if source else []
+            if not paths:
+                raise TimelapseError("no photos given")
+            if not any(_is_manifest_path(p) for p in paths):
+                missing = [p for p in paths if not p.exists()]
+                if missing:
+                    raise TimelapseError(f"{missing[0]} does not exist")
+                found = collect_photo_paths(paths, frame_folders=opts.frame_folders)
+                if len(found) < 2 and not any(is_video(p) or p.is_dir() for p in found):
+                    raise TimelapseError(f"a time-lapse needs at least 2 photos, found {len(found)} in the input")
+                if check_only:
+                    return [], [], None
+        if check_only:
+            manifest = resolve_manifest(source, opts)
+            skipped = [(p.path, r) for p, r in manifest.skipped(keep_flagged)]
+            usable_photos(manifest, keep_flagged, 2)
+            return [], skipped, manifest
+        faces = load_aligned(source, opts, keep_flagged=keep_flagged, min_photos=2, analysis_progress=progress)
+    except TooFewPhotos as exc:
+        raise TimelapseError(f"a time-lapse {exc}") from None
+    except (AnalyzeError, OSError) as exc:
+        raise TimelapseError(str(exc)) from None
 
     kfs = []
-    for e in entries:
-        try:
-            img = aligned_crop(e, size=size)
-        except (OSError, ValueError) as exc:
-            raise TimelapseError(f"{e.name}: cannot make the aligned crop ({exc})") from None
+    for e, img in zip(faces.entries, faces.images, strict=True):
         age = e.age if e.age is not None else e.age_estimated
         kfs.append(Keyframe(image=img, landmarks=None, age=age, label=e.name,
                             meta={"path": e.path, "sha256": e.sha256, "date": e.date, "flags": list(e.flags),
                                   "quad": e.quad,
                                   # photo-space MediaPipe points: fallback when the crop finds no face
                                   "photo_landmarks": e.landmarks if e.landmarks_kind == "mediapipe" else None}))
-    return kfs, skipped, manifest
+    return kfs, faces.skipped, faces.manifest
+
+
+def _is_manifest_path(p: str | os.PathLike) -> bool:
+    return Path(p).suffix.lower() == ".json"
 
 
 def keyframe_landmarks(keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
