@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 #: modules of facereel.commands; each defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES = ("analyze", "timelapse", "evaluate", "weights", "generate", "invert", "serve")
+COMMAND_MODULES = ("analyze", "timelapse", "evaluate", "weights", "generate", "invert", "serve", "reenact")
 
 
 @app.callback()

@@ -24,7 +24,8 @@ class ReenactOptions(Options):
       (else the largest face is used); ``face_index`` picks one directly (detection order).
     * ``smoothing``: temporal smoothing of the driver's motion, 0 (none) .. 1 (frozen).
     * ``device``: ``auto`` | ``cpu`` | ``cuda``.
-    * ``checkpoint``: the learned method's ``best_model.pt`` (a path or a weights name).
+    * ``checkpoint``: the learned method's ``best_model.pt`` (path or weights name; None:
+      ``pet_best_model``), or the baseline's pSp/e4e/ReStyle checkpoint (None: the official one).
     * ``identity_encoder``: the ReStyle-pSp checkpoint (path or weights name) that inverts the
       target for the learned method.
     * ``encoder``/``generator``: the baseline's inversion method and generator (weights names or
@@ -42,7 +43,7 @@ class ReenactOptions(Options):
     face_index: int | None = None
     smoothing: float = 0.5
     device: str = "auto"
-    checkpoint: str = "pet_best_model"
+    checkpoint: str | None = None
     identity_encoder: str = "restyle_psp_ffhq_encode"
     encoder: str = "psp"
     generator: str | None = None

@@ -3,6 +3,7 @@
 A method is driven by the runner (:mod:`facereel.reenact.runner`) like this::
 
     method = create_method(options.method)          # no model loaded yet
+    method.configure(options)                       # options known before any pass
     if method.needs_driver_pass:                    # optional first pass over the driver
         for frame in driver_frames():
             method.observe(frame)
@@ -17,7 +18,9 @@ the target photo's own height and width (the face put back into the photo; see
 :func:`facereel.reenact.paste.paste_back`).  Every call returns the same shape.  ``None`` means the
 driver frame shows no face: the runner repeats the last output and counts the frame.
 
-Additions to the minimal interface (both optional, with defaults here):
+Additions to the minimal interface (all optional, with defaults here):
+
+* :meth:`configure` — the options, given before the driver pass (default: kept as ``self.options``).
 
 * ``needs_driver_pass`` / :meth:`observe` — the baseline needs z_A0, the mean code of *all* driver
   frames and their flips, before the first output; a method that sets ``needs_driver_pass`` gets
@@ -62,6 +65,10 @@ class ReenactMethod(abc.ABC):
     name: str = ""
     #: True: the runner feeds every driver frame to :meth:`observe` before :meth:`prepare`.
     needs_driver_pass: bool = False
+
+    def configure(self, options: ReenactOptions) -> None:
+        """The run's options, before :meth:`observe` and :meth:`prepare` (which gets them again)."""
+        self.options = options
 
     def observe(self, frame_rgb: np.ndarray) -> None:  # noqa: B027 (optional hook)
         """One driver frame (H×W×3 uint8) of the optional first pass; default: ignored."""
