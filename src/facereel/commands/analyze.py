@@ -101,6 +101,10 @@ def _analyze(photos, output, reference, birth_date, size, landmarks, detector, a
     if support and support[1] > 1 and support[0] * 2 <= support[1]:
         console.print(f"[yellow]note[/] no person is in most photos (the most frequent face is in {support[0]} "
                       f"of {support[1]}); use --reference PHOTO to choose whom to follow", highlight=False)
+    ref = manifest.settings.get("reference_support")
+    if ref and ref[0] * 2 <= ref[1]:
+        console.print(f"[yellow]warning[/] the reference photo matches a face in only {ref[0]} of {ref[1]} photos; "
+                      "the others are flagged as other people", highlight=False)
     usable = manifest.ordered()
     if as_json:
         out.print_json(json.dumps(manifest_to_dict(manifest, output.absolute().parent)))

@@ -250,15 +250,15 @@ def _best_copy(photos: Sequence[_Photo], members: Sequence[int]) -> tuple[int, d
             continue
         p = photos[i]
         if rank[i] < rank[keep]:
-            why = f"{k.entry.name} has {what[rank[keep]]}, this copy {what[rank[i]].replace('a date', 'only a date')}"
+            mine = "has none" if rank[i] == 0 else f"only a date from {p.entry.date_source}"
+            why = f"it has {what[rank[keep]]}, this copy {mine}"
         elif face[i] < 0.85 * top:
-            why = f"{k.entry.name} shows the face larger ({face[keep]:.0f} px against {face[i]:.0f} px)"
+            why = f"it shows the face larger ({face[keep]:.0f} px against {face[i]:.0f} px)"
         elif (p.entry.width or 0) * (p.entry.height or 0) < (k.entry.width or 0) * (k.entry.height or 0):
-            why = (f"{k.entry.name} has more pixels ({k.entry.width}x{k.entry.height} against "
-                   f"{p.entry.width}x{p.entry.height})")
+            why = f"it has more pixels ({k.entry.width}x{k.entry.height} against {p.entry.width}x{p.entry.height})"
         else:
-            why = f"{k.entry.name} is as good and comes first (upright, bigger file, name)"
-        reasons[i] = f"kept {why}"
+            why = "it is as good and comes first (upright, bigger file, name)"
+        reasons[i] = f"{k.entry.name} kept: {why}"
     return keep, reasons
 
 
