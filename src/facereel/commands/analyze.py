@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from facereel.commands import _video
+
 DEFAULT_MANIFEST = "facereel-manifest.json"
 
 
@@ -26,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 
 def analyze(
-    photos: list[Path] = typer.Argument(..., help="Photos and/or folders of photos (searched recursively).",
+    photos: list[Path] = typer.Argument(..., help="Photos, folders of photos (searched recursively) and/or videos.",
                                         show_default=False),
     output: Path = typer.Option(Path(DEFAULT_MANIFEST), "--output", "-o",
                                 help="Where to write the JSON manifest (edit it by hand: age, order, excluded)."),
@@ -34,7 +36,7 @@ def analyze(
                                           help="A photo of the person to follow (else: the face in most photos)."),
     birth_date: str | None = typer.Option(None, "--birth-date", "-b", metavar="YYYY-MM-DD",
                                           help="The person's birth date: photo dates become real ages."),
-    size: int = typer.Option(512, "--size", help="Aligned crop size: 256, 512 or 1024."),
+    size: int = typer.Option(512, "--size", help="Aligned crop size in pixels (64 to 2048)."),
     landmarks: _Landmarks = typer.Option(
         _Landmarks.mediapipe, "--landmarks",
         help="mediapipe (478 points, Apache-2.0) or dlib68 (dlib's 68-point model: its licence "
@@ -42,30 +44,45 @@ def analyze(
     detector: _Detector = typer.Option(_Detector.hog, "--detector", help="dlib HOG (fast) or CNN (mmod, slower).",
                                        case_sensitive=False),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON on stdout instead of a table."),
+    every: int | None = _video.EVERY,
+    interval: float | None = _video.INTERVAL,
+    start_date: str | None = _video.START_DATE,
+    end_date: str | None = _video.END_DATE,
+    frame_folders: bool = _video.FRAME_FOLDERS,
+    frame_rate: float = _video.FRAME_RATE,
 ) -> None:
     """Analyse a photo collection: faces, identity, age, duplicates, order -> a JSON manifest.
 
     The target person is the one in most photos (or --reference). Photos of probably someone else, duplicates, photos without a usable face and unreadable files are flagged, never deleted; edit the manifest to change any decision.
 
+    Videos are sampled (--every K frames or --interval SECONDS): a frame's date is its timestamp after --start-date, the video's creation time or its file date; repeated, blurry and faceless frames are dropped.
+
     --landmarks dlib68 uses dlib's 68-point model, whose licence EXCLUDES COMMERCIAL USE.
     """
     from facereel.commands._ui import fail
+    from facereel.core.errors import OptionsError
+    from facereel.options.analyze import AnalyzeOptions
 
-    if size not in (256, 512, 1024):
-        fail(f"--size must be 256, 512 or 1024, not {size}")
     if reference is not None and not reference.is_file():
         fail(f"reference photo {reference}: file not found")
+    try:
+        options = AnalyzeOptions(
+            size=size, landmarks=landmarks.value, detector=detector.value,
+            reference=None if reference is None else str(reference), birth_date=birth_date,
+            **_video.sampling_fields(every, interval, start_date, end_date, frame_folders, frame_rate)).validate()
+    except OptionsError as exc:
+        fail(_video.options_message(exc))
     # Problems are printed as one line each below; keep the library's own log lines quiet.
     lib_log = logging.getLogger("facereel.pipelines.analyze")
     old_level = lib_log.level
     lib_log.setLevel(logging.ERROR)
     try:
-        _analyze(photos, output, reference, birth_date, size, landmarks, detector, as_json)
+        _analyze(photos, output, options, as_json)
     finally:
         lib_log.setLevel(old_level)
 
 
-def _analyze(photos, output, reference, birth_date, size, landmarks, detector, as_json) -> None:
+def _analyze(photos, output, options, as_json) -> None:
     import json
 
     from facereel.commands._ui import console, fail, out, progress_bar
@@ -75,19 +92,18 @@ def _analyze(photos, output, reference, birth_date, size, landmarks, detector, a
     paths, problems = [], []
     for item in photos:  # one at a time, so that an empty folder among others is one line
         try:
-            paths.extend(collect_photo_paths([item]))
+            paths.extend(collect_photo_paths([item], frame_folders=options.frame_folders))
         except AnalyzeError as exc:
             problems.append(str(exc))
     if not paths:
         fail("; ".join(problems) or "no photos given")
     for problem in problems:
         console.print(f"[yellow]skipped[/] {problem}", highlight=False)
-    if landmarks.value == "mediapipe":
+    if options.landmarks == "mediapipe":
         _warm_up_mediapipe_quietly()
     try:
         with progress_bar("analysing photos", total=len(paths)) as progress:
-            manifest = analyze_collection(paths, reference=reference, birth_date=birth_date, size=size,
-                                          landmarks=landmarks.value, detector=detector.value, progress=progress)
+            manifest = analyze_collection(paths, options, progress=progress)
     except AnalyzeError as exc:
         fail(str(exc))
     except (OSError, RuntimeError) as exc:  # a model file that cannot be found or loaded
@@ -97,6 +113,7 @@ def _analyze(photos, output, reference, birth_date, size, landmarks, detector, a
     except (OSError, TypeError, ValueError, ManifestError) as exc:
         fail(f"cannot write {output}: {exc}")
 
+    _video.print_video_summary(manifest)
     support = manifest.settings.get("target_support")
     if support and support[1] > 1 and support[0] * 2 <= support[1]:
         console.print(f"[yellow]note[/] no person is in most photos (the most frequent face is in {support[0]} "

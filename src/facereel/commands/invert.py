@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from facereel.commands import _video
+
 METHOD_HELP = ("optimize (any generator; the offline default DCGAN works out of the box), psp, e4e, restyle "
                "(official encoders, weights via `facereel weights download`), or hybrid (an encoder's output "
                "refined by optimisation).")
@@ -23,7 +25,8 @@ def register(app: typer.Typer) -> None:
 
 
 def invert(
-    inputs: list[Path] = typer.Argument(..., help="Photos and/or folders, or one manifest (.json) from `facereel analyze`.",
+    inputs: list[Path] = typer.Argument(..., help="Photos, folders and/or videos, or one manifest (.json) from "
+                                                   "`facereel analyze`.",
                                         show_default=False, metavar="PHOTOS_OR_MANIFEST..."),
     output: Path = typer.Option(Path("latents.npz"), "--output", "-o", help="Output .npz file."),
     generator: str | None = typer.Option(
@@ -44,6 +47,12 @@ def invert(
                                                           "detection, the images are used as they are."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Invert again even when cached latents exist."),
     device: str = typer.Option("auto", "--device", help="'auto', 'cpu' or 'cuda'."),
+    every: int | None = _video.EVERY,
+    interval: float | None = _video.INTERVAL,
+    start_date: str | None = _video.START_DATE,
+    end_date: str | None = _video.END_DATE,
+    frame_folders: bool = _video.FRAME_FOLDERS,
+    frame_rate: float = _video.FRAME_RATE,
 ) -> None:
     """Invert face photos into a generator's latent space and save the latents (.npz)."""
     from facereel.commands._ui import console, fail, out, progress_bar
@@ -60,7 +69,15 @@ def invert(
     if not output.parent.exists():
         fail(f"the output folder {output.parent} does not exist")
 
-    images, names, skipped = _load_inputs(inputs, size=size, aligned=aligned)
+    from facereel.core.errors import OptionsError
+    from facereel.options.analyze import AnalyzeOptions
+
+    try:
+        analyze_options = AnalyzeOptions(
+            **_video.sampling_fields(every, interval, start_date, end_date, frame_folders, frame_rate)).validate()
+    except OptionsError as exc:
+        fail(_video.options_message(exc))
+    images, names, skipped = _load_inputs(inputs, size=size, aligned=aligned, options=analyze_options)
     for path, reason in skipped:
         console.print(f"[yellow]skipped[/] {Path(path).name}: {reason}", highlight=False)
     if not images:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from facereel.commands import _video
+
 
 class _Engine(str, Enum):
     morph = "morph"
@@ -33,7 +35,8 @@ def register(app: typer.Typer) -> None:
 
 
 def timelapse(
-    inputs: list[Path] = typer.Argument(..., help="Photos and/or folders, or one manifest (.json) from `facereel analyze`.",
+    inputs: list[Path] = typer.Argument(..., help="Photos, folders and/or videos, or one manifest (.json) from "
+                                                   "`facereel analyze`.",
                                         show_default=False, metavar="PHOTOS_OR_MANIFEST..."),
     output: Path = typer.Option(..., "--output", "-o", help="Video file (.mp4, .webm, .gif) or a folder for PNG frames.",
                                 show_default=False),
@@ -66,6 +69,12 @@ def timelapse(
                                       "spline for W+)."),
     blend: str = typer.Option("aligned", "--blend", help="--engine latent: keyframe blend: seed (Eq. 4-5 as is) or "
                                                          "aligned (keyframe warped onto the frame's landmarks first)."),
+    every: int | None = _video.EVERY,
+    interval: float | None = _video.INTERVAL,
+    start_date: str | None = _video.START_DATE,
+    end_date: str | None = _video.END_DATE,
+    frame_folders: bool = _video.FRAME_FOLDERS,
+    frame_rate: float = _video.FRAME_RATE,
 ) -> None:
     """Make a facial time-lapse video of one person from photos (or a manifest).
 
@@ -75,16 +84,29 @@ def timelapse(
     """
     from facereel.commands._ui import fail
 
+    analyze_options = _analyze_options(every, interval, start_date, end_date, frame_folders, frame_rate)
     engine_kwargs = _latent_options(engine.value, generator=generator, method=method, encoder=encoder, steps=steps,
                                     interpolation=interpolation, blend=blend)
     try:
         result = _run_timelapse(inputs, output, engine=engine.value, frames=frames, timing=timing.value, hold=hold,
                                 size=size, fps=fps, opacity=opacity / 100.0,
                                 format=format.value if format else None, keep_flagged=keep_flagged,
-                                stabilize=stabilize, engine_kwargs=engine_kwargs)
+                                stabilize=stabilize, engine_kwargs=engine_kwargs, analyze_options=analyze_options)
     except KeyboardInterrupt:
         fail("interrupted; no video was written", code=130)
     _summary(result)
+
+
+def _analyze_options(*sampling):
+    """The analysis options of photo and video inputs (sampling flags), checked before any work."""
+    from facereel.commands._ui import fail
+    from facereel.core.errors import OptionsError
+    from facereel.options.analyze import AnalyzeOptions
+
+    try:
+        return AnalyzeOptions(**_video.sampling_fields(*sampling)).validate()
+    except OptionsError as exc:
+        fail(_video.options_message(exc))
 
 
 def _latent_options(engine: str, *, generator, method, encoder, steps, interpolation, blend) -> dict | None:
@@ -120,7 +142,7 @@ def _latent_options(engine: str, *, generator, method, encoder, steps, interpola
 
 
 def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, opacity, format, keep_flagged,
-                   stabilize, writer_options=None, engine_kwargs=None):
+                   stabilize, writer_options=None, engine_kwargs=None, analyze_options=None):
     """Validates everything first, then analyses / prepares / renders with progress bars."""
     import time
 
@@ -138,7 +160,7 @@ def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, o
     try:
         out_path, fmt = check_output(output, format)
         validate_options(engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps, opacity=opacity)
-        load_keyframes(inputs, size=size, keep_flagged=keep_flagged, check_only=True)
+        load_keyframes(inputs, size=size, keep_flagged=keep_flagged, check_only=True, analyze_options=analyze_options)
     except (TimelapseError, VideoError) as exc:
         fail(str(exc))
     # per-photo analysis warnings are summarised below; keep the analysis log quiet
@@ -148,14 +170,15 @@ def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, o
     source = inputs
     try:
         if not (len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".json"):
-            from facereel.pipelines.analyze import AnalyzeError, analyze_collection, collect_photo_paths
+            from facereel.pipelines.analyze import AnalyzeError, analysis_options, analyze_collection
 
             try:
-                paths = collect_photo_paths(inputs)
-                with progress_bar("analysing photos", total=len(paths)) as progress:
-                    source = analyze_collection(paths, size=size, progress=progress)
+                opts = analysis_options(analyze_options, size=size)
+                with progress_bar("analysing photos") as progress:
+                    source = analyze_collection(inputs, opts, progress=progress)
             except AnalyzeError as exc:
                 fail(str(exc))
+            _video.print_video_summary(source)
         with progress_bar("preparing keyframes") as progress:
             job = plan_timelapse(source, engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps,
                                  opacity=opacity, keep_flagged=keep_flagged, stabilize=stabilize,
