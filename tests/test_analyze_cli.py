@@ -130,7 +130,7 @@ def test_nothing_usable_exits_non_zero(tmp_path, bad_inputs):
 def test_bad_options(tmp_path, samples):
     photo = samples / "obama.jpg"
     for args, words in (
-        (["--size", "300"], "256, 512 or 1024"),
+        (["--size", "10"], "--size: must be a whole number from 64 to 2048"),
         (["--birth-date", "someday"], "not a date"),
         (["--reference", tmp_path / "nope.jpg"], "reference photo"),
         (["--landmarks", "nope"], "nope"),

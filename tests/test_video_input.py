@@ -157,8 +157,8 @@ def test_sampling_holds_one_frame_at_a_time(tmp_path, monkeypatch):
     import tracemalloc
 
     import facereel.pipelines.analyze.frames as frames
-    from facereel.pipelines.analyze.frames import analyze_video, plan_sampling
     from facereel.options.analyze import AnalyzeOptions
+    from facereel.pipelines.analyze.frames import analyze_video, plan_sampling
 
     video = make_video(tmp_path / "long.mp4", ["obama.jpg", "obama2.jpg"] * 10, per=6)  # 120 frames, 110 MB decoded
     monkeypatch.setattr(frames, "analyze_pixels", lambda photo, rgb, **kw: photo)  # no faces: cheap
