@@ -40,8 +40,13 @@ def n_styles_for(size: int) -> int:
 class MotionEncoder(_IRSEEncoder):
     """E_m: [N, input_nc, 256, 256] in [-1, 1] -> motion codes [N, n_styles, 512]."""
 
-    def __init__(self, num_layers: int = 50, mode: str = "ir_se", input_nc: int = 3, n_styles: int = 18):
+    def __init__(self, num_layers: int = 50, mode: str = "ir_se", input_nc: int = 3, n_styles: int = 18,
+                 stage_units: tuple[int, int, int, int] | None = None):
         super().__init__(num_layers, mode, input_nc)
+        self.stage_units = None if stage_units is None else tuple(int(u) for u in stage_units)
+        if stage_units is not None:
+            # a shallower body of the same units and stage widths (small seeded test networks only)
+            self.body = _shallow_body(stage_units, mode)
         self.n_styles = int(n_styles)
         self.output_layer_2 = nn.Sequential(nn.BatchNorm2d(512), nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(),
                                             nn.Linear(512 * 7 * 7, 512))
@@ -78,6 +83,16 @@ class MotionEncoder(_IRSEEncoder):
         return x.view(-1, self.n_styles, 512)
 
 
+def _shallow_body(stage_units, mode: str) -> nn.Sequential:
+    from .encoders.irse import BottleneckIR, BottleneckIRSE
+
+    unit = BottleneckIRSE if mode == "ir_se" else BottleneckIR
+    mods = []
+    for (cin, depth), n in zip(((64, 64), (64, 128), (128, 256), (256, 512)), stage_units):
+        mods += [unit(cin, depth, 2)] + [unit(depth, depth, 1) for _ in range(n - 1)]
+    return nn.Sequential(*mods)
+
+
 class MappingNetwork(nn.Module):
     """M: cat(flatten(identity W+), flatten(motion codes)) [N, 2*n_styles*512] -> [N, n_styles*512]."""
 
@@ -101,7 +116,7 @@ class PoseExpressionTransfer(nn.Module):
     """
 
     def __init__(self, output_size: int = 1024, input_nc: int = 3, decoder: nn.Module | None = None,
-                 encoder: nn.Module | None = None, mapping_init: str = "official"):
+                 encoder: nn.Module | None = None, mapping_init: str = "official", pool_size: int = 256):
         super().__init__()
         from .rosinality import Generator
 
@@ -110,7 +125,7 @@ class PoseExpressionTransfer(nn.Module):
         self.encoder = encoder if encoder is not None else MotionEncoder(50, "ir_se", input_nc, self.n_styles)
         self.decoder = decoder if decoder is not None else Generator(self.output_size, 512, 8)
         self.mapping_net = MappingNetwork(self.n_styles, init=mapping_init)
-        self.face_pool = nn.AdaptiveAvgPool2d((256, 256))
+        self.face_pool = nn.AdaptiveAvgPool2d((pool_size, pool_size))   # official: 256
 
     def mix(self, identity_latent: torch.Tensor, encoder_codes: torch.Tensor) -> torch.Tensor:
         """M(E_i(t) ⊕ E_m(s)): [N, n_styles, 512] x2 -> W+ [N, n_styles, 512] (identity first)."""

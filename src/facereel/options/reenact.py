@@ -7,7 +7,7 @@ import dataclasses
 from . import Options, OptionsError, check_choice, check_float, check_int
 from .choices import DEVICES, REENACT_BASELINE_ENCODERS, REENACT_METHODS, SIZE_MAX, SIZE_MIN
 
-__all__ = ["ReenactOptions"]
+__all__ = ["ReenactOptions", "ReenactTrainOptions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,4 +74,63 @@ class ReenactOptions(Options):
             check_int("max_frames", self.max_frames, 1)
         if not isinstance(self.keep_audio, bool):
             raise OptionsError("keep_audio", f"must be true or false, got {self.keep_audio!r}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class ReenactTrainOptions(Options):
+    """Training of the thesis' transfer network (``facereel reenact train``).
+
+    Defaults are the thesis' best run: loss weights L2 0, LPIPS 0.05, ID 0.3, CosFace 0,
+    L2-crop 2, LPIPS-crop 0.3; Ranger, lr 1e-5, batch 8, 1M steps; CosFace a = 5, b = 0.2.
+    Data: ``frames_per_clip`` frames ``frame_interval`` s apart, faces with |yaw| > ``max_yaw`` or
+    |pitch| > ``max_pitch`` degrees (MediaPipe) dropped; ``image_size`` the aligned crop side (256).
+    """
+
+    lr: float = 1e-5
+    batch_size: int = 8
+    max_steps: int = 1_000_000
+    l2: float = 0.0
+    lpips: float = 0.05
+    id: float = 0.3
+    cosface: float = 0.0
+    l2_crop: float = 2.0
+    lpips_crop: float = 0.3
+    cosface_a: float = 5.0
+    cosface_b: float = 0.2
+    lpips_net: str = "alex"
+    lpips_normalization: str = "lpips"
+    optimizer: str = "ranger"
+    image_size: int = 256
+    frames_per_clip: int = 10
+    frame_interval: float = 0.5
+    max_yaw: float = 40.0
+    max_pitch: float = 30.0
+    board_interval: int = 50
+    save_interval: int = 1000
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> ReenactTrainOptions:
+        check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_int("batch_size", self.batch_size, 1, 4096)
+        check_int("max_steps", self.max_steps, 1)
+        for f in ("l2", "lpips", "id", "cosface", "l2_crop", "lpips_crop"):
+            check_float(f, getattr(self, f), 0.0)
+        if not any(getattr(self, f) for f in ("l2", "lpips", "id", "cosface", "l2_crop", "lpips_crop")):
+            raise OptionsError("lpips", "every loss weight is 0: nothing to train")
+        check_float("cosface_a", self.cosface_a, 0.0, lo_open=True)
+        check_float("cosface_b", self.cosface_b, -1.0, 1.0)
+        check_choice("lpips_net", self.lpips_net, ("alex", "vgg"))
+        check_choice("lpips_normalization", self.lpips_normalization, ("lpips", "pet"))
+        check_choice("optimizer", self.optimizer, ("ranger", "adam"))
+        check_int("image_size", self.image_size, 32, 1024)
+        check_int("frames_per_clip", self.frames_per_clip, 2)
+        check_float("frame_interval", self.frame_interval, 0.0, 60.0, lo_open=True)
+        check_float("max_yaw", self.max_yaw, 0.0, 90.0)
+        check_float("max_pitch", self.max_pitch, 0.0, 90.0)
+        check_int("board_interval", self.board_interval, 1)
+        check_int("save_interval", self.save_interval, 1)
+        check_int("seed", self.seed, 0)
+        check_choice("device", self.device, DEVICES)
         return self

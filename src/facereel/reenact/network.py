@@ -59,7 +59,12 @@ def load_transfer_network(name_or_path: str | Path, device: str | torch.device =
         raise ReenactError(f"{path.name}: opts say output size {opts['output_size']} but the decoder is {size}px")
     decoder = Generator(size, cfg.get("style_dim", 512), cfg.get("n_mlp", 8),
                         channel_multiplier=cfg.get("channel_multiplier", 2))
-    net = PoseExpressionTransfer(size, input_nc=int(opts.get("input_nc", 3)), decoder=decoder, mapping_init="none")
+    from facereel.nets.pet import MotionEncoder
+
+    n_styles = 2 * (size.bit_length() - 1) - 2
+    # stage_units: only in the small networks facereel's own tests train (the thesis' body is IR-SE50)
+    encoder = MotionEncoder(50, "ir_se", int(opts.get("input_nc", 3)), n_styles, stage_units=opts.get("stage_units"))
+    net = PoseExpressionTransfer(size, decoder=decoder, encoder=encoder, mapping_init="none")
     for part in ("encoder", "mapping_net", "decoder"):
         try:
             getattr(net, part).load_state_dict(ck[part], strict=True)
