@@ -388,3 +388,43 @@ def test_real_module_dicts_in_persistence_reduce_load():
     assert list(got) == list(want) and all(torch.equal(got[k], v) for k, v in want.items())
     assert obj.class_name == "Sequential" and obj.state["gain"] == np.float32(0.5)
     assert obj.state["sizes"].tolist() == [3, 4] and "_forward_hooks" in obj.state
+
+
+def test_weights_import_refuses_what_does_not_parse_as_its_kind(sg2, tmp_path, monkeypatch):
+    """issue 16: 100 KB of random bytes imported as an NVIDIA pickle is refused with one line,
+    before anything is copied or pinned; the real kind of file is accepted."""
+    from facereel import weights as W
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("FACEREEL_HOME", str(home))
+    runner = CliRunner()
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "noise.pkl"
+    noise.write_bytes(rng.bytes(100_000))
+    like_pickle = tmp_path / "like.pkl"                 # starts like a pickle, then garbage
+    like_pickle.write_bytes(b"\x80\x04" + rng.bytes(100_000))
+    z, meta, state = sg2
+    pkl = tmp_path / "net.pkl"
+    write_nvidia_pickle(pkl, state, meta["init_kwargs"], "stylegan2")
+    cases = [("stylegan2-ffhq-1024", noise, "NVIDIA StyleGAN pickle"),
+             ("stylegan2-ffhq-1024", like_pickle, "NVIDIA StyleGAN pickle"),
+             ("stylegan3-t-ffhq-1024", pkl, "not stylegan3"),           # the right format, the wrong network
+             ("psp_ffhq_encode", noise, "pSp/e4e/ReStyle"),
+             ("stylegan2-ffhq-config-f", pkl, "rosinality"),
+             ("model_ir_se50", noise, "state dict")]
+    for name, src, words in cases:
+        res = runner.invoke(_app(), ["weights", "import", name, str(src)])
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 1 and len(lines) == 1 and "Traceback" not in res.output, (name, res.output)
+        assert words in lines[0] and src.name in lines[0], (name, lines[0])
+        assert W.status(name) == "missing" and name not in W.pins() and W.local_path(name) is None
+    assert not (home / "weights").exists() or not any(p.suffix in (".pkl", ".pt", ".pth", ".tmp")
+                                                      for p in (home / "weights").iterdir())
+    res = runner.invoke(_app(), ["weights", "import", "stylegan2-ffhq-1024", str(pkl)])
+    assert res.exit_code == 0, res.output
+    assert W.status("stylegan2-ffhq-1024") == "present-unverified" and "stylegan2-ffhq-1024" in W.pins()
+    # a facereel safetensors conversion of the same kind is accepted too
+    conv = tmp_path / "net.safetensors"
+    convert(pkl, conv)
+    res = runner.invoke(_app(), ["weights", "import", "stylegan2-ffhq-1024", str(conv)])
+    assert res.exit_code == 0, res.output

@@ -137,7 +137,8 @@ def home(tmp_path, monkeypatch):
 
 
 def _entry(monkeypatch, url_path: str | None, sha: str | None = SHA, verified: bool = True, name="test-weights"):
-    e = W.WeightsEntry(name, "test.bin", (url_path,) if url_path else (), "torch-state-dict", "test",
+    # "bytes": a format with no checkpoint reader, so the arbitrary DATA passes the format check
+    e = W.WeightsEntry(name, "test.bin", (url_path,) if url_path else (), "bytes", "test",
                        "Test Licence NC", "http://example.invalid/licence", "test entry", "http://example.invalid",
                        sha256=sha, sha256_verified=verified)
     monkeypatch.setitem(W.TABLE, name, e)
@@ -330,3 +331,17 @@ def test_dcgan_offline_entry(home):
     p = W.download("dcgan-digiface")  # no licence prompt, no network: it ships with the package
     assert p.name == "weights.tar" and p.is_file()
     assert W.verify("dcgan-digiface")[0] == "present-verified"
+
+
+def test_first_download_must_parse_as_its_kind(server, home, monkeypatch):
+    """A first download has no hash to check, so it is pinned only once it parses as the entry's
+    format: 1 MiB of bytes served for an NVIDIA pickle is refused, removed and not pinned."""
+    from facereel.checkpoints.loaders import download_weights
+
+    e = dataclasses.replace(_entry(monkeypatch, server + "/plain/test.bin", sha=None),
+                            format="nvidia-pkl", kind="stylegan2")
+    monkeypatch.setitem(W.TABLE, "test-weights", e)
+    with pytest.raises(W.WeightsError, match="not an NVIDIA StyleGAN pickle"):
+        download_weights("test-weights", accept_license=True)
+    assert W.local_path("test-weights") is None and "test-weights" not in W.pins()
+    assert not list((home / "weights").glob("test.bin*"))

@@ -41,6 +41,7 @@ import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -588,12 +589,23 @@ def _fetch(name: str, e: WeightsEntry, url: str, part: Path, progress: Progress 
     raise WeightsError(f"download of {name}: too many confirmation pages ({url})")
 
 
+def _run_check(check: Callable[[Path, WeightsEntry], None] | None, path: Path, e: WeightsEntry) -> None:
+    if check is None:
+        return
+    try:
+        check(path, e)
+    except FacereelError as exc:
+        raise WeightsError(f"{e.name}: {exc}") from None
+
+
 def download(name: str, *, urls: list[str] | None = None, progress: Progress | None = None,
-             accept_license: bool = False, force: bool = False, timeout: float = 60) -> Path:
+             accept_license: bool = False, force: bool = False, timeout: float = 60,
+             check: Callable[[Path, WeightsEntry], None] | None = None) -> Path:
     """Fetch ``name`` into the cache (resuming a previous ``.part``) and return its path.
 
     The file is renamed into place only after its size (when known) and sha256 (table value, else
-    a previous pin) check out; a first download with no known hash pins it.
+    a previous pin) check out; a first download with no known hash pins it, once ``check`` (see
+    :func:`import_file`) has accepted it.
     """
     e = entry(name)
     if e.offline:
@@ -630,13 +642,25 @@ def download(name: str, *, urls: list[str] | None = None, progress: Progress | N
     if want is not None and digest != want:
         part.unlink(missing_ok=True)
         raise WeightsError(f"sha256 mismatch for {name}: got {digest}, expected {want}; the download was removed")
+    if want is None:  # a first download is pinned: prove first that it is the kind of file named
+        try:
+            _run_check(check, part, e)
+        except WeightsError:
+            part.unlink(missing_ok=True)
+            raise
     part.replace(dest)
     _pin(name, dest, digest, "download")
     return dest
 
 
-def import_file(name: str, src: str | Path, *, move: bool = False) -> Path:
-    """Put a file the user fetched by hand into the cache under ``name`` (checked like a download)."""
+def import_file(name: str, src: str | Path, *, move: bool = False,
+                check: Callable[[Path, WeightsEntry], None] | None = None) -> Path:
+    """Put a file the user fetched by hand into the cache under ``name`` (checked like a download).
+
+    ``check(path, entry)`` proves the file is what the entry names (the checkpoint readers do it:
+    :func:`facereel.checkpoints.loaders.import_weights`); it runs before anything is copied or
+    pinned, and its error is re-raised as a :class:`WeightsError`.
+    """
     e = entry(name)
     src = Path(src).expanduser()
     if e.offline:
@@ -647,6 +671,7 @@ def import_file(name: str, src: str | Path, *, move: bool = False) -> Path:
         head = f.read(512)
     if _looks_html(head, ""):
         raise WeightsError(f"{src.name} is an HTML page (a failed download?), not the weights file")
+    _run_check(check, src, e)
     digest = sha256_file(src)
     want, _ = expected_sha256(name)
     if e.sha256 and digest != e.sha256:

@@ -14,6 +14,7 @@ the official names strictly.
 from __future__ import annotations
 
 import logging
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -69,6 +70,65 @@ def read_generator_spec(path: str | Path) -> NetworkSpec:
     if fmt == "html":
         raise CheckpointError(f"{path.name} is an HTML page, not weights (a failed download?)")
     raise CheckpointError(f"{path.name}: unrecognised checkpoint format")
+
+
+#: what each weights-table format is, for messages
+FORMAT_NAMES = {"nvidia-pkl": "an NVIDIA StyleGAN pickle", "rosinality-pt": "a rosinality StyleGAN2 .pt",
+                "psp-pt": "a pSp/e4e/ReStyle .pt", "torch-state-dict": "a PyTorch state dict"}
+
+
+def _state_dict_of_tensors(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(v, torch.Tensor) or _state_dict_of_tensors(v) for v in obj.values())
+
+
+def check_weights_file(path: str | Path, format: str, kind: str) -> None:
+    """Proves ``path`` parses as the weights-table ``format`` (and holds a ``kind`` network where
+    the format says which), with the safe readers only: NVIDIA pickles through the restricted
+    unpickler, ``.pt`` files through ``torch.load(weights_only=True)``, safetensors.  A facereel
+    safetensors conversion of the same kind is accepted for any format.  Formats without a reader
+    here (``dcgan-tar`` ships inside a package) pass.  Raises :class:`CheckpointError` (one line).
+    """
+    path = Path(path)
+    if format not in FORMAT_NAMES:
+        return
+    what = FORMAT_NAMES[format]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.load's chatter about protocols of random bytes
+            _check_weights_file(path, format, kind)
+    except CheckpointError as exc:
+        why = str(exc).removeprefix(f"{path.name}: ")
+        raise CheckpointError(f"{path.name} is not {what}: {why}") from None
+    except Exception as exc:  # noqa: BLE001 - random bytes make the readers fail in many ways
+        raise CheckpointError(f"{path.name} is not {what} ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else 'unreadable'})") from None
+
+
+def _check_weights_file(path: Path, format: str, kind: str) -> None:
+    sniffed = sniff_format(path)
+    if sniffed == "html":
+        raise CheckpointError("it is an HTML page (a failed download?)")
+    if sniffed == "canonical":
+        got = load_canonical(path).kind
+        want = "psp" if format == "psp-pt" else kind
+        if format != "torch-state-dict" and got != want:
+            raise CheckpointError(f"it is a facereel {got} checkpoint, not {want}")
+        return
+    if format == "nvidia-pkl":
+        if sniffed != "pickle":
+            raise CheckpointError(f"it is not a pickle ({sniffed} file)")
+        got = read_nvidia_generator(path).kind
+        if got != kind:
+            raise CheckpointError(f"it holds a {got} generator, not {kind}")
+    elif format == "rosinality-pt":
+        got = read_torch_generator(path).kind
+        if got != "rosinality":
+            raise CheckpointError(f"it holds a {got} network, not a rosinality StyleGAN2")
+    elif format == "psp-pt":
+        psp_decoder_spec(read_psp_checkpoint(path))
+    elif not _state_dict_of_tensors(torch_load(path)):
+        raise CheckpointError("it is not a dict of tensors")
 
 
 def build_network(spec: NetworkSpec) -> torch.nn.Module:
@@ -191,3 +251,23 @@ __all__ = [
     "sniff_format",
     "wrap_generator", "load_canonical",
 ]
+
+
+def check_entry_file(path: Path, entry) -> None:
+    """``check`` hook of :func:`facereel.weights.import_file`/``download``: the file is the kind
+    its table entry names."""
+    check_weights_file(path, entry.format, entry.kind)
+
+
+def import_weights(name: str, src: str | Path, *, move: bool = False) -> Path:
+    """:func:`facereel.weights.import_file` that first proves the file parses as its entry's format."""
+    from facereel import weights as W
+
+    return W.import_file(name, src, move=move, check=check_entry_file)
+
+
+def download_weights(name: str, **kwargs) -> Path:
+    """:func:`facereel.weights.download` whose first (pinning) download must parse as its entry's format."""
+    from facereel import weights as W
+
+    return W.download(name, check=check_entry_file, **kwargs)

@@ -66,9 +66,11 @@ def download_cmd(
         if not typer.confirm("Accept this licence?", default=False, err=True):
             _fail("licence not accepted; nothing downloaded")
         accept_license = True
+    from facereel.checkpoints.loaders import download_weights
+
     try:
         with progress_bar(f"{name}") as progress:
-            path = W.download(name, progress=progress, accept_license=accept_license, force=force)
+            path = download_weights(name, progress=progress, accept_license=accept_license, force=force)
     except W.WeightsError as exc:
         _fail(str(exc))
     out.print(str(path), highlight=False)
@@ -99,13 +101,15 @@ def import_cmd(
     file: Path = typer.Argument(..., help="The file you downloaded by hand (e.g. in a browser)."),
     move: bool = typer.Option(False, "--move", help="Move instead of copy."),
 ) -> None:
-    """Put a hand-downloaded FILE into the cache as NAME (refuses HTML pages and wrong hashes)."""
+    """Put a hand-downloaded FILE into the cache as NAME (refuses HTML pages, wrong hashes and files
+    that do not parse as the kind of checkpoint NAME is)."""
     from facereel import weights as W
+    from facereel.checkpoints.loaders import import_weights
     from facereel.commands._ui import out
 
     _check_name(name)
     try:
-        path = W.import_file(name, file, move=move)
+        path = import_weights(name, file, move=move)
     except W.WeightsError as exc:
         _fail(str(exc))
     out.print(f"{name}: {W.status(name)} {path}", highlight=False)
