@@ -9,33 +9,9 @@ import numpy as np
 import pytest
 
 from facereel.options.reenact import ReenactOptions
-from facereel.reenact.base import NoFaceError, ReenactError, ReenactMethod
+from facereel.reenact.base import NoFaceError, ReenactError
 from facereel.reenact.runner import reenact_video
-
-
-class DriverCrop(ReenactMethod):
-    """Test method: the driver's own aligned face (None when the frame shows none)."""
-
-    name = "test"
-
-    def prepare(self, target_rgb, options):
-        from facereel.reenact.target import select_target_face
-
-        self.options = options
-        self.face = select_target_face(target_rgb, options)
-        self.target = target_rgb
-        self.prepared = True
-
-    def drive(self, frame_rgb):
-        from facereel.faces.align import align_face
-        from facereel.reenact.paste import paste_back
-        from facereel.reenact.target import face_landmarks
-
-        lm = face_landmarks(frame_rgb)
-        if lm is None:
-            return None
-        crop = align_face(frame_rgb, lm, size=self.options.size).image
-        return paste_back(crop, self.target, self.face.alignment) if self.options.paste_back else crop
+from reenact_helpers import DriverCrop
 
 
 def _frames_dir(tmp_path, samples, names=("obama.jpg", "obama2.jpg", "obama3.jpg"), blank=True) -> Path:

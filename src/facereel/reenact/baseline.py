@@ -20,6 +20,8 @@ import logging
 import numpy as np
 import torch
 
+from facereel.core.errors import FacereelError
+
 from .base import ReenactError, ReenactMethod
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ class BaselineMethod(ReenactMethod):
         def invert(crops):
             try:
                 lat, gen = invert_images(list(crops), state["generator"], settings, use_cache=False)
-            except (FileNotFoundError, ValueError) as exc:
+            except (FileNotFoundError, ValueError, FacereelError) as exc:
                 raise ReenactError(f"baseline encoder: {exc}") from None
             state["generator"] = gen
             return lat
