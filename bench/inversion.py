@@ -194,7 +194,7 @@ def bench_optimize(quick: bool = False, repeats: int = 1) -> list[dict]:
     Baselines measured in the same run: a bare Adam loop over the same generator (``raw``), and for
     StyleGAN2 the same inversion through the reference synthesis path (the official op sequence).
     """
-    from facereel.nets.dcgan import load_dcgan_digiface
+    from facereel.checkpoints.loaders import load_dcgan_digiface
 
     rows = []
     steps = 5 if quick else 30
@@ -252,6 +252,8 @@ def bench_latent_timelapse(quick: bool = False, keyframes: int = 5, frames: int 
     import tempfile
     from pathlib import Path
 
+    from facereel.options.latent import LatentOptions
+    from facereel.pipelines.invert import load_inverter
     from facereel.pipelines.timelapse import render_timelapse
     from facereel.render.engines.base import Keyframe
     from facereel.render.engines.latent import LatentEngine
@@ -265,8 +267,11 @@ def bench_latent_timelapse(quick: bool = False, keyframes: int = 5, frames: int 
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for blend in blends:
-            eng = LatentEngine(generator=sg, method="optimize", steps=steps, blend=blend, batch_size=8,
-                               use_cache=False)
+            opts = LatentOptions(method="optimize", steps=steps, blend=blend, batch_size=8, use_cache=False).validate()
+            inverter = load_inverter(opts, sg)
+            eng = LatentEngine(opts, generator=inverter.generator,
+                               invert=lambda keys, progress=None, inverter=inverter: inverter(
+                                   [k.image for k in keys], progress))
             timed = {}
             prepare = eng.prepare
 
@@ -278,7 +283,7 @@ def bench_latent_timelapse(quick: bool = False, keyframes: int = 5, frames: int 
             eng.prepare = timed_prepare          # the pipeline calls it: inversion timed on its own
             t0 = time.perf_counter()
             res = render_timelapse([Keyframe(image=k.image, label=k.label) for k in kfs], Path(d) / f"{blend}.mp4",
-                                   engine=eng, frames=frames, size=256, fps=24)
+                                   engine=eng, frames_per_gap=frames, size=256, fps=24)
             total = time.perf_counter() - t0
             rows.append({"what": f"latent, {blend} blend", "frames": res.frames, "invert_s": timed["invert"],
                          "render_s": total - timed["invert"], "total_s": total})
@@ -294,7 +299,7 @@ def bench_latent_timelapse(quick: bool = False, keyframes: int = 5, frames: int 
         rows.append({"what": "bare synthesis of the in-between frames", "frames": len(positions), "invert_s": 0.0,
                      "render_s": time.perf_counter() - t, "total_s": time.perf_counter() - t})
         t = time.perf_counter()
-        res = render_timelapse(kfs, Path(d) / "crossfade.mp4", engine="crossfade", frames=frames, size=256, fps=24)
+        res = render_timelapse(kfs, Path(d) / "crossfade.mp4", engine="crossfade", frames_per_gap=frames, size=256, fps=24)
         el = time.perf_counter() - t
         rows.append({"what": "crossfade engine (no generator)", "frames": res.frames, "invert_s": 0.0,
                      "render_s": el, "total_s": el})

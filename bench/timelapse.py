@@ -119,7 +119,7 @@ def end_to_end(photos: list[Path], out_dir: Path, size: int = 512, frames: int =
     cpu["analysis"] = c_an - c0
     mpath = save_manifest(manifest, out_dir / "manifest.json")
     # augmented copies of 3 photos: the analysis may call some duplicates; keep them all
-    job = plan_timelapse(manifest, engine="morph", frames=frames, size=size, keep_flagged=True)
+    job = plan_timelapse(manifest, engine="morph", frames_per_gap=frames, size=size, keep_flagged=True)
     t_prep, c_prep = time.perf_counter(), time.process_time()
     cpu["prepare"] = c_prep - c_an
     render = encode = 0.0
@@ -235,7 +235,7 @@ def _vm_hwm_kb(pid: int) -> int:
 def crossfade_video(manifest_path: Path, out: Path, size: int, frames: int) -> Path:
     from facereel.pipelines.timelapse import render_timelapse
 
-    render_timelapse(manifest_path, out, engine="crossfade", frames=frames, size=size, keep_flagged=True)
+    render_timelapse(manifest_path, out, engine="crossfade", frames_per_gap=frames, size=size, keep_flagged=True)
     return out
 
 

@@ -7,15 +7,10 @@ import importlib
 import pytest
 import torch
 
+from facereel.checkpoints.loaders import load_dcgan_digiface
 from facereel.nets.base import FaceGenerator
-from facereel.nets.dcgan import (
-    DCGANFaceGenerator,
-    DCGANGenerator,
-    build_dcgan,
-    digiface_weights_path,
-    load_dcgan_digiface,
-    read_dcgan_state,
-)
+from facereel.nets.dcgan import DCGANFaceGenerator, DCGANGenerator, build_dcgan, read_dcgan_state
+from facereel.weights import digiface_weights_path
 
 
 @pytest.fixture(scope="module")

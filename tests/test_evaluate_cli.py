@@ -109,7 +109,7 @@ def test_manifest_keyframes_are_found(tmp_path):
     manifest = analyze_collection([sample_path(n) for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")], size=256)
     mpath = save_manifest(manifest, tmp_path / "m.json")
     video = tmp_path / "t.mp4"
-    result = render_timelapse(mpath, video, engine="crossfade", frames=5, size=256, hold=1, keep_flagged=True)
+    result = render_timelapse(mpath, video, engine="crossfade", frames_per_gap=5, size=256, hold=1, keep_flagged=True)
     report = tmp_path / "r.json"
     res = _run(video, "--manifest", mpath, "--keep-flagged", "--landmarks", "dlib5", "-o", report)
     _no_traceback(res)

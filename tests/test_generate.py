@@ -55,7 +55,7 @@ def test_generate_grid_offline_matches_generator(tmp_path, torch_threads):
 def test_generate_from_checkpoint_path(tmp_path, torch_threads):
     """A PATH works too: the package's weights.tar, and its safetensors conversion."""
     from facereel.checkpoints.loaders import convert
-    from facereel.nets.dcgan import digiface_weights_path
+    from facereel.weights import digiface_weights_path
 
     conv = tmp_path / "dcgan.safetensors"
     assert convert(digiface_weights_path(), conv)["kind"] == "dcgan"

@@ -9,7 +9,7 @@ from facereel.inversion.optimize import invert, noise_regularization
 
 @pytest.fixture(scope="module")
 def dcgan():
-    from facereel.nets.dcgan import load_dcgan_digiface
+    from facereel.checkpoints.loaders import load_dcgan_digiface
 
     return load_dcgan_digiface()
 

@@ -13,7 +13,7 @@ from clitext import cli_text as _text
 
 @pytest.fixture(scope="module")
 def dcgan():
-    from facereel.nets.dcgan import load_dcgan_digiface
+    from facereel.checkpoints.loaders import load_dcgan_digiface
 
     return load_dcgan_digiface("cpu")
 
@@ -100,12 +100,14 @@ def test_invert_errors(faces, home, tmp_path):
     cases = [
         (["--method", "restyle", "--encoder", str(tmp_path / "nope.pt")], "encoder checkpoint not found"),
         (["--method", "psp", "--encoder", "no_such_weights"], "unknown encoder 'no_such_weights'"),
-        (["--method", "magic"], "unknown --method"),
-        (["--encoder", "psp_ffhq_encode"], "--encoder needs"),
+        (["--method", "magic"], "--method: unknown value 'magic'"),
+        (["--encoder", "psp_ffhq_encode"], "--encoder: only applies to the methods psp, e4e, restyle, hybrid"),
+        (["--device", "tpu"], "--device: unknown device 'tpu'"),
+        (["--size", "4000"], "--size must be a whole number from 64 to 2048"),
         (["--generator", "stylegan2-ffhq-1024"], "facereel weights download stylegan2-ffhq-1024"),
         (["-o", str(tmp_path / "l.txt")], ".npz"),
     ]
-    for extra, expected in cases:
+    for extra, expected in cases + [([str(tmp_path / "missing.jpg")], "missing.jpg: no such file or folder")]:
         args = ["invert", str(paths[0]), "--aligned", "-o", str(tmp_path / "l.npz"), *extra]
         r = CliRunner().invoke(app, args)
         text = _text(r)

@@ -28,7 +28,7 @@ def _decode(path):
 
 @pytest.fixture(scope="module")
 def dcgan():
-    from facereel.nets.dcgan import load_dcgan_digiface
+    from facereel.checkpoints.loaders import load_dcgan_digiface
 
     return load_dcgan_digiface("cpu")
 
@@ -82,8 +82,8 @@ def test_dcgan_latent_timelapse_end_to_end(dcgan, latent_cache, engines, tmp_pat
     faces = _dcgan_faces(dcgan, seeds)
     kfs = [Keyframe(image=f, label=f"seed{s}") for f, s in zip(faces, seeds)]
     out = tmp_path / "dcgan.mp4"
-    res = render_timelapse(kfs, out, engine="latent", frames=4, size=SIZE, fps=12,
-                           engine_kwargs={"generator": dcgan, "steps": 40, "restarts": 2, "blend": "seed"})
+    res = render_timelapse(kfs, out, engine="latent", frames_per_gap=4, size=SIZE, fps=12, generator=dcgan,
+                           latent={"steps": 40, "restarts": 2, "blend": "seed"})
     assert res.frames == 9 and res.keyframe_indices == [0, 4, 8] and res.engine == "latent"
     (eng,) = engines
     assert eng.interpolation == "slerp"                      # the default for Z latents
@@ -127,7 +127,16 @@ def test_interpolation_choice_reaches_the_engine(dcgan, latent_cache, torch_thre
     from facereel.latent.interpolate import path
     from facereel.nets.adapters import NVFaceGenerator
     from facereel.nets.stylegan2 import Generator
-    from facereel.render.engines import get_engine
+    from facereel.options.latent import LatentOptions
+    from facereel.pipelines.invert import load_inverter
+
+    def get_engine(name, generator, **fields):  # what the pipeline builds for the latent engine
+        from facereel.render.engines import get_engine as real
+
+        opts = LatentOptions(**fields).validate()
+        inv = load_inverter(opts, generator)
+        return real(name, options=opts, generator=inv.generator,
+                    invert=lambda keys, progress=None: inv([k.image for k in keys], progress))
 
     faces = _dcgan_faces(dcgan, [1, 2, 3], size=64)
     kfs = [Keyframe(image=f) for f in faces]
@@ -151,8 +160,8 @@ def test_interpolation_choice_reaches_the_engine(dcgan, latent_cache, torch_thre
     # the three paths differ between the keyframes (spline is not linear with 3 keyframes)
     lin, spl = (path(eng.latents, [(0, 0.3)], m) for m in ("linear", "spline"))
     assert not torch.allclose(lin, spl)
-    with pytest.raises(ValueError, match="interpolation"):
-        get_engine("latent", interpolation="cubic")
+    with pytest.raises(ValueError, match="^interpolation: unknown value 'cubic'"):
+        get_engine("latent", sg, interpolation="cubic")
 
 
 def test_aligned_blend_warps_the_keyframe_onto_the_frame(samples):
@@ -161,6 +170,7 @@ def test_aligned_blend_warps_the_keyframe_onto_the_frame(samples):
 
     from facereel.faces.io import load_image
     from facereel.faces.landmarks import landmarks_mediapipe
+    from facereel.options.latent import LatentOptions
     from facereel.render.engines.latent import LatentEngine
 
     photo = load_image(samples / "obama.jpg").rgb
@@ -176,10 +186,10 @@ def test_aligned_blend_warps_the_keyframe_onto_the_frame(samples):
     frame_lm = landmarks_mediapipe(frame).points
 
     kf = Keyframe(image=crop, landmarks=key_lm.points)
-    seed = LatentEngine(blend="seed")
+    seed = LatentEngine(LatentOptions(blend="seed"))
     seed.keyframes = [kf]
     assert seed.blend_source(0, frame) is kf.image
-    aligned = LatentEngine(blend="aligned")
+    aligned = LatentEngine(LatentOptions(blend="aligned"))
     aligned.keyframes = [kf]
     warped = aligned.blend_source(0, frame)
     assert warped.shape == crop.shape and warped.dtype == np.uint8
@@ -223,8 +233,8 @@ def restyle_pt(tmp_path_factory):
 @pytest.fixture(scope="module")
 def face_manifest(tmp_path_factory):
     """A manifest of three 256 px face images (DCGAN faces of known seeds) whose quads are the whole image."""
+    from facereel.checkpoints.loaders import load_dcgan_digiface
     from facereel.manifest import Manifest, PhotoEntry, save_manifest
-    from facereel.nets.dcgan import load_dcgan_digiface
 
     d = tmp_path_factory.mktemp("faces")
     entries = []
@@ -256,7 +266,7 @@ def test_cli_restyle_timelapse_caches_and_blends(restyle_pt, face_manifest, late
     assert runs == [3]                                      # three keyframes inverted in one batch
     assert len(list(latent_cache.iterdir())) == 3
     eng = engines[-1]
-    assert eng.method == "restyle" and eng.blend == "seed" and eng.interpolation == "spline"   # W+ default
+    assert eng.options.method == "restyle" and eng.blend == "seed" and eng.interpolation == "spline"   # W+ default
     assert eng.generator.num_ws == 10 and eng.generator.resolution == 64
     assert eng.latents.shape == (3, 10, 512)
     v1 = _decode(out1)

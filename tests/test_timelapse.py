@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from facereel.core.errors import OptionsError
 from facereel.pipelines.timelapse import TimelapseError, plan_timelapse, render_timelapse, timelapse_frames
 from facereel.render.blend import blend_weight
 from facereel.render.engines.base import Engine, Keyframe
@@ -21,7 +22,7 @@ def _kf(i, s=64, n_lm=40):
 @pytest.mark.parametrize("n,d,hold", [(2, 5, 0), (4, 3, 0), (3, 4, 2)])
 def test_frame_count_and_exact_keyframes(engine, n, d, hold):
     kfs = [_kf(i) for i in range(n)]
-    job = plan_timelapse(kfs, engine=engine, frames=d, hold=hold, size=512)
+    job = plan_timelapse(kfs, engine=engine, frames_per_gap=d, hold=hold, size=512)
     frames = list(job.frames())
     assert len(frames) == (n - 1) * d + 1 + n * hold
     idx = job.schedule.keyframe_indices
@@ -40,7 +41,7 @@ def test_seed_blend_on_crossfade():
     kfs = [_kf(0), _kf(1)]
     a, b = (k.image.astype(np.float64) for k in kfs)
     for opacity in (0.0, 0.5, 1.0):
-        frames = list(timelapse_frames(kfs, engine="crossfade", frames=8, opacity=opacity))
+        frames = list(timelapse_frames(kfs, engine="crossfade", frames_per_gap=8, opacity=opacity))
         for i, lam in ((1, 1 / 8), (2, 2 / 8), (4, 0.5), (6, 6 / 8)):
             w = blend_weight(lam, opacity)
             near = a if lam < 0.5 else b
@@ -73,7 +74,7 @@ class _Recorder(Engine):
 def test_pipeline_batches_and_blend_source_hook():
     kfs = [_kf(i) for i in range(4)]
     eng = _Recorder()
-    frames = list(timelapse_frames(kfs, engine=eng, frames=5, opacity=0.5))
+    frames = list(timelapse_frames(kfs, engine=eng, frames_per_gap=5, opacity=0.5))
     assert len(frames) == 16
     assert all(1 <= len(c) <= eng.batch_size for c in eng.calls)
     asked = [p for c in eng.calls for p in c]
@@ -82,16 +83,16 @@ def test_pipeline_batches_and_blend_source_hook():
     assert len(eng.sources) == 12 and set(eng.sources) <= {0, 1, 2, 3}
     # no blend with opacity 0
     eng2 = _Recorder()
-    list(timelapse_frames(kfs, engine=eng2, frames=5, opacity=0.0))
+    list(timelapse_frames(kfs, engine=eng2, frames_per_gap=5, opacity=0.0))
     assert eng2.sources == []
 
 
 def test_age_timing_and_fallback():
     kfs = [_kf(i) for i in range(3)]          # ages 20, 23, 32: gaps ∝ 3, 9
-    job = plan_timelapse(kfs, engine="crossfade", frames=6, timing="age")
+    job = plan_timelapse(kfs, engine="crossfade", frames_per_gap=6, timing="age")
     assert job.timing == "age" and list(job.schedule.gaps) == [3, 9]
     kfs[1].age = None
-    job = plan_timelapse(kfs, engine="crossfade", frames=6, timing="age")
+    job = plan_timelapse(kfs, engine="crossfade", frames_per_gap=6, timing="age")
     assert job.timing == "uniform" and list(job.schedule.gaps) == [6, 6]
 
 
@@ -101,7 +102,7 @@ def test_render_to_every_format(tmp_path):
 
     kfs = [_kf(i) for i in range(3)]
     for name, fmt in (("v.mp4", "mp4"), ("v.webm", "webm"), ("v.gif", "gif"), ("frames", "frames")):
-        r = render_timelapse(kfs, tmp_path / name, engine="morph", frames=3, fps=12)
+        r = render_timelapse(kfs, tmp_path / name, engine="morph", frames_per_gap=3, fps=12)
         assert r.format == fmt and r.frames == 7 and r.keyframe_indices == [0, 3, 6]
         assert r.keyframes == ["k0", "k1", "k2"] and r.path == tmp_path / name
         if fmt == "frames":
@@ -127,14 +128,19 @@ def test_bad_input_is_caught_before_work(tmp_path, monkeypatch):
         render_timelapse(kfs, tmp_path / "missing" / "a.mp4")
     with pytest.raises(TimelapseError, match="format"):
         render_timelapse(kfs, tmp_path / "a.avi")
-    with pytest.raises(TimelapseError, match="unknown format"):
+    with pytest.raises(OptionsError, match="^format: unknown value 'mkv'"):
         render_timelapse(kfs, tmp_path / "a.mp4", format="mkv")
-    with pytest.raises(TimelapseError, match="unknown engine"):
+    with pytest.raises(OptionsError, match="^engine: unknown value 'warp'") as e:
         render_timelapse(kfs, tmp_path / "a.mp4", engine="warp")
-    with pytest.raises(TimelapseError, match="size"):
-        render_timelapse(kfs, tmp_path / "a.mp4", size=300)
-    with pytest.raises(TimelapseError, match="opacity"):
-        render_timelapse(kfs, tmp_path / "a.mp4", opacity=1.5)
+    assert e.value.field == "engine"
+    for field, value in (("size", 30), ("size", 4096), ("size", 512.5), ("opacity", 1.5), ("frames_per_gap", 0),
+                         ("hold", -1), ("fps", 0), ("timing", "random")):
+        with pytest.raises(OptionsError) as e:
+            render_timelapse(kfs, tmp_path / "a.mp4", **{field: value})
+        assert e.value.field == field, (field, value)
+    with pytest.raises(OptionsError) as e:
+        render_timelapse(kfs, tmp_path / "a.mp4", engine="latent", latent={"interpolation": "cubic"})
+    assert e.value.field == "latent.interpolation"
     # photos: fewer than two files is known without analysing anything
     one = tmp_path / "one.jpg"
     cv2.imwrite(str(one), kfs[0].image)

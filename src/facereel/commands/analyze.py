@@ -9,18 +9,12 @@ from pathlib import Path
 import typer
 
 from facereel.commands import _video
+from facereel.options.choices import DETECTORS, LANDMARKS, SIZE_MAX, SIZE_MIN
 
 DEFAULT_MANIFEST = "facereel-manifest.json"
 
-
-class _Landmarks(str, Enum):
-    mediapipe = "mediapipe"
-    dlib68 = "dlib68"
-
-
-class _Detector(str, Enum):
-    hog = "hog"
-    cnn = "cnn"
+_Landmarks = Enum("_Landmarks", {c: c for c in LANDMARKS}, type=str)
+_Detector = Enum("_Detector", {c: c for c in DETECTORS}, type=str)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,12 +30,14 @@ def analyze(
                                           help="A photo of the person to follow (else: the face in most photos)."),
     birth_date: str | None = typer.Option(None, "--birth-date", "-b", metavar="YYYY-MM-DD",
                                           help="The person's birth date: photo dates become real ages."),
-    size: int = typer.Option(512, "--size", help="Aligned crop size in pixels (64 to 2048)."),
+    size: int = typer.Option(
+        512, "--size", help=f"Aligned crop size in pixels ({SIZE_MIN} to {SIZE_MAX}): recorded in the manifest as the "
+                            "default frame size of `facereel timelapse`; faces smaller than it are named."),
     landmarks: _Landmarks = typer.Option(
-        _Landmarks.mediapipe, "--landmarks",
+        "mediapipe", "--landmarks",
         help="mediapipe (478 points, Apache-2.0) or dlib68 (dlib's 68-point model: its licence "
              "EXCLUDES COMMERCIAL USE).", case_sensitive=False),
-    detector: _Detector = typer.Option(_Detector.hog, "--detector", help="dlib HOG (fast) or CNN (mmod, slower).",
+    detector: _Detector = typer.Option("hog", "--detector", help="dlib HOG (fast) or CNN (mmod, slower).",
                                        case_sensitive=False),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON on stdout instead of a table."),
     every: int | None = _video.EVERY,
@@ -129,6 +125,11 @@ def _analyze(photos, output, options, as_json) -> None:
         out.print(_table(manifest))
     for entry, reason in manifest.skipped():
         console.print(f"[yellow]skipped[/] {entry.name}: {reason}", highlight=False)
+    from facereel.pipelines.timelapse import small_face_warning
+
+    small = small_face_warning(usable, options.size)
+    if small:
+        console.print(f"[yellow]warning[/] {small} (--size)", highlight=False, soft_wrap=True)
     console.print(f"{len(usable)} of {len(manifest.photos)} photos usable; manifest written to {output}",
                   highlight=False)
     if not usable:

@@ -49,8 +49,9 @@ def evaluate(
         fail(f"--plot must be a .png file, not {plot.name}")
 
     from facereel.core.atomic import write_text
-    from facereel.metrics.report import EvaluateError, evaluate_video, save_plot, summary, to_json
+    from facereel.metrics.report import EvaluateError, save_plot, summary, to_json
     from facereel.metrics.video_io import VideoReadError
+    from facereel.pipelines.evaluate import evaluate_video
 
     lib_log = logging.getLogger("facereel.pipelines.analyze")
     old = lib_log.level

@@ -14,10 +14,16 @@ from pathlib import Path
 import typer
 
 from facereel.commands import _video
+from facereel.options.choices import SIZE_MAX, SIZE_MIN
 
 METHOD_HELP = ("optimize (any generator; the offline default DCGAN works out of the box), psp, e4e, restyle "
                "(official encoders, weights via `facereel weights download`), or hybrid (an encoder's output "
                "refined by optimisation).")
+
+
+#: LatentOptions field → the flag that sets it
+FLAGS = {"generator": "--generator", "method": "--method", "encoder": "--encoder", "steps": "--steps",
+         "iterations": "--iterations", "restarts": "--restarts", "seed": "--seed", "device": "--device"}
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +48,10 @@ def invert(
                                         help="Random starts per image in Z space (default 8; DCGAN inversion has "
                                              "poor local minima)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the optimisation (random starts)."),
-    size: int = typer.Option(256, "--size", help="Aligned crop size used for photos (256, 512 or 1024)."),
+    size: int | None = typer.Option(
+        None, "--size", show_default=False,
+        help=f"Aligned crop size for photos ({SIZE_MIN} to {SIZE_MAX}; default: the generator's resolution, at least "
+             "256, which is what `facereel timelapse --engine latent` inverts, so its cache is shared)."),
     aligned: bool = typer.Option(False, "--aligned", help="Inputs are already aligned square face crops: no face "
                                                           "detection, the images are used as they are."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Invert again even when cached latents exist."),
@@ -55,21 +64,26 @@ def invert(
     frame_rate: float = _video.FRAME_RATE,
 ) -> None:
     """Invert face photos into a generator's latent space and save the latents (.npz)."""
-    from facereel.commands._ui import console, fail, out, progress_bar
-    from facereel.inversion.api import METHODS
+    from facereel.commands._ui import console, fail, options_failure, out, progress_bar
+    from facereel.core.errors import FacereelError, OptionsError
+    from facereel.options.latent import LatentOptions
 
-    if method not in METHODS:
-        fail(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
-    if encoder is not None and method == "optimize":
-        fail("--encoder needs --method psp, e4e, restyle or hybrid")
+    try:
+        options = LatentOptions(generator=generator, method=method, encoder=encoder, steps=steps,
+                                iterations=iterations, restarts=restarts, seed=seed, device=device,
+                                use_cache=not no_cache).validate()
+    except OptionsError as exc:
+        options_failure(exc, FLAGS)
+    if size is not None and not SIZE_MIN <= size <= SIZE_MAX:
+        fail(f"--size must be a whole number from {SIZE_MIN} to {SIZE_MAX}, not {size}")
     if output.suffix.lower() != ".npz":
         fail(f"the output must be a .npz file (got {output.name})")
-    if size not in (256, 512, 1024):
-        fail(f"--size must be 256, 512 or 1024, not {size}")
     if not output.parent.exists():
         fail(f"the output folder {output.parent} does not exist")
+    missing = [p for p in inputs if not p.expanduser().exists()]
+    if missing:
+        fail(f"{', '.join(map(str, missing))}: no such file or folder")
 
-    from facereel.core.errors import OptionsError
     from facereel.options.analyze import AnalyzeOptions
 
     try:
@@ -77,50 +91,33 @@ def invert(
             **_video.sampling_fields(every, interval, start_date, end_date, frame_folders, frame_rate)).validate()
     except OptionsError as exc:
         fail(_video.options_message(exc))
-    images, names, skipped = _load_inputs(inputs, size=size, aligned=aligned, options=analyze_options)
+
+    import numpy as np
+
+    from facereel.inversion.api import model_id
+    from facereel.pipelines.invert import identity_warning, load_inverter, reconstruction_identity
+
+    try:
+        inverter = load_inverter(options)    # a missing or bad checkpoint is one line, before any work
+    except FacereelError as exc:
+        fail(str(exc))
+    images, names, skipped = _load_inputs(inputs, size=size or inverter.crop_size, aligned=aligned,
+                                          options=analyze_options)
     for path, reason in skipped:
         console.print(f"[yellow]skipped[/] {Path(path).name}: {reason}", highlight=False)
     if not images:
         fail("no usable face in the input")
-
-    import numpy as np
-
-    from facereel.checkpoints import CheckpointError
-    from facereel.checkpoints.loaders import load_generator
-    from facereel.core.atomic import atomic_write
-    from facereel.core.device import resolve_device
-    from facereel.core.errors import FacereelError
-    from facereel.inversion.api import InversionError, InversionSettings, invert_images, load_encoder, model_id
-
-    try:
-        dev = resolve_device(device)
-    except FacereelError as exc:
-        fail(str(exc))
-    gen = None
-    if generator is not None or method == "optimize":
-        name = generator or "dcgan-digiface"
-        try:
-            gen = load_generator(name, device=dev)
-        except CheckpointError as exc:
-            fail(str(exc))
-        except (OSError, RuntimeError, ValueError) as exc:
-            fail(f"cannot load generator {name}: {exc}")
-    settings = InversionSettings(method=method, steps=steps, seed=seed, encoder=encoder, iterations=iterations,
-                                 restarts=restarts)
-    try:
-        load_encoder(settings)          # a missing or bad encoder is one line, before any bar
-    except InversionError as exc:
-        fail(str(exc))
     try:
         with progress_bar(f"inverting {len(images)} faces ({method})") as progress:
-            latents, gen = invert_images(images, gen, settings, use_cache=not no_cache, progress=progress)
-    except InversionError as exc:
+            latents = inverter(images, progress)
+    except FacereelError as exc:
         fail(str(exc))
     except (OSError, RuntimeError, ValueError) as exc:
         fail(f"inversion failed: {exc}")
     except KeyboardInterrupt:
         fail("interrupted; nothing was written", code=130)
 
+    gen = inverter.generator
     mse = _reconstruction_mse(gen, latents, images)
     data = {
         "latents": latents.numpy().astype(np.float32),
@@ -131,11 +128,16 @@ def invert(
         "encoder": np.array(encoder or ""),
         "latent_kind": np.array(gen.latent_kind),
     }
+    from facereel.core.atomic import atomic_write
+
     try:
         with atomic_write(output, "wb") as f:
             np.savez(f, **data)
     except OSError as exc:
         fail(f"could not write {output}: {exc}")
+    warning = identity_warning(reconstruction_identity(inverter, latents, images, names), options, model_id(gen))
+    if warning:
+        console.print(f"[yellow]warning[/] {warning}", highlight=False, soft_wrap=True)
     out.print(f"wrote [bold]{output}[/]: {len(names)} latents {tuple(latents.shape[1:])} ({gen.latent_kind}) with "
               f"{method} into {model_id(gen)}; reconstruction MSE median {float(np.median(mse)):.4f}", highlight=False)
 

@@ -1,4 +1,9 @@
-"""``facereel timelapse`` (photos or a manifest → video) and ``facereel demo`` (the sample set)."""
+"""``facereel timelapse`` (photos or a manifest → video) and ``facereel demo`` (the sample set).
+
+The command builds :class:`~facereel.options.timelapse.TimelapseOptions` from its flags (opacity:
+percent here, 0–1 in the library), words option errors in flags (:data:`FLAGS`) and calls
+:func:`facereel.pipelines.timelapse.render_timelapse`.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +14,21 @@ from pathlib import Path
 import typer
 
 from facereel.commands import _video
+from facereel.options.choices import ENGINES, SIZE_MAX, SIZE_MIN, TIMINGS, VIDEO_FORMATS
 
+_Engine = Enum("_Engine", {c: c for c in ENGINES}, type=str)
+_Timing = Enum("_Timing", {c: c for c in TIMINGS}, type=str)
+_Format = Enum("_Format", {c: c for c in VIDEO_FORMATS}, type=str)
 
-class _Engine(str, Enum):
-    morph = "morph"
-    crossfade = "crossfade"
-    latent = "latent"
-
-
-class _Timing(str, Enum):
-    uniform = "uniform"
-    age = "age"
-
-
-class _Format(str, Enum):
-    mp4 = "mp4"
-    webm = "webm"
-    gif = "gif"
-    frames = "frames"
+#: TimelapseOptions field → the flag that sets it
+FLAGS = {
+    "engine": "--engine", "frames_per_gap": "--frames", "timing": "--timing", "hold": "--hold", "size": "--size",
+    "fps": "--fps", "opacity": "--opacity", "format": "--format", "keep_flagged": "--keep-flagged",
+    "stabilize": "--stabilize", "latent.generator": "--generator", "latent.method": "--method",
+    "latent.encoder": "--encoder", "latent.steps": "--steps", "latent.interpolation": "--interpolation",
+    "latent.blend": "--blend",
+}
+DEFAULT_SIZE = 512
 
 
 def register(app: typer.Typer) -> None:
@@ -41,14 +43,17 @@ def timelapse(
     output: Path = typer.Option(..., "--output", "-o", help="Video file (.mp4, .webm, .gif) or a folder for PNG frames.",
                                 show_default=False),
     engine: _Engine = typer.Option(
-        _Engine.morph, "--engine", case_sensitive=False,
+        "morph", "--engine", case_sensitive=False,
         help="morph (landmark morph), crossfade (pixel blend, the seed's baseline) or latent (StyleGAN "
              "inversion; the FFHQ StyleGAN checkpoints are NON-COMMERCIAL)."),
     frames: int = typer.Option(24, "--frames", min=1, help="Frames per gap between two photos (the mean gap with --timing age)."),
-    timing: _Timing = typer.Option(_Timing.uniform, "--timing", case_sensitive=False,
+    timing: _Timing = typer.Option("uniform", "--timing", case_sensitive=False,
                                    help="uniform, or age: frames per gap proportional to the age/date difference."),
     hold: int = typer.Option(0, "--hold", min=0, help="Extra still frames on each photo."),
-    size: int = typer.Option(512, "--size", help="Frame size: 256, 512 or 1024."),
+    size: int | None = typer.Option(
+        None, "--size", show_default=False,
+        help=f"Frame size in pixels, any whole number from {SIZE_MIN} to {SIZE_MAX} (default: the manifest's size "
+             f"from `facereel analyze --size`, else {DEFAULT_SIZE})."),
     fps: float = typer.Option(24.0, "--fps", help="Frames per second."),
     opacity: float = typer.Option(50.0, "--opacity", min=0.0, max=100.0,
                                   help="Peak opacity (%) of the real photo mixed into nearby in-between frames (seed Eq. 4-5)."),
@@ -82,138 +87,89 @@ def timelapse(
 
     --engine latent uses FFHQ StyleGAN weights, whose licences EXCLUDE COMMERCIAL USE.
     """
-    from facereel.commands._ui import fail
-
-    analyze_options = _analyze_options(every, interval, start_date, end_date, frame_folders, frame_rate)
-    engine_kwargs = _latent_options(engine.value, generator=generator, method=method, encoder=encoder, steps=steps,
-                                    interpolation=interpolation, blend=blend)
-    try:
-        result = _run_timelapse(inputs, output, engine=engine.value, frames=frames, timing=timing.value, hold=hold,
-                                size=size, fps=fps, opacity=opacity / 100.0,
-                                format=format.value if format else None, keep_flagged=keep_flagged,
-                                stabilize=stabilize, engine_kwargs=engine_kwargs, analyze_options=analyze_options)
-    except KeyboardInterrupt:
-        fail("interrupted; no video was written", code=130)
-    _summary(result)
-
-
-def _analyze_options(*sampling):
-    """The analysis options of photo and video inputs (sampling flags), checked before any work."""
-    from facereel.commands._ui import fail
+    from facereel.commands._ui import fail, options_failure
     from facereel.core.errors import OptionsError
     from facereel.options.analyze import AnalyzeOptions
+    from facereel.options.timelapse import LatentOptions, TimelapseOptions
 
     try:
-        return AnalyzeOptions(**_video.sampling_fields(*sampling)).validate()
+        analyze_options = AnalyzeOptions(
+            **_video.sampling_fields(every, interval, start_date, end_date, frame_folders, frame_rate)).validate()
     except OptionsError as exc:
         fail(_video.options_message(exc))
 
-
-def _latent_options(engine: str, *, generator, method, encoder, steps, interpolation, blend) -> dict | None:
-    """The latent engine's keyword arguments, checked before any work (one-line errors)."""
-    from facereel.commands._ui import fail
-
     given = [f"--{n}" for n, v in (("generator", generator), ("encoder", encoder), ("interpolation", interpolation))
              if v is not None] + (["--method"] if method != "optimize" else []) + (["--blend"] if blend != "aligned" else [])
-    if engine != "latent":
-        if given:
-            fail(f"{', '.join(given)} only apply to --engine latent")
-        return None
-    from facereel.inversion.api import METHODS
-    from facereel.latent.interpolate import METHODS as PATHS
+    if engine.value != "latent" and given:
+        fail(f"{', '.join(given)} only apply to --engine latent")
+    try:
+        options = TimelapseOptions(
+            engine=engine.value, frames_per_gap=frames, timing=timing.value, hold=hold,
+            size=size if size is not None else _manifest_size(inputs), fps=fps, opacity=opacity / 100.0,
+            format=format.value if format else None, keep_flagged=keep_flagged, stabilize=stabilize,
+            latent=LatentOptions(generator=generator, method=method, encoder=encoder, steps=steps,
+                                 interpolation=interpolation, blend=blend),
+        ).validate()
+    except OptionsError as exc:
+        options_failure(exc, FLAGS)
+    try:
+        result = run_timelapse(inputs, output, options, analyze_options=analyze_options)
+    except KeyboardInterrupt:
+        fail("interrupted; no video was written", code=130)
+    print_summary(result)
 
-    if method not in METHODS:
-        fail(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
-    if interpolation is not None and interpolation not in PATHS:
-        fail(f"unknown --interpolation {interpolation!r}; choose one of {', '.join(PATHS)}")
-    if blend not in ("seed", "aligned"):
-        fail(f"unknown --blend {blend!r}; choose seed or aligned")
-    if encoder is not None and method == "optimize":
-        fail("--encoder needs --method psp, e4e, restyle or hybrid")
-    if method != "optimize":  # a missing or bad encoder: one line before any work (the engine reuses it)
-        from facereel.inversion.api import InversionError, InversionSettings, load_encoder
+
+def _manifest_size(inputs: list[Path]) -> int:
+    """The ``size`` a manifest was analysed for (``facereel analyze --size``), else the default."""
+    if len(inputs) == 1 and inputs[0].suffix.lower() == ".json" and inputs[0].is_file():
+        from facereel.manifest import ManifestError, load_manifest
 
         try:
-            load_encoder(InversionSettings(method=method, encoder=encoder))
-        except InversionError as exc:
-            fail(str(exc))
-    return {"generator": generator, "method": method, "encoder": encoder, "steps": steps,
-            "interpolation": interpolation, "blend": blend}
+            size = load_manifest(inputs[0]).settings.get("size")
+        except ManifestError:
+            return DEFAULT_SIZE          # the pipeline reports the bad manifest
+        if isinstance(size, int) and SIZE_MIN <= size <= SIZE_MAX:
+            return size
+    return DEFAULT_SIZE
 
 
-def _run_timelapse(inputs, output, *, engine, frames, timing, hold, size, fps, opacity, format, keep_flagged,
-                   stabilize, writer_options=None, engine_kwargs=None, analyze_options=None):
-    """Validates everything first, then analyses / prepares / renders with progress bars."""
-    import time
+def run_timelapse(inputs, output, options, writer_options=None, analyze_options=None):
+    """``render_timelapse`` with progress bars; one clear line (no traceback) for any failure."""
+    from facereel.commands._ui import console, fail, staged_progress
+    from facereel.core.errors import FacereelError
+    from facereel.pipelines.timelapse import render_timelapse
 
-    from facereel.commands._ui import console, fail, progress_bar
-    from facereel.pipelines.timelapse import (
-        TimelapseError,
-        TimelapseResult,
-        load_keyframes,
-        plan_timelapse,
-        validate_options,
-    )
-    from facereel.render.video import VideoError, check_output, open_writer
-
-    t0 = time.perf_counter()
-    try:
-        out_path, fmt = check_output(output, format)
-        validate_options(engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps, opacity=opacity)
-        load_keyframes(inputs, size=size, keep_flagged=keep_flagged, check_only=True, analyze_options=analyze_options)
-    except (TimelapseError, VideoError) as exc:
-        fail(str(exc))
-    # per-photo analysis warnings are summarised below; keep the analysis log quiet
+    # per-photo analysis warnings are summarised by the skipped lines below; keep that log quiet
     lib_log = logging.getLogger("facereel.pipelines.analyze")
     old_level = lib_log.level
     lib_log.setLevel(logging.ERROR)
-    source = inputs
     try:
-        if not (len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".json"):
-            from facereel.pipelines.analyze import AnalyzeError, analysis_options, analyze_collection
-
-            try:
-                opts = analysis_options(analyze_options, size=size)
-                with progress_bar("analysing photos") as progress:
-                    source = analyze_collection(inputs, opts, progress=progress)
-            except AnalyzeError as exc:
-                fail(str(exc))
-            _video.print_video_summary(source)
-        with progress_bar("preparing keyframes") as progress:
-            job = plan_timelapse(source, engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps,
-                                 opacity=opacity, keep_flagged=keep_flagged, stabilize=stabilize,
-                                 prepare_progress=progress, engine_kwargs=engine_kwargs)
-    except TimelapseError as exc:
+        with staged_progress() as stage:
+            result = render_timelapse(inputs, output, options, analysis_progress=stage("analysing photos"),
+                                      prepare_progress=stage("preparing keyframes"),
+                                      progress=stage(f"rendering ({options.engine})"), writer_options=writer_options,
+                                      analyze_options=analyze_options)
+    except FacereelError as exc:
         fail(str(exc))
-    except (OSError, RuntimeError, ValueError) as exc:  # a model that cannot be loaded, a photo that vanished
+    except OSError as exc:
+        fail(f"could not write {output}: {exc}" if Path(getattr(exc, "filename", "") or "") == Path(output)
+             else f"time-lapse failed: {exc}")
+    except (RuntimeError, ValueError) as exc:  # a model that cannot be loaded, an engine that failed mid-way
         fail(f"time-lapse failed: {exc}")
     finally:
         lib_log.setLevel(old_level)
-    for path, reason in job.skipped:
+    if result.manifest is not None:
+        _video.print_video_summary(result.manifest)
+    for path, reason in result.skipped:
         console.print(f"[yellow]skipped[/] {Path(path).name}: {reason}", highlight=False)
-    if timing == "age" and job.timing != "age":
-        console.print("[yellow]note[/] some photos have no age or date: used uniform timing", highlight=False)
-    s = job.size
-    try:
-        with progress_bar(f"rendering ({engine})", total=len(job)) as progress, \
-                open_writer(out_path, fmt, fps=fps, size=(s, s), **(writer_options or {})) as w:
-            for f in job.frames(progress):
-                w.write(f)
-    except (VideoError, OSError) as exc:
-        fail(f"could not write {out_path}: {exc}")
-    except (RuntimeError, ValueError) as exc:  # the engine failed mid-way; nothing was left behind
-        fail(f"rendering failed: {exc}")
-    return TimelapseResult(
-        path=out_path, format=fmt, frames=w.count, fps=float(fps), size=s, engine=engine, timing=job.timing,
-        keyframe_indices=job.schedule.keyframe_indices, keyframes=[k.label for k in job.keyframes],
-        skipped=job.skipped, gaps=list(job.schedule.gaps), seconds=time.perf_counter() - t0,
-    ), job
+    for line in result.warnings:
+        console.print(f"[yellow]warning[/] {line}", highlight=False, soft_wrap=True)
+    return result
 
 
-def _summary(result_job) -> None:
+def print_summary(result) -> None:
     from facereel.commands._ui import out
 
-    result, job = result_job
     out.print(
         f"wrote [bold]{result.path}[/] ({result.format}, {result.frames} frames, {result.size}x{result.size}, "
         f"{result.fps:g} fps, {result.frames / result.fps:.1f} s) from {len(result.keyframes)} photos "
@@ -224,7 +180,7 @@ def _summary(result_job) -> None:
 
 def demo(
     output_dir: Path = typer.Option(Path("demo_out"), "--output", "-o", help="Folder for the demo's files."),
-    size: int = typer.Option(512, "--size", help="Frame size: 256, 512 or 1024."),
+    size: int = typer.Option(DEFAULT_SIZE, "--size", help=f"Frame size in pixels ({SIZE_MIN} to {SIZE_MAX})."),
     frames: int = typer.Option(24, "--frames", min=1, help="Frames per gap."),
 ) -> None:
     """Run the whole job on the sample photos: analysis, a morph time-lapse MP4, a contact sheet.
@@ -233,11 +189,16 @@ def demo(
     """
     import json
 
-    from facereel.commands._ui import console, fail, out, progress_bar
+    from facereel.commands._ui import console, fail, options_failure, out, progress_bar
+    from facereel.core.errors import OptionsError
+    from facereel.options.analyze import AnalyzeOptions
+    from facereel.options.timelapse import TimelapseOptions
     from facereel.samples import OTHER_PERSON, SAME_PERSON, SamplesUnavailable, sample_path
 
-    if size not in (256, 512, 1024):
-        fail(f"--size must be 256, 512 or 1024, not {size}")
+    try:
+        options = TimelapseOptions(engine="morph", frames_per_gap=frames, size=size, format="mp4").validate()
+    except OptionsError as exc:
+        options_failure(exc, FLAGS)
     try:
         photos = [sample_path(n) for n in (*SAME_PERSON, OTHER_PERSON)]
     except SamplesUnavailable as exc:
@@ -256,7 +217,7 @@ def demo(
     lib_log.setLevel(logging.ERROR)
     try:
         with progress_bar("analysing sample photos", total=len(photos)) as progress:
-            manifest = analyze_collection(photos, size=size, progress=progress)
+            manifest = analyze_collection(photos, AnalyzeOptions(size=size).validate(), progress=progress)
     except AnalyzeError as exc:
         fail(str(exc))
     finally:
@@ -265,9 +226,7 @@ def demo(
 
     video = output_dir / "timelapse.mp4"
     try:
-        result, job = _run_timelapse([manifest_path], video, engine="morph", frames=frames, timing="uniform", hold=0,
-                                     size=size, fps=24.0, opacity=0.5, format="mp4", keep_flagged=False,
-                                     stabilize=False)
+        result = run_timelapse([manifest_path], video, options)
     except KeyboardInterrupt:
         fail("interrupted; no video was written", code=130)
 
@@ -301,7 +260,7 @@ def demo(
         "skipped": [{"photo": Path(p).name, "reason": r} for p, r in result.skipped], "manifest": manifest_path.name,
     }
     write_text(output_dir / "timelapse.json", json.dumps(summary, indent=2) + "\n")
-    _summary((result, job))
+    print_summary(result)
     console.print(f"contact sheet: {sheet}", highlight=False)
     out.print(f"demo files in [bold]{output_dir}[/]: manifest.json, timelapse.mp4, contact_sheet.png, timelapse.json",
               highlight=False)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from facereel.core.errors import FacereelError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-
 
 def resolve_device(spec="auto"):
     """``"auto"`` (or None): CUDA when present, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a
@@ -24,4 +22,4 @@ def resolve_device(spec="auto"):
         if not torch.cuda.is_available():
             raise FacereelError(f"device {spec!r} asked for, but no CUDA device is available")
         return torch.device(s)
-    raise FacereelError(f"unknown device {spec!r}; choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
+    raise FacereelError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N")

@@ -10,10 +10,11 @@ import numpy as np
 
 from facereel.core.progress import Progress
 from facereel.faces.types import FaceAnalysis
+from facereel.options.choices import LANDMARKS
 
 log = logging.getLogger(__name__)
 
-LANDMARK_BACKENDS = ("mediapipe", "dlib68")
+LANDMARK_BACKENDS = LANDMARKS
 STAGES = ("detect", "landmarks", "landmarks5", "align", "identity", "age")
 
 

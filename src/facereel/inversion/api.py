@@ -21,11 +21,12 @@ import torch
 from facereel.core.atomic import atomic_write
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
+from facereel.options.choices import ENCODER_METHODS, INVERSION_METHODS
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-METHODS = ("optimize", "psp", "e4e", "restyle", "hybrid")
+METHODS = INVERSION_METHODS
 
 #: default encoder weights per method (names in facereel.weights)
 DEFAULT_ENCODERS = {"psp": "psp_ffhq_encode", "e4e": "e4e_ffhq_encode", "restyle": "restyle_psp_ffhq_encode",
@@ -97,10 +98,10 @@ def invert_images(
     if settings.method not in METHODS:
         raise InversionError(f"unknown inversion method {settings.method!r}; choose one of {', '.join(METHODS)}")
     inverter = None
-    if settings.method in ("psp", "e4e", "restyle", "hybrid"):
+    if settings.method in ENCODER_METHODS:
         inverter = _load_inverter(settings)
         if generator is not None:
-            _check_compatible(generator, inverter.generator, settings)
+            check_compatible(generator, inverter.generator, settings)
         if settings.method != "hybrid" or generator is None:
             generator = inverter.generator
     if generator is None:
@@ -193,7 +194,7 @@ def load_encoder(settings: InversionSettings):
     return None if settings.method == "optimize" else _load_inverter(settings)
 
 
-def _check_compatible(generator, decoder, settings: InversionSettings) -> None:
+def check_compatible(generator, decoder, settings: InversionSettings) -> None:
     """An explicitly given generator must take the encoder's latents: same W+ shape."""
     if (generator.latent_kind == "z" or generator.num_ws != decoder.num_ws or generator.w_dim != decoder.w_dim):
         raise InversionError(

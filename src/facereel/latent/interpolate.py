@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("linear", "slerp", "spline")
+from facereel.options.choices import INTERPOLATIONS as METHODS
 
 
 def _lib(x):

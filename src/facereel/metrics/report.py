@@ -1,7 +1,8 @@
 """One evaluation report for a face video: identity curve, ghosting, smoothness.
 
 :func:`evaluate_frames` works on arrays (frames streamed once); :func:`evaluate_video` reads a
-video file, finds its keyframes (from a manifest's aligned crops, or every N frames) and calls it.
+video file, finds its keyframes (given crops, or every N frames) and calls it; turning a manifest
+into crops is :mod:`facereel.pipelines.evaluate`'s job.
 :func:`save_plot` draws the identity curve (the seed's Fig. 5.6) and the ghost curve (matplotlib,
 Agg backend, imported lazily).
 """
@@ -226,7 +227,7 @@ def save_plot(report: dict, path: str | os.PathLike, title: str | None = None) -
 def evaluate_video(
     video: str | os.PathLike,
     *,
-    manifest=None,
+    keyframes: tuple[Sequence[np.ndarray], Sequence[str]] | None = None,
     keyframes_every: int | None = None,
     keep_flagged: bool = False,
     landmarks: str | None = "mediapipe",
@@ -236,18 +237,19 @@ def evaluate_video(
 ) -> dict:
     """Reads ``video`` (file or PNG folder) and evaluates it.
 
-    Keyframes: with ``manifest`` (a :class:`~facereel.manifest.Manifest` or its path) the frame
-    nearest to each kept photo's aligned crop; with ``keyframes_every`` N the frames 0, N, 2N, …
-    (a peer tool that inserts N−1 blended frames between photos).
+    Keyframes: with ``keyframes`` = (crops at the video's frame size, names) the frame nearest to
+    each crop (:func:`facereel.pipelines.evaluate.evaluate_video` makes them from a manifest);
+    with ``keyframes_every`` N the frames 0, N, 2N, … (a peer tool that inserts N−1 blended
+    frames between photos).  ``keep_flagged`` only words the mismatch message.
     """
     from facereel.metrics.video_io import probe_video, read_frames
 
     info = probe_video(video)
-    if (manifest is None) == (keyframes_every is None):
-        raise EvaluateError("give either a manifest or keyframes_every")
+    if (keyframes is None) == (keyframes_every is None):
+        raise EvaluateError("give either keyframe crops or keyframes_every")
     located: dict = {}
-    if manifest is not None:
-        crops, names = _manifest_crops(manifest, info, keep_flagged)
+    if keyframes is not None:
+        crops, names = list(keyframes[0]), list(keyframes[1])
         located = locate_keyframes(read_frames(video), crops, locate_progress, info.frames)
         n = located["frames"]
         idx = located["indices"]
@@ -275,34 +277,6 @@ def evaluate_video(
     report["keyframes"] = [{"name": nm, "index": int(i), **({"psnr_db": round(p, 2)} if located else {})}
                            for nm, i, p in zip(names, idx, located.get("psnr", [None] * len(idx)))]
     return report
-
-
-def _manifest_crops(manifest, info, keep_flagged: bool) -> tuple[list[np.ndarray], list[str]]:
-    import cv2
-
-    from facereel.manifest import Manifest, ManifestError, load_manifest
-    from facereel.pipelines.analyze import aligned_crop
-
-    if not isinstance(manifest, Manifest):
-        try:
-            manifest = load_manifest(manifest)
-        except ManifestError as exc:
-            raise EvaluateError(str(exc)) from None
-    entries = manifest.ordered(keep_flagged)
-    if len(entries) < 2:
-        raise EvaluateError(f"the manifest has {len(entries)} usable photo(s); at least 2 are needed")
-    side = info.width if info.width == info.height and info.width in (256, 512, 1024) else 256
-    crops, names = [], []
-    for e in entries:
-        try:
-            c = aligned_crop(e, size=side)
-        except (OSError, ValueError) as exc:
-            raise EvaluateError(f"{e.name}: cannot make the aligned crop ({exc})") from None
-        if (info.width, info.height) != (side, side):
-            c = cv2.resize(c, (info.width, info.height), interpolation=cv2.INTER_AREA)
-        crops.append(c)
-        names.append(e.name)
-    return crops, names
 
 
 def to_json(report: dict) -> dict:

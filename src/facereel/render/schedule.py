@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from facereel.core.errors import FacereelError
-
-TIMINGS = ("uniform", "age")
+from facereel.options.choices import TIMINGS
 
 
 class ScheduleError(FacereelError, ValueError):

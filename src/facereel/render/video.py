@@ -28,10 +28,11 @@ import numpy as np
 
 from facereel.core.atomic import atomic_path
 from facereel.core.errors import FacereelError
+from facereel.options.choices import VIDEO_FORMATS
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("mp4", "webm", "gif", "frames")
+FORMATS = VIDEO_FORMATS
 _SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".webm": "webm", ".gif": "gif"}
 
 

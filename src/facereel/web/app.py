@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from facereel.core.atomic import write_bytes
+from facereel.options.choices import ENGINES, INVERSION_METHODS
 from facereel.web.config import WebConfig
 from facereel.web.crawl import CrawlError, GoogleCustomSearch, crawl
 from facereel.web.db import Database
@@ -87,9 +88,9 @@ class CrawlRequest(BaseModel):
 
 class RenderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    engine: Literal["morph", "crossfade", "latent"] = "morph"
+    engine: Literal[ENGINES] = "morph"
     generator: str | None = Field(None, max_length=100, description="latent engine: generator weights name")
-    method: Literal["optimize", "psp", "e4e", "restyle", "hybrid"] | None = Field(
+    method: Literal[INVERSION_METHODS] | None = Field(
         None, description="latent engine: inversion method (default optimize)")
     frames: int = Field(24, ge=1, description="frames between two keyframes")
     opacity: float = Field(0.5, ge=0.0, le=1.0, description="keyframe blending γ")

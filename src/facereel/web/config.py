@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from facereel.options.choices import WEB_SIZES
 from facereel.paths import cache_dir
 
 
@@ -34,7 +35,7 @@ class WebConfig:
     # --- analysis / rendering --------------------------------------------------------------
     analyze_size: int = 512                        # aligned crop size used by the analysis
     thumb_size: int = 256
-    render_sizes: tuple[int, ...] = (256, 512, 1024)
+    render_sizes: tuple[int, ...] = WEB_SIZES
     max_frames: int = 240                          # frames between two keyframes
     max_fps: int = 60
     max_renders_kept: int = 10                     # older results of a project are deleted

@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 #: seed ``encoder`` values that mean the latent engine with that encoder
 LATENT_ENCODERS = ("psp", "restyle", "e4e")
-#: facereel.weights kinds that load as a generator
-GENERATOR_KINDS = ("stylegan2", "stylegan3", "rosinality", "dcgan")
 
 
 class PipelineUnavailable(FacereelError):
@@ -51,27 +49,13 @@ class Pipelines:
         return aligned_crop(entry, size=size)
 
     def latent_options(self) -> dict:
-        """What the latent engine can use here: installed generators and, per inversion method,
-        whether its weights are installed."""
+        """What the latent engine can use here (:func:`facereel.pipelines.timelapse.latent_choices`):
+        installed generators, per inversion method whether it is usable and which weights it needs."""
         try:
-            from facereel import weights
-            from facereel.inversion.api import DEFAULT_ENCODERS, METHODS
+            from facereel.pipelines.timelapse import latent_choices
         except ImportError:
-            return {"generators": [], "methods": {}}
-
-        def installed(name: str) -> bool:
-            try:
-                return weights.local_path(name) is not None
-            except Exception:  # unknown name, unreadable cache
-                return False
-
-        generators = [n for n, e in weights.TABLE.items() if e.kind in GENERATOR_KINDS and installed(n)]
-        methods = {}
-        for m in METHODS:
-            enc = DEFAULT_ENCODERS.get(m)
-            # optimize needs a generator; the encoder methods bring theirs (and hybrid needs both)
-            methods[m] = (bool(generators) if enc is None else installed(enc)) and (m != "hybrid" or bool(generators))
-        return {"generators": generators, "methods": methods}
+            return {"generators": [], "methods": {}, "needs": {}}
+        return latent_choices()
 
     def latent_status(self, method: str | None = None, generator: str | None = None) -> tuple[bool, str]:
         """(available, reason) of the latent engine with inversion ``method`` (psp, e4e, restyle:
@@ -86,9 +70,7 @@ class Pipelines:
         if m not in opts["methods"]:
             return False, f"unknown inversion method {m!r}; choose one of {', '.join(opts['methods'])}"
         if not opts["methods"][m]:
-            from facereel.inversion.api import DEFAULT_ENCODERS
-
-            need = DEFAULT_ENCODERS.get(m, "dcgan-digiface")
+            need = opts["needs"].get(m, "dcgan-digiface")
             return False, (f"the latent engine with {m} needs the {need} weights, which are not installed on this "
                            f"server: run `facereel weights download {need}` (FFHQ weights are licensed for "
                            f"non-commercial use only)")
@@ -105,20 +87,19 @@ class Pipelines:
             from facereel.pipelines.timelapse import render_timelapse
         except ImportError as exc:
             raise PipelineUnavailable(f"the time-lapse pipeline is not installed ({exc})") from exc
-        engine_kwargs = None
-        if engine == "latent":
-            engine_kwargs = {}
-            if generator:
-                engine_kwargs["generator"] = generator
-            if method:
-                engine_kwargs["method"] = method
-        render_timelapse(manifest, output, engine=engine, frames=frames, size=size, fps=fps, opacity=opacity,
-                         format=format, progress=progress, engine_kwargs=engine_kwargs,
-                         analysis_progress=prepare_progress, prepare_progress=prepare_progress)
+        from facereel.options.timelapse import LatentOptions, TimelapseOptions
+
+        latent = LatentOptions(generator=generator or None, method=method or "optimize")
+        options = TimelapseOptions(engine=engine, frames_per_gap=frames, size=size, fps=fps, opacity=opacity,
+                                   format=format, latent=latent).validate()
+        render_timelapse(manifest, output, options, progress=progress, analysis_progress=prepare_progress,
+                         prepare_progress=prepare_progress)
 
     def timelapse_error(self) -> tuple[type[BaseException], ...]:
         """Exceptions that mean "bad input" (shown to the user as is)."""
-        errors: list[type[BaseException]] = []
+        from facereel.core.errors import OptionsError
+
+        errors: list[type[BaseException]] = [OptionsError]
         try:
             from facereel.pipelines.timelapse import TimelapseError
 

@@ -1,8 +1,7 @@
 """Time-lapse engines.  Each turns keyframes + a schedule position (j, λ) into frames."""
 
+from facereel.options.choices import ENGINES
 from facereel.render.engines.base import Engine, Keyframe
-
-ENGINES = ("morph", "crossfade", "latent")
 
 
 def get_engine(name: str, **kwargs) -> Engine:

@@ -1,4 +1,4 @@
-"""The generative engine: invert the keyframes, interpolate their latents, generate the frames.
+"""The generative engine: interpolate the inverted keyframes' latents, generate the frames.
 
 The time-lapse seed's method (invert into W+, interpolate linearly — Eq. 2 — and blend the
 real keyframes back in).  Also: slerp for Z latents and a C1 spline (no velocity kink at the
@@ -12,84 +12,51 @@ Output is at the generator's resolution, resized to the keyframe size.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from facereel.core.progress import Progress
+from facereel.options.latent import LatentOptions
 from facereel.render.engines.base import Engine, Keyframe
 
 log = logging.getLogger(__name__)
 
 
 class LatentEngine(Engine):
+    """Frames from a ready generator along latent paths between the inverted keyframes.
+
+    ``generator``: the FaceGenerator frames are generated with; ``invert``: a callable
+    ``invert(keyframes, progress) -> latents [N, ...]`` (both made by the pipeline,
+    :func:`facereel.pipelines.invert.load_inverter`; this engine never loads weights or inverts
+    by itself).  ``options``: validated :class:`~facereel.options.latent.LatentOptions`
+    (interpolation, blend, batch size).  ``interpolation`` None picks slerp for Z latents and the
+    C1 spline for W+ (:func:`facereel.latent.interpolate.default_method`).
+    """
+
     name = "latent"
 
-    def __init__(self, generator=None, method: str = "optimize", interpolation: str | None = None,
-                 steps: int = 300, blend: str = "aligned", batch_size: int = 8, device=None, use_cache: bool = True,
-                 encoder: str | None = None, seed: int = 0, iterations: int | None = None,
-                 restarts: int | None = None):
-        """``generator``: a weights name, a checkpoint path or a FaceGenerator.  None means the
-        offline DCGAN (DigiFace-1M, NON-COMMERCIAL weights) for ``optimize`` and the encoder's own
-        decoder for ``psp``/``e4e``/``restyle``/``hybrid``; the FFHQ StyleGAN decoders inside the
-        official encoder checkpoints are NON-COMMERCIAL too.  ``interpolation`` None picks slerp
-        for Z latents and the C1 spline for W+ (:func:`facereel.latent.interpolate.default_method`).
-        """
-        from facereel.inversion.api import METHODS
-        from facereel.latent.interpolate import METHODS as PATHS
-
-        if method not in METHODS:
-            raise ValueError(f"unknown inversion method {method!r}; choose one of {', '.join(METHODS)}")
-        if interpolation is not None and interpolation not in PATHS:
-            raise ValueError(f"unknown interpolation {interpolation!r}; choose one of {', '.join(PATHS)}")
-        if blend not in ("seed", "aligned"):
-            raise ValueError("blend must be 'seed' or 'aligned'")
-        if int(steps) < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        self._generator_spec = generator
-        self.method = method
-        self.interpolation = interpolation
-        self.steps = int(steps)
-        self.blend = blend
-        self.batch_size = max(1, int(batch_size))
-        self.device = device
-        self.use_cache = use_cache
-        self.encoder = encoder
-        self.seed = seed
-        self.iterations = iterations
-        self.restarts = restarts
-        self.generator = None
+    def __init__(self, options: LatentOptions | None = None, generator=None,
+                 invert: Callable[[Sequence[Keyframe], Callable[[int, int], None] | None], object] | None = None):
+        self.options = options if options is not None else LatentOptions()
+        self.generator = generator
+        self._invert = invert
+        self.interpolation = self.options.interpolation
+        self.blend = self.options.blend
+        self.batch_size = self.options.batch_size
         self.latents = None
 
-    def _load_generator(self):
-        spec = self._generator_spec
-        if spec is None and self.method in ("psp", "e4e", "restyle", "hybrid"):
-            return None                      # the encoder checkpoint's own decoder
-        if spec is None or isinstance(spec, str):
-            from facereel.checkpoints import CheckpointError
-            from facereel.checkpoints.loaders import load_generator
-            from facereel.inversion.api import InversionError
-
-            try:
-                return load_generator(spec or "dcgan-digiface", device=self.device)
-            except CheckpointError as exc:
-                raise InversionError(str(exc)) from exc
-        return spec
-
-    def prepare(self, keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
-        from facereel.inversion.api import InversionSettings, invert_images
+    def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
         from facereel.latent.interpolate import default_method
 
         super().prepare(keyframes)
-        generator = self._load_generator()
-        settings = InversionSettings(method=self.method, steps=self.steps, seed=self.seed, encoder=self.encoder,
-                                     iterations=self.iterations, restarts=self.restarts)
-        self.latents, self.generator = invert_images([k.image for k in self.keyframes], generator, settings,
-                                                     use_cache=self.use_cache, progress=progress)
+        if self.generator is None or self._invert is None:
+            raise ValueError("the latent engine needs a ready generator and inverter "
+                             "(facereel.pipelines.invert.load_inverter)")
+        self.latents = self._invert(self.keyframes, progress)
         self.interpolation = self.interpolation or default_method(self.generator.latent_kind)
         self.size = int(self.keyframes[0].image.shape[0])
         log.info("latent engine: %d keyframes inverted with %s into %s, %s interpolation, %s blend",
-                 len(self.keyframes), self.method, getattr(self.generator, "name", "?"), self.interpolation,
+                 len(self.keyframes), self.options.method, getattr(self.generator, "name", "?"), self.interpolation,
                  self.blend)
 
     def _to_uint8(self, images) -> list[np.ndarray]:
