@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from facereel.inversion.optimize import invert, noise_regularization
+from facereel.inversion.optimize import invert
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,3 @@ def test_face_feature_loss_runs(dcgan, torch_threads):
 def test_space_errors(dcgan):
     with pytest.raises(ValueError, match="only has a Z"):
         invert(dcgan, torch.zeros(1, 3, 64, 64), space="w+", steps=1)
-
-
-def test_noise_regularization_prefers_white_noise():
-    white = [torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))]
-    smooth = [torch.nn.functional.interpolate(torch.randn(1, 1, 8, 8), size=(32, 32), mode="bilinear")]
-    assert noise_regularization(white) < noise_regularization(smooth)

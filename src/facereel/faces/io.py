@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from facereel.faces.types import ImageLoadError, LoadedImage
+from facereel.options.choices import IMAGE_FORMATS
 
 log = logging.getLogger(__name__)
 
-#: Pillow format names we decode.  MPO is what many cameras write for a JPEG with a preview.
-SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "HEIF", "AVIF"})
+#: Pillow format names we decode (the one list: facereel.options.choices.IMAGE_FORMATS).
+SUPPORTED_FORMATS = frozenset(IMAGE_FORMATS)
 
 _TAG_ORIENTATION = 0x0112
 _TAG_EXIF_IFD = 0x8769

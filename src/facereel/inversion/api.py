@@ -160,10 +160,8 @@ _INVERTERS: dict = {}
 
 def _load_inverter(settings: InversionSettings):
     name = _encoder_name(settings)
-    try:
-        from facereel.inversion.encoders import load_inverter
-    except ImportError as exc:  # pragma: no cover
-        raise InversionError(f"encoder inversion is unavailable: {exc}") from exc
+    from facereel.inversion.encoders import load_inverter
+
     key = _encoder_id(settings)
     if key in _INVERTERS:
         return _INVERTERS[key]

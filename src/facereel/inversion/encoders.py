@@ -426,10 +426,8 @@ def _batched_transform_ok(decoder) -> bool:
     inp = decoder.synthesis.input
     if hasattr(inp, "supports_batched_transform"):
         return bool(inp.supports_batched_transform)
-    try:
-        from facereel.nets.stylegan3 import SynthesisInput
-    except ImportError:  # pragma: no cover
-        return False
+    from facereel.nets.stylegan3 import SynthesisInput
+
     return isinstance(inp, SynthesisInput)
 
 

@@ -93,11 +93,9 @@ def lpips_loss(device: torch.device | str = "cpu") -> LossFn:
 
 def id_loss(device: torch.device | str = "cpu") -> LossFn:
     """1 − cos(ArcFace(gen), ArcFace(target)) with IR-SE50 (needs ``model_ir_se50``)."""
-    try:
-        from facereel.nets.encoders.irse import Backbone  # type: ignore
-        from facereel.weights import installed_path  # type: ignore
-    except ImportError as exc:
-        raise LossUnavailable("identity loss needs facereel's IR-SE50 encoder support") from exc
+    from facereel.nets.encoders.irse import Backbone
+    from facereel.weights import installed_path
+
     path = installed_path("model_ir_se50")
     if path is None:
         raise LossUnavailable("identity loss needs model_ir_se50: run `facereel weights download model_ir_se50`")

@@ -11,9 +11,8 @@ Works with any :class:`facereel.nets.base.FaceGenerator`.  Spaces:
 The start is the mean latent (``init="mean"``), a given latent tensor (e.g. an encoder's
 output: the hybrid method), or random draws (``init="random"``, the default for Z).
 Optimisation is seeded and deterministic, reports ``progress(step, steps)``, and stops early on
-a plateau of the mean loss.  StyleGAN noise buffers can be optimised too (``optimize_noise``)
-with the multi-scale autocorrelation regulariser of StyleGAN2's projector (Karras et al. 2020,
-Sec. 5), when the generator exposes ``noise_buffers()``.
+a plateau of the mean loss.  Only latents are optimised: the generators run with their stored
+(constant) noise maps.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ class InversionResult:
     steps: int
     history: list[float] = field(default_factory=list)   # mean loss per step
     images: torch.Tensor | None = None                    # [N, 3, R, R] in [-1, 1]
-    noise: list[torch.Tensor] | None = None
 
 
 def _to_targets(targets, resolution: int, device) -> torch.Tensor:
@@ -59,19 +57,6 @@ def _to_targets(targets, resolution: int, device) -> torch.Tensor:
     if t.shape[-1] != resolution or t.shape[-2] != resolution:
         t = F.interpolate(t, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
     return t
-
-
-def noise_regularization(noises: list[torch.Tensor]) -> torch.Tensor:
-    """Σ over buffers and scales of squared autocorrelations at one-pixel shifts (StyleGAN2 projector)."""
-    reg = 0.0
-    for noise in noises:
-        n = noise.view(1, 1, *noise.shape[-2:])
-        while True:
-            reg = reg + (n * torch.roll(n, 1, dims=3)).mean() ** 2 + (n * torch.roll(n, 1, dims=2)).mean() ** 2
-            if n.shape[-1] <= 8:
-                break
-            n = F.avg_pool2d(n, 2)
-    return reg
 
 
 def _space_of(generator, space: str | None) -> str:
@@ -97,8 +82,6 @@ def invert(
     restart_steps: int | None = None,
     loss_weights: dict[str, float] | None = None,
     mask: torch.Tensor | None = None,
-    optimize_noise: bool = False,
-    noise_reg: float = 1e5,
     seed: int = 0,
     patience: int = 60,
     min_delta: float = 1e-4,
@@ -159,15 +142,6 @@ def invert(
     def per_sample_loss(images: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         return sum(w * fn(images, tgt) for w, fn in losses)
 
-    noises: list[torch.Tensor] = []
-    saved_noise: list[torch.Tensor] = []
-    if optimize_noise and hasattr(generator, "noise_buffers"):
-        noises = list(generator.noise_buffers())
-        saved_noise = [b.detach().clone() for b in noises]
-        for b in noises:
-            b.copy_(torch.randn(b.shape, generator=gen).to(b))
-            b.requires_grad_(True)
-
     total = steps + (restart_steps or max(steps // 4, 1)) * (restarts > 1)
     done = 0
     history: list[float] = []
@@ -196,8 +170,7 @@ def invert(
         x0 = start(n)
 
     x = x0.clone().requires_grad_(True)
-    params = [x] + noises
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam([x], lr=lr)
     best_mean, since = math.inf, 0
     step = 0
     for step in range(1, steps + 1):
@@ -207,15 +180,8 @@ def invert(
             g["lr"] = lr * (0.5 - 0.5 * math.cos(math.pi * min(1.0, (1 - t) / 0.25)))
         opt.zero_grad(set_to_none=True)
         loss = per_sample_loss(synth(x), target)
-        total_loss = loss.sum()
-        if noises:
-            total_loss = total_loss + noise_reg * noise_regularization(noises)
-        total_loss.backward()
+        loss.sum().backward()
         opt.step()
-        if noises:
-            with torch.no_grad():  # keep noise maps zero-mean unit-variance (projector's normalisation)
-                for b in noises:
-                    b.sub_(b.mean()).div_(b.square().mean().sqrt().clamp_min(1e-8))
         mean = float(loss.detach().mean())
         history.append(mean)
         done += 1
@@ -233,13 +199,7 @@ def invert(
         images = synth(x)
         final = per_sample_loss(images, target)
         mse = (images - target).square().mean(dim=(1, 2, 3))
-    noise_out = [b.detach().clone() for b in noises] if noises else None
-    if noises:
-        with torch.no_grad():
-            for b, s in zip(noises, saved_noise):
-                b.requires_grad_(False)
-                b.copy_(s)
     if progress:
         progress(total, total)
     return InversionResult(latents=native(x.detach()).cpu(), space=space, loss=final.cpu(), mse=mse.cpu(),
-                           steps=step, history=history, images=images.cpu(), noise=noise_out)
+                           steps=step, history=history, images=images.cpu())

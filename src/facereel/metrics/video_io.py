@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from facereel.core.errors import FacereelError
-
-_FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+from facereel.options.choices import IMAGE_SUFFIXES
 
 
 class VideoReadError(FacereelError, ValueError):
@@ -33,15 +32,15 @@ class VideoInfo:
 
 
 def _source(path: str | os.PathLike) -> tuple[Path, list[Path] | None]:
-    """The path (which must exist) and, for a frame folder, its PNG/JPEG files in name order."""
+    """The path (which must exist) and, for a frame folder, its image files in name order."""
     p = Path(path)
     if not p.exists():
         raise VideoReadError(f"{p} does not exist")
     if not p.is_dir():
         return p, None
-    files = sorted(f for f in p.iterdir() if f.suffix.lower() in _FRAME_SUFFIXES and f.is_file())
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
     if not files:
-        raise VideoReadError(f"{p} is a folder without PNG/JPEG frames")
+        raise VideoReadError(f"{p} is a folder without PNG/JPEG (or other photo format) frames")
     return p, files
 
 

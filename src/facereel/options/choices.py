@@ -24,8 +24,15 @@ DETECTORS = ("hog", "cnn")
 ALIGN_RECIPES = ("ffhq", "psp")
 DEVICES = ("auto", "cpu", "cuda")
 
-#: Photo files accepted everywhere (upload, folders, CLI), by suffix; content is checked too.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif")
+#: Photo formats accepted everywhere (upload, folders, CLI, frame folders), by the Pillow name the
+#: decoder reports, with their file suffixes.  MPO is what many cameras write for a JPEG with a
+#: preview (it has no suffix of its own).
+IMAGE_FORMATS = {
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "MPO": (), "PNG": (".png",), "WEBP": (".webp",),
+    "TIFF": (".tif", ".tiff"), "BMP": (".bmp",), "HEIF": (".heic", ".heif"), "AVIF": (".avif",),
+}
+#: Photo files accepted everywhere, by suffix; content is checked too.
+IMAGE_SUFFIXES = tuple(s for suffixes in IMAGE_FORMATS.values() for s in suffixes)
 #: Video files accepted where photos are (frames sampled from them).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 

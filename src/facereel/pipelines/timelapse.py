@@ -242,20 +242,15 @@ def keyframe_landmarks(keyframes: Sequence[Keyframe], progress: Progress | None 
     MediaPipe landmarks mapped from the photo into the crop through the alignment quad.
     """
     todo = [k for k in keyframes if k.landmarks is None]
-    try:
-        from facereel.faces.landmarks import landmarks_mediapipe
-    except ImportError as exc:  # pragma: no cover - the faces module is another issue's
-        log.warning("MediaPipe landmarks unavailable (%s)", exc)
-        landmarks_mediapipe = None
+    from facereel.faces.landmarks import landmarks_mediapipe
+
     for n, k in enumerate(todo, 1):
-        pts = None
-        if landmarks_mediapipe is not None:
-            try:
-                res = landmarks_mediapipe(k.image)
-            except Exception as exc:  # noqa: BLE001 - a detector failure only costs the warp
-                log.debug("landmarks on %s failed: %s", k.label, exc)
-                res = None
-            pts = None if res is None else np.asarray(res.points, np.float64)
+        try:
+            res = landmarks_mediapipe(k.image)
+        except Exception as exc:  # noqa: BLE001 - a detector failure only costs the warp
+            log.debug("landmarks on %s failed: %s", k.label, exc)
+            res = None
+        pts = None if res is None else np.asarray(res.points, np.float64)
         if pts is None:
             pts = _manifest_landmarks(k)
         if pts is None:
@@ -375,10 +370,7 @@ def plan_timelapse(
         eng = get_engine("latent", options=options.latent, generator=inverter.generator,
                          invert=_keyframe_inverter(inverter, stabilized=options.stabilize))
     else:
-        try:
-            eng = get_engine(name, **({"path": "spline"} if name == "morph" and options.stabilize else {}))
-        except ImportError as exc:
-            raise TimelapseError(f"the {name} engine is not available ({exc})") from None
+        eng = get_engine(name, **({"path": "spline"} if name == "morph" and options.stabilize else {}))
     eng.prepare(kfs, prepare_progress)
     identity: list[tuple[str, float | None]] = []
     if inverter is not None:

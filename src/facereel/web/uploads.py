@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from facereel.core.errors import FacereelError
+from facereel.faces.io import load_image, strip_metadata
+from facereel.faces.types import ImageLoadError
+from facereel.options.choices import IMAGE_FORMATS
 
 log = logging.getLogger(__name__)
 
-#: formats we accept, by the PIL name that their magic bytes map to
-ACCEPTED = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF")
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".png", "BMP": ".png", "TIFF": ".png",
-              "HEIF": ".jpg"}
+#: formats we accept, by the PIL name that their magic bytes map to (the one list)
+ACCEPTED = tuple(IMAGE_FORMATS)
+#: extension of the stored copy (metadata stripped: JPEG stays JPEG, the rest becomes PNG)
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".png", "TIFF": ".png", "HEIF": ".jpg"}
 
 
 class UploadError(FacereelError):
@@ -85,8 +88,9 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, filename: st
     if len(data) > max_bytes:
         raise UploadError(f"{name}file is larger than the {max_bytes // (1024 * 1024)} MiB limit", 413)
     fmt = sniff(data)
-    if fmt is None:
-        raise UploadError(f"{name}not an image (content is not JPEG, PNG, WebP, GIF, BMP, TIFF or HEIF)", 415)
+    if fmt not in ACCEPTED:
+        what = "not an image" if fmt is None else f"{fmt} images are not accepted"
+        raise UploadError(f"{name}{what} (accepted: {', '.join(f for f in ACCEPTED if IMAGE_FORMATS[f])})", 415)
     if fmt == "HEIF":
         try:
             import pillow_heif  # noqa: F401
@@ -110,60 +114,26 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, filename: st
 def _load(data: bytes, *, max_bytes: int, max_pixels: int, name: str):
     """Full decode through the analysis' own loader (same rules as the CLI)."""
     try:
-        from facereel.faces.io import load_image
-    except ImportError:  # pragma: no cover - the loader lands with the analysis package
-        load_image = None
-    if load_image is not None:
-        from facereel.faces.types import ImageLoadError
-
-        try:
-            img = load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
-        except ImageLoadError as exc:
-            msg = str(exc)
-            if msg.startswith("image: "):
-                msg = msg[len("image: "):]
-            raise UploadError(f"{name}{msg}", 422) from exc
-        except Exception as exc:
-            raise UploadError(f"{name}not a readable image ({type(exc).__name__})", 422) from exc
-        return img.rgb, img.exif_date
-    return _pil_load(data, name)
-
-
-def _pil_load(data: bytes, name: str):
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            date = None
-            try:
-                raw = im.getexif().get_ifd(0x8769).get(0x9003)
-                if raw:
-                    date = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
-            except Exception:
-                date = None
-            im = ImageOps.exif_transpose(im)
-            rgb = np.asarray(im.convert("RGB"))
+        img = load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    except ImageLoadError as exc:
+        msg = str(exc)
+        if msg.startswith("image: "):
+            msg = msg[len("image: "):]
+        raise UploadError(f"{name}{msg}", 422) from exc
     except Exception as exc:
-        raise UploadError(f"{name}not a readable image ({type(exc).__name__}: {exc})", 422) from exc
-    return rgb, date
+        raise UploadError(f"{name}not a readable image ({type(exc).__name__})", 422) from exc
+    return img.rgb, img.exif_date
 
 
 def _strip(data: bytes, rgb, fmt: str) -> tuple[bytes, str]:
     """Metadata-free copy with the orientation applied."""
     try:
-        from facereel.faces.io import strip_metadata
-    except ImportError:  # pragma: no cover
-        strip_metadata = None
-    if strip_metadata is not None:
-        try:
-            out = strip_metadata(data)
-            kind = sniff(out)
-            if kind in ("JPEG", "PNG", "WEBP"):
-                return out, EXTENSIONS[kind]
-        except Exception:
-            log.debug("strip_metadata failed; re-encoding from pixels", exc_info=True)
+        out = strip_metadata(data)
+        kind = sniff(out)
+        if kind in ("JPEG", "PNG", "WEBP"):
+            return out, EXTENSIONS[kind]
+    except Exception:
+        log.debug("strip_metadata failed; re-encoding from pixels", exc_info=True)
     # Re-encode from decoded pixels: nothing but pixels survives.
     from PIL import Image
 

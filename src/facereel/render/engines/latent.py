@@ -94,11 +94,9 @@ class LatentEngine(Engine):
         key = self.keyframes[k]
         if self.blend != "aligned" or key.landmarks is None:
             return key.image
-        try:
-            from facereel.faces.landmarks import landmarks_mediapipe
-            from facereel.render.engines.morph import warp_to_landmarks
-        except ImportError:  # pragma: no cover
-            return key.image
+        from facereel.faces.landmarks import landmarks_mediapipe
+        from facereel.render.engines.morph import warp_to_landmarks
+
         try:
             found = landmarks_mediapipe(frame)
         except Exception as exc:  # noqa: BLE001 - a detector failure only costs the alignment

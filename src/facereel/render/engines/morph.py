@@ -376,10 +376,7 @@ class MorphEngine(Engine):
 
 
 def _detect(image: np.ndarray) -> np.ndarray | None:
-    try:
-        from facereel.faces.landmarks import landmarks_mediapipe
-    except ImportError as exc:  # pragma: no cover - depends on another module landing
-        log.warning("landmark detector unavailable (%s)", exc)
-        return None
+    from facereel.faces.landmarks import landmarks_mediapipe
+
     res = landmarks_mediapipe(image)
     return None if res is None else np.asarray(res.points, np.float64)
