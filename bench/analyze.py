@@ -10,6 +10,11 @@ thumbnails, and "collection" (identity vote, SIFT registration of duplicates, or
 same photos is printed as the in-run baseline: the ratio "total / decode" tells how the
 analysis scales with this machine's speed, independently of its load.
 
+The time-lapse's "prepare" stage is mostly the aligned crops of the kept photos: they are timed
+last, at 512, the official FFHQ warp (4096 bilinear + Lanczos) against the fast warp the pixel
+engines use (2x-size bilinear + one Lanczos), on the same photos in the same run, each with an
+empty crop cache, with the largest per-pixel difference between the two.
+
 Run: ``python bench/analyze.py [--repeats N] [--landmarks mediapipe|dlib68]``.
 """
 
@@ -86,6 +91,7 @@ def main() -> int:
             for p in photos:
                 load_image(p)
         decode = (time.perf_counter() - t) / (args.repeats * n)
+        crops = crop_speed(analyze_collection(photos, detector=args.detector, landmarks=args.landmarks), Path(tmp))
 
     runs = args.repeats * n
     print(f"\n{'stage':<12} {'s / photo':>10}")
@@ -105,7 +111,37 @@ def main() -> int:
           f"({'MET' if total <= GOAL_S else 'NOT met'})")
     print(f"CPU/goal = {cpu / GOAL_S:.2f}")
     print(f"in-run baseline: JPEG decode {decode:.3f} s/photo; total/decode = {total / max(decode, 1e-9):.1f}x")
+    print(f"\naligned crops at 512 (prepare stage), {crops['n']} photos: official {crops['official']:.3f} s/crop, "
+          f"fast {crops['fast']:.3f} s/crop, ratio {crops['official'] / max(crops['fast'], 1e-9):.1f}x; "
+          f"fast vs official: mean |diff| {crops['mean']:.2f}, max {crops['max']} grey levels")
     return 0
+
+
+def crop_speed(manifest, home: Path, size: int = 512, rounds: int = 2) -> dict:
+    """Seconds per aligned crop, official vs fast warp, alternating rounds, empty cache each time."""
+    import numpy as np
+
+    from facereel.pipelines.analyze import aligned_crop
+
+    entries = [e for e in manifest.photos if e.quad is not None]
+    times = {"official": [], "fast": []}
+    images: dict[str, list] = {}
+    old = os.environ.get("FACEREEL_HOME")
+    try:
+        for r in range(rounds):
+            for fast in ((False, True) if r % 2 == 0 else (True, False)):
+                os.environ["FACEREEL_HOME"] = str(home / f"crops-{r}-{fast}")  # a cold cache
+                t = time.perf_counter()
+                images["fast" if fast else "official"] = [aligned_crop(e, size=size, fast=fast) for e in entries]
+                times["fast" if fast else "official"].append((time.perf_counter() - t) / len(entries))
+    finally:
+        if old is None:
+            os.environ.pop("FACEREEL_HOME", None)
+        else:
+            os.environ["FACEREEL_HOME"] = old
+    diff = [np.abs(a.astype(np.int16) - b) for a, b in zip(images["official"], images["fast"], strict=True)]
+    return {"n": len(entries), "official": min(times["official"]), "fast": min(times["fast"]),
+            "mean": float(np.mean([d.mean() for d in diff])), "max": int(max(d.max() for d in diff))}
 
 
 if __name__ == "__main__":

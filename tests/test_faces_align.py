@@ -154,3 +154,24 @@ def test_bad_arguments():
         align_face(rgb, np.zeros((5, 2)))
     with pytest.raises(ValueError, match="degenerate"):
         align_face(rgb, np.zeros((68, 2)))
+
+
+@pytest.mark.slow
+def test_fast_warp_is_close_to_the_official_recipe():
+    """align_from_quad(fast=True) (2x-size warp + one Lanczos) against the official 4096 path."""
+    from facereel.faces.align import align_from_quad
+    from facereel.faces.detect import detect_faces
+    from facereel.faces.io import load_image
+    from facereel.faces.landmarks import landmarks_mediapipe
+    from facereel.samples import sample_path
+
+    for name in ("obama.jpg", "obama_partial_face.jpg", "astronaut.png"):
+        rgb = load_image(sample_path(name)).rgb
+        lm = landmarks_mediapipe(rgb, detect_faces(rgb)[0].box)
+        quad = align_face(rgb, lm, size=256).quad
+        for size in (256, 512, 1024):
+            ref = align_from_quad(rgb, quad, size=size).image.astype(np.float64)
+            fast = align_from_quad(rgb, quad, size=size, fast=True).image.astype(np.float64)
+            mse = np.mean((ref - fast) ** 2)
+            assert 10 * np.log10(255.0**2 / mse) > 50, (name, size)
+            assert np.abs(ref - fast).mean() < 0.35 and np.abs(ref - fast).max() <= 8, (name, size)

@@ -30,10 +30,10 @@ from facereel.pipelines.analyze.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIX
 log = logging.getLogger("facereel.pipelines.analyze")
 
 
-def _crop_key(entry: PhotoEntry, size: int, recipe: str) -> str:
+def _crop_key(entry: PhotoEntry, size: int, recipe: str, fast: bool = False) -> str:
     quad = np.round(np.asarray(entry.quad, dtype=np.float64), 3).tolist()
     frame = "" if entry.frame is None else f"|frame {entry.frame}"
-    raw = f"{entry.sha256}{frame}|{quad}|{size}|{recipe}".encode()
+    raw = f"{entry.sha256}{frame}|{quad}|{size}|{recipe}{'|fast' if fast else ''}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
@@ -72,20 +72,24 @@ def _store(path: Path, img: np.ndarray) -> None:
     from PIL import Image
 
     with atomic_path(path) as tmp:  # concurrent readers see the old file or the whole new one
-        Image.fromarray(img).save(tmp, format="PNG")
+        Image.fromarray(img).save(tmp, format="PNG", compress_level=1)  # level 6 cost 0.2 s a 512 crop
 
 
-def crop_cache_path(entry: PhotoEntry, size: int, recipe: str, digest: str | None = None) -> Path:
+def crop_cache_path(entry: PhotoEntry, size: int, recipe: str, digest: str | None = None, fast: bool = False) -> Path:
     digest = digest or entry.sha256
-    key = _crop_key(PhotoEntry(path=entry.path, sha256=digest, quad=entry.quad, frame=entry.frame), size, recipe)
+    key = _crop_key(PhotoEntry(path=entry.path, sha256=digest, quad=entry.quad, frame=entry.frame), size, recipe,
+                    fast)
     return cache_dir("crops") / f"{key}.png"
 
 
-def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq", *, rgb: np.ndarray | None = None) -> np.ndarray:
+def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq", *, rgb: np.ndarray | None = None,
+                 fast: bool = False) -> np.ndarray:
     """The FFHQ-aligned crop ([S, S, 3] uint8) of a manifest photo's chosen face.
 
     Re-loads the photo (EXIF orientation applied; for a video entry, decodes its frame) unless
-    ``rgb``, the photo's pixels, is given, and aligns it with the stored ``quad``.  Raises
+    ``rgb``, the photo's pixels, is given, and aligns it with the stored ``quad``.  ``fast``:
+    the opt-in fast warp of :func:`~facereel.faces.align.align_from_quad` (pictures, not
+    encoders; cached apart from the official crops).  Raises
     ``ValueError`` (:class:`~facereel.faces.types.ImageLoadError` for a missing or unreadable
     photo) when there is nothing to align.
     """
@@ -106,7 +110,8 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq", *, rg
         raise ImageLoadError(f"{entry.path}: cannot read ({exc.strerror or exc})") from None
     if entry.sha256 and digest != entry.sha256:
         log.warning("%s changed since it was analysed; aligning with the stored quad anyway", entry.path)
-    cached = crop_cache_path(entry, size, recipe, digest)
+    fast = fast and recipe == "ffhq"
+    cached = crop_cache_path(entry, size, recipe, digest, fast)
     hit = _read_cached(cached, size)
     if hit is not None:
         return hit
@@ -117,7 +122,7 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq", *, rg
             rgb = read_frame(entry)
         else:
             rgb = load_image(data, max_pixels=DEFAULT_MAX_PIXELS, max_bytes=DEFAULT_MAX_BYTES).rgb
-    img = align_from_quad(rgb, np.asarray(entry.quad, dtype=np.float64), size=size, recipe=recipe).image
+    img = align_from_quad(rgb, np.asarray(entry.quad, dtype=np.float64), size=size, recipe=recipe, fast=fast).image
     _store(cached, img)
     return img
 
@@ -189,6 +194,7 @@ def load_aligned(
     keep_flagged: bool = False,
     min_photos: int = 1,
     skip_failed: bool = False,
+    fast: bool = False,
     progress: Progress | None = None,
     analysis_progress: Progress | None = None,
 ) -> AlignedFaces:
@@ -198,18 +204,20 @@ def load_aligned(
     ``size`` defaults to ``options.size`` (512); the recipe is ``options.recipe``.  Fewer than
     ``min_photos`` usable photos is :class:`TooFewPhotos`, listing why photos were skipped.
     A crop that cannot be made is an error, or with ``skip_failed`` one more skipped photo.
-    Frames of one video are decoded in one pass, not one seek each.
+    Frames of one video are decoded in one pass, not one seek each.  ``fast``: the fast warp
+    (:func:`aligned_crop`), for crops that are shown rather than encoded.
     """
     options = options or AnalyzeOptions()
     size = int(size or options.size)
     manifest = resolve_manifest(source, options, progress=analysis_progress)
     entries = usable_photos(manifest, keep_flagged, min_photos)
     skipped = [(p.path, reason) for p, reason in manifest.skipped(keep_flagged)]
-    frames = _decode_video_frames(entries, size, options.recipe)
+    fast = fast and options.recipe == "ffhq"
+    frames = _decode_video_frames(entries, size, options.recipe, fast)
     images, kept = [], []
     for n, e in enumerate(entries, 1):
         try:
-            img = aligned_crop(e, size=size, recipe=options.recipe, rgb=frames.pop(id(e), None))
+            img = aligned_crop(e, size=size, recipe=options.recipe, rgb=frames.pop(id(e), None), fast=fast)
         except (OSError, ValueError) as exc:
             if not skip_failed:
                 raise AnalyzeError(f"{e.name}: cannot make the aligned crop ({exc})") from None
@@ -221,7 +229,7 @@ def load_aligned(
     return AlignedFaces(images=images, entries=kept, skipped=skipped, manifest=manifest)
 
 
-def _decode_video_frames(entries: Sequence[PhotoEntry], size: int, recipe: str) -> dict[int, np.ndarray]:
+def _decode_video_frames(entries: Sequence[PhotoEntry], size: int, recipe: str, fast: bool) -> dict[int, np.ndarray]:
     """{id(entry): frame pixels} for video entries whose crop is not cached yet.
 
     Holds only the frames of those entries (the ones being made into crops); the video is
@@ -232,7 +240,7 @@ def _decode_video_frames(entries: Sequence[PhotoEntry], size: int, recipe: str) 
         if e.frame is None or e.quad is None:
             continue
         try:
-            if _read_cached(crop_cache_path(e, size, recipe, file_sha256(e.path)), size) is not None:
+            if _read_cached(crop_cache_path(e, size, recipe, file_sha256(e.path), fast), size) is not None:
                 continue
         except OSError:
             continue  # aligned_crop reports it
