@@ -228,6 +228,7 @@ def load_keyframes(
         age = e.age if e.age is not None else e.age_estimated
         kfs.append(Keyframe(image=img, landmarks=None, age=age, label=e.name,
                             meta={"path": e.path, "sha256": e.sha256, "date": e.date, "flags": list(e.flags),
+                                  "frame": e.frame,
                                   "quad": e.quad,
                                   # photo-space MediaPipe points: fallback when the crop finds no face
                                   "photo_landmarks": e.landmarks if e.landmarks_kind == "mediapipe" else None}))
@@ -393,15 +394,16 @@ def _inversion_crop(k: Keyframe, size: int, stabilized: bool) -> np.ndarray:
     """What the inverter sees of keyframe ``k``: the photo's aligned crop at the inverter's size
     (the same bytes ``facereel invert`` inverts, so the latent cache is shared); the keyframe
     itself when it is not a manifest photo or was moved by stabilisation."""
-    from facereel.pipelines.analyze import aligned_crop, is_video
+    from facereel.pipelines.analyze import aligned_crop
 
     quad, path = k.meta.get("quad"), k.meta.get("path")
-    if stabilized or quad is None or path is None or is_video(Path(path)):
+    if stabilized or quad is None or path is None:
         return k.image
     from facereel.manifest import PhotoEntry
 
     try:
-        return aligned_crop(PhotoEntry(path=path, sha256=k.meta.get("sha256"), quad=quad), size=size)
+        return aligned_crop(PhotoEntry(path=path, sha256=k.meta.get("sha256"), quad=quad, frame=k.meta.get("frame")),
+                            size=size)
     except (OSError, ValueError):  # the photo moved since the analysis: the keyframe is what there is
         return k.image
 
