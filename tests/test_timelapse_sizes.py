@@ -131,3 +131,16 @@ def test_invert_cache_is_reused_by_timelapse_and_poor_identity_is_named(manifest
     assert [n for n, _ in res.identity] == [n for n in res.keyframes]
     assert all(s is None or s < SAME_PERSON_SIMILARITY for _, s in res.identity), res.identity
     assert any("does not look like the same person" in w for w in res.warnings)
+
+
+def test_analyze_size_is_recorded_and_small_faces_are_named(samples, tmp_path):
+    import json
+
+    from facereel.cli import app
+
+    out = tmp_path / "m.json"
+    r = CliRunner().invoke(app, ["analyze", str(samples / "obama.jpg"), "--size", "720", "-o", str(out)])
+    text = _text(r)
+    assert r.exit_code == 0, text
+    assert json.loads(out.read_text())["settings"]["size"] == 720
+    assert "smaller than the 720 px output" in text and "obama.jpg (411 px)" in text
