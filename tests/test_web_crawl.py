@@ -172,5 +172,5 @@ def test_seed_upload_name(crawl_client):
     assert len(rows) == 4
     for path, age, recommended in rows:
         assert c.get(f"/storage/{path}").status_code == 200
-        assert isinstance(age, float) and isinstance(recommended, bool)
+        assert isinstance(age, int) and isinstance(recommended, bool)
     assert c.post("/uploadName", json={}).status_code == 422

@@ -104,7 +104,7 @@ class FakePipelines:
         with Image.open(entry.path) as im:
             return np.asarray(im.convert("RGB").resize((size, size)))
 
-    def latent_status(self, method=None, generator=None):
+    def latent_status(self, method=None, generator=None, encoder=None):
         return False, "the latent engine needs weights that are not installed (fake)"
 
     def timelapse_error(self):
@@ -319,10 +319,11 @@ def _serve() -> None:
     ap.add_argument("--fake", action="store_true")
     ap.add_argument("--frame-delay", type=float, default=0.0)
     ap.add_argument("--search-endpoint", default=None, help="a FakeSearch endpoint (key test-key, cx test-cx)")
+    ap.add_argument("--cors-origin", action="append", default=[])
+    ap.add_argument("--header-timeout", type=float, default=None)
     args = ap.parse_args()
-    import uvicorn
-
     from facereel.web.app import create_app
+    from facereel.web.server import log_to_stderr, serve
 
     cfg = {"data_dir": args.data_dir}
     if args.fake:
@@ -330,7 +331,12 @@ def _serve() -> None:
     if args.search_endpoint:
         cfg.update(google_api_key="test-key", google_cse_id="test-cx", search_endpoint=args.search_endpoint,
                    crawl_allow_private=True, crawl_timeout=2.0, crawl_total_timeout=4.0)
-    uvicorn.run(create_app(cfg), host="127.0.0.1", port=args.port, log_level="warning")
+    if args.cors_origin:
+        cfg["cors_origins"] = args.cors_origin
+    if args.header_timeout is not None:
+        cfg["header_timeout"] = args.header_timeout
+    log_to_stderr()
+    serve(create_app(cfg), "127.0.0.1", args.port)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,15 @@ TABLE: dict[str, WeightsEntry] = {e.name: e for e in [
         license_short="MIT code + NVIDIA NC weights",
         config={"encoder_type": "GradualStyleEncoder", "output_size": 1024, "n_styles": 18}),
     WeightsEntry(
+        "psp_ffhq_toonify", "psp_ffhq_toonify.pt", (_drive("1YKoiVuFaqdvzDP5CZaqa3k5phL-VDmyz"),),
+        "psp-pt", "psp", "MIT code; the decoder is Doron Adler and Justin Pinkney's toonify StyleGAN2, fine-tuned "
+        "from NVIDIA's FFHQ generator, so its use is bound by the NVIDIA non-commercial licence.", NVIDIA_NC_URL,
+        "pSp Toonify: pSp encoder (GradualStyleEncoder, IR-SE50) + the toonify StyleGAN2 1024 decoder (cartoon faces; "
+        "the time-lapse thesis' \"StyleGAN2 pSp Toonify\").",
+        "https://github.com/eladrich/pixel2style2pixel#pretrained-models",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"encoder_type": "GradualStyleEncoder", "output_size": 1024, "n_styles": 18}),
+    WeightsEntry(
         "e4e_ffhq_encode", "e4e_ffhq_encode.pt", (_drive("1cUv_reLE6k3604or78EranS7XzuVMWeO"),),
         "psp-pt", "e4e", _PSP_NOTE, NVIDIA_NC_URL,
         "e4e encoder (Encoder4Editing, IR-SE50) + rosinality FFHQ 1024 decoder.",

@@ -18,8 +18,10 @@ def register(app: typer.Typer) -> None:
                                       "(default: <facereel cache>/web)."),
         workers: int = typer.Option(2, "--workers", min=1, max=16, help="Jobs (analyses, renders) running at once."),
         max_upload_mb: int = typer.Option(20, "--max-upload-mb", min=1, help="Largest accepted photo, in MiB."),
-        cors_origin: list[str] = typer.Option([], "--cors-origin", help="Allow this origin cross-site (repeatable); "
-                                              "CORS is off by default."),
+        cors_origin: list[str] = typer.Option([], "--cors-origin", help="Let pages of this origin (e.g. "
+                                              "http://localhost:3000, exactly as the browser sends it) call the API "
+                                              "and show its images (repeatable; '*' for any). Off by default: "
+                                              "same-origin only."),
     ) -> None:
         """Serve the web app.  Name search needs FACEREEL_GOOGLE_API_KEY and FACEREEL_GOOGLE_CSE_ID.
 
@@ -28,10 +30,12 @@ def register(app: typer.Typer) -> None:
         from facereel.commands._ui import console, fail
 
         try:
-            import uvicorn
+            import uvicorn  # noqa: F401
 
             from facereel.web.app import create_app
             from facereel.web.config import WebConfig
+            from facereel.web.server import log_to_stderr
+            from facereel.web.server import serve as run_server
         except ImportError as exc:
             fail(f"the web app needs the [web] extra: pip install 'facereel[web]' ({exc.name} missing)")
         try:
@@ -50,9 +54,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach this address can use it")
         console.print(f"facereel web app on http://{host if ':' not in host else f'[{host}]'}:{port}/  "
                       f"(data in {cfg.data_dir})", highlight=False)
+        if cors_origin:
+            console.print(f"cross-origin requests allowed from: {', '.join(cors_origin)}", highlight=False)
+        log_to_stderr()
         try:
-            # SSE streams stay open while jobs run: do not wait for them on shutdown
-            uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False,
-                        timeout_graceful_shutdown=3)
+            run_server(application, host, port)
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc}")

@@ -21,16 +21,13 @@ import torch
 from facereel.core.atomic import atomic_write
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
+from facereel.inversion.defaults import DEFAULT_ENCODERS  # noqa: F401  (re-exported)
 from facereel.options.choices import ENCODER_METHODS, INVERSION_METHODS
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
 METHODS = INVERSION_METHODS
-
-#: default encoder weights per method (names in facereel.weights)
-DEFAULT_ENCODERS = {"psp": "psp_ffhq_encode", "e4e": "e4e_ffhq_encode", "restyle": "restyle_psp_ffhq_encode",
-                    "hybrid": "e4e_ffhq_encode"}
 
 
 class InversionError(FacereelError, RuntimeError):

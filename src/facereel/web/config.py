@@ -27,6 +27,8 @@ class WebConfig:
     max_items_per_project: int = 200
     #: whole request body (multipart overhead included); None: from the two above, at most 257 MiB
     max_request_bytes: int | None = None
+    #: any other body (JSON): a render request or 200 thesis items is a few kB
+    max_json_bytes: int = 256 * 1024
 
     # --- workers ---------------------------------------------------------------------------
     workers: int = 2                               # global limit of jobs running at once
@@ -40,6 +42,7 @@ class WebConfig:
     max_fps: int = 60
     max_renders_kept: int = 10                     # older results of a project are deleted
     legacy_ttl_hours: float = 24.0                 # projects made by the seed's endpoints expire
+    legacy_fps: int = 12                           # frame rate of the seed's GIFs (the thesis: 80 ms a frame)
 
     # --- crawl -----------------------------------------------------------------------------
     google_api_key: str | None = None
@@ -58,7 +61,11 @@ class WebConfig:
     crawl_allow_private: bool = False
 
     # --- HTTP ------------------------------------------------------------------------------
-    cors_origins: list[str] = field(default_factory=list)   # empty: CORS off
+    cors_origins: list[str] = field(default_factory=list)   # empty: CORS off; "*": any origin
+    #: seconds a client may take to send its request line and headers, and between two chunks
+    #: of a body (slow clients must not hold connections)
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     #: Host header names served (DNS-rebinding guard); None: any.  ``facereel serve`` on a
     #: loopback address allows only localhost names.
     allowed_hosts: list[str] | None = None

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import socket
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -109,10 +110,28 @@ class CrawlResult:
     queries: list[str] = field(default_factory=list)
 
 
+#: IPv6 prefixes that carry an IPv4 address (6to4, NAT64 well-known prefix): refused whole,
+#: since the embedded address may be on the local network
+_EMBEDDING_V6 = (ipaddress.ip_network("2002::/16"), ipaddress.ip_network("64:ff9b::/96"),
+                 ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Only globally routable unicast addresses: no loopback, private, link-local, shared
+    (100.64.0.0/10, carrier-grade NAT), reserved, multicast, and no IPv6 form of an IPv4
+    address (mapped, 6to4, Teredo, NAT64)."""
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return address_allowed(ip.ipv4_mapped)
+        if ip.teredo is not None or any(ip in net for net in _EMBEDDING_V6):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
 def _check_host(url: str, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise UploadError(f"refused URL scheme {parts.scheme!r}", 400)
+        raise UploadError("refused URL scheme", 400)
     host = parts.hostname
     if not host:
         raise UploadError("URL without host", 400)
@@ -121,26 +140,62 @@ def _check_host(url: str, allow_private: bool) -> None:
     try:
         infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise UploadError(f"cannot resolve {host}", 400) from exc
+        raise UploadError("cannot resolve the image's host", 400) from exc
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
-            raise UploadError(f"refused address {ip} (local network)", 400)
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address_allowed(ip):
+            raise UploadError(f"refused address {ip} (local network or otherwise not public)", 400)
+
+
+class _Decoder:
+    """Content-Encoding decoding with a cap on the decoded bytes, checked as they stream (a
+    2 MB gzip bomb must not inflate to 2 GB before anyone looks)."""
+
+    def __init__(self, encoding: str, max_bytes: int):
+        enc = (encoding or "identity").strip().lower()
+        if enc in ("", "identity"):
+            self._z = None
+        elif enc in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif enc == "deflate":
+            self._z = zlib.decompressobj()
+        else:
+            raise UploadError(f"unsupported content encoding {enc[:20]!r}", 502)
+        self.max_bytes = max_bytes
+        self.out = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        if self._z is None:
+            self.out += chunk
+        else:
+            data = chunk
+            while data:
+                room = self.max_bytes + 1 - len(self.out)
+                self.out += self._z.decompress(data, room)
+                if len(self.out) > self.max_bytes:
+                    break
+                data = self._z.unconsumed_tail
+        if len(self.out) > self.max_bytes:
+            raise UploadError(f"larger than {self.max_bytes} bytes", 413)
 
 
 def download_image(url: str, *, timeout: float, total_timeout: float, max_bytes: int, max_pixels: int,
                    allow_private: bool = False, cancelled: Callable[[], bool] | None = None) -> ValidatedImage:
-    """One bounded download: connect/read timeouts, an overall deadline, a size cap
-    (Content-Length and streamed bytes), then the content check of an upload."""
+    """One bounded download: connect/read timeouts, a wall-clock deadline over the whole
+    download (checked at every chunk the network delivers, however small), a cap on the
+    decoded size (Content-Length, streamed bytes and what gzip inflates to), then the content
+    check of an upload."""
     import httpx
 
     deadline = time.monotonic() + total_timeout
     # Redirects are followed by hand so that every hop passes the host check.
     for _hop in range(4):
         _check_host(url, allow_private)
+        left = max(0.1, deadline - time.monotonic())
         try:
-            with httpx.stream("GET", url, timeout=httpx.Timeout(timeout), follow_redirects=False,
-                              headers={"User-Agent": USER_AGENT, "Accept": "image/*"}) as r:
+            with httpx.stream("GET", url, timeout=httpx.Timeout(min(timeout, left)), follow_redirects=False,
+                              headers={"User-Agent": USER_AGENT, "Accept": "image/*",
+                                       "Accept-Encoding": "identity"}) as r:
                 if r.is_redirect and "location" in r.headers:
                     url = str(r.url.join(r.headers["location"]))
                     continue
@@ -149,11 +204,11 @@ def download_image(url: str, *, timeout: float, total_timeout: float, max_bytes:
                 length = r.headers.get("content-length")
                 if length is not None and length.isdigit() and int(length) > max_bytes:
                     raise UploadError(f"larger than {max_bytes} bytes", 413)
-                buf = bytearray()
-                for chunk in r.iter_bytes(65536):
-                    buf += chunk
-                    if len(buf) > max_bytes:
+                body = _Decoder(r.headers.get("content-encoding", ""), max_bytes)
+                for chunk in r.iter_raw():    # whatever each read returned: 1 byte counts too
+                    if len(chunk) > max_bytes:
                         raise UploadError(f"larger than {max_bytes} bytes", 413)
+                    body.feed(chunk)
                     if time.monotonic() > deadline:
                         raise UploadError(f"download took longer than {total_timeout:g} s", 504)
                     if cancelled is not None and cancelled():
@@ -162,7 +217,7 @@ def download_image(url: str, *, timeout: float, total_timeout: float, max_bytes:
             raise UploadError(f"timed out ({type(exc).__name__})", 504) from exc
         except httpx.HTTPError as exc:
             raise UploadError(f"download failed ({type(exc).__name__})", 502) from exc
-        return validate_image(bytes(buf), max_bytes=max_bytes, max_pixels=max_pixels)
+        return validate_image(bytes(body.out), max_bytes=max_bytes, max_pixels=max_pixels)
     raise UploadError("too many redirects", 502)
 
 
@@ -211,7 +266,8 @@ def crawl(name: str, provider: SearchProvider, *, per_query: int = 3, max_images
         except UploadError as exc:
             return url, q, None, str(exc)
         except Exception as exc:  # a broken server must not stop the others
-            return url, q, None, f"{type(exc).__name__}: {exc}"
+            log.info("crawl: %s failed", url, exc_info=True)
+            return url, q, None, f"download failed ({type(exc).__name__})"
 
     shas: set[str] = set()
     done = 0

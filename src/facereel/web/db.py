@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS items (
     flags         TEXT NOT NULL DEFAULT '[]',
     recommended_remove INTEGER NOT NULL DEFAULT 0,
     excluded      INTEGER NOT NULL DEFAULT 0,
+    excluded_set  INTEGER NOT NULL DEFAULT 0,
+    age_dated     REAL,
     position      INTEGER NOT NULL DEFAULT 0,
     thumb_name    TEXT,
     storage_name  TEXT UNIQUE,
@@ -71,8 +73,10 @@ FINAL = ("done", "failed", "cancelled")
 ITEM_COLUMNS = {
     "filename", "stored_name", "sha256", "source_url", "exif_date", "width", "height", "analyzed",
     "age_estimated", "age_user", "flags", "recommended_remove", "excluded", "position", "thumb_name",
-    "storage_name", "error",
+    "storage_name", "error", "excluded_set", "age_dated",
 }
+#: columns added after the first release: (name, declaration) for ALTER TABLE on old databases
+ITEM_MIGRATIONS = (("excluded_set", "INTEGER NOT NULL DEFAULT 0"), ("age_dated", "REAL"))
 JOB_COLUMNS = {"status", "done", "total", "message", "error", "result_name", "content_type", "started", "finished"}
 
 
@@ -83,7 +87,7 @@ def _row(row: sqlite3.Row | None) -> dict | None:
     for key in ("flags", "settings"):
         if key in d and isinstance(d[key], str):
             d[key] = json.loads(d[key])
-    for key in ("analyzed", "recommended_remove", "excluded", "manual_order", "legacy"):
+    for key in ("analyzed", "recommended_remove", "excluded", "excluded_set", "manual_order", "legacy"):
         if key in d:
             d[key] = bool(d[key])
     return d
@@ -101,6 +105,10 @@ class Database:
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+            have = {r[1] for r in self._conn.execute("PRAGMA table_info(items)").fetchall()}
+            for name, decl in ITEM_MIGRATIONS:
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE items ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         with self._lock:
@@ -152,12 +160,16 @@ class Database:
                 raise
 
     # --- items ---------------------------------------------------------------------------
-    def add_item(self, item: dict) -> dict:
+    def add_item(self, item: dict, limit: int | None = None) -> dict | None:
+        """Inserts ``item``; with ``limit``, only while the project holds fewer items (checked and
+        inserted under one lock: concurrent uploads cannot pass it).  None when full."""
         cols = ["id", "project_id", "created"] + [k for k in item if k in ITEM_COLUMNS]
         values = {**item, "created": time.time()}
         if "flags" in values and not isinstance(values["flags"], str):
             values["flags"] = json.dumps(values["flags"])
         with self._lock:
+            if limit is not None and self.count_items(item["project_id"]) >= limit:
+                return None
             if "position" not in item:
                 n = self._conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM items WHERE project_id = ?",
                                        (item["project_id"],)).fetchone()[0]
@@ -181,6 +193,16 @@ class Database:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]
 
+    def item_by_sha(self, project_id: str, sha256: str) -> dict | None:
+        return self._one("SELECT * FROM items WHERE project_id = ? AND sha256 = ?", (project_id, sha256))
+
+    def projects_with_unanalysed(self) -> list[str]:
+        """Projects (not the seed's hidden ones) holding photos whose analysis never finished."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute(
+                "SELECT DISTINCT i.project_id FROM items i JOIN projects p ON p.id = i.project_id "
+                "WHERE i.analyzed = 0 AND p.legacy = 0").fetchall()]
+
     def has_sha(self, project_id: str, sha256: str) -> bool:
         with self._lock:
             return self._conn.execute("SELECT 1 FROM items WHERE project_id = ? AND sha256 = ?",
@@ -194,7 +216,7 @@ class Database:
             return
         if "flags" in fields_ and not isinstance(fields_["flags"], str):
             fields_["flags"] = json.dumps(list(fields_["flags"]))
-        for k in ("analyzed", "recommended_remove", "excluded"):
+        for k in ("analyzed", "recommended_remove", "excluded", "excluded_set"):
             if k in fields_ and fields_[k] is not None:
                 fields_[k] = int(bool(fields_[k]))
         sets = ", ".join(f"{k} = ?" for k in fields_)

@@ -21,6 +21,7 @@ from typing import Any
 
 from facereel.core.errors import FacereelError
 from facereel.web.db import FINAL, Database
+from facereel.web.errors import Busy, public_message
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,8 @@ class JobError(FacereelError):
     http_status = 422
 
 
-class QueueFull(FacereelError):
-    """Too many jobs waiting: the client should retry later."""
-
-    http_status = 429
+class QueueFull(Busy):
+    """Too many jobs are waiting (429)."""
 
 
 @dataclass
@@ -76,6 +75,7 @@ class JobManager:
         self._state: dict[str, dict] = {}     # live state of active jobs (a copy of the DB row + version)
         self._last_write: dict[str, float] = {}
         self._closed = False
+        self._closing_since: float | None = None
 
     # --- life cycle ----------------------------------------------------------------------
     def recover(self) -> list[dict]:
@@ -85,12 +85,38 @@ class JobManager:
             log.warning("job %s (%s) was interrupted by a server stop; marked failed", r["id"], r["kind"])
         return rows
 
-    def shutdown(self, wait: bool = True) -> None:
-        self._closed = True
+    def begin_shutdown(self) -> None:
+        """Stops taking jobs and asks every active one to stop; each ends ``failed`` with
+        :data:`INTERRUPTED` (its partial files removed by its own cleanup), so SSE streams get
+        their final event.  Returns at once (safe in a signal handler)."""
+        if not self._closed:
+            self._closed = True
+            self._closing_since = time.monotonic()
         with self._lock:
             for ctx in self._ctx.values():
                 ctx._cancel.set()
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    def shutdown(self, wait: bool = True, timeout: float = 10.0) -> None:
+        """:meth:`begin_shutdown`, then (``wait``) up to ``timeout`` s for the workers to stop;
+        jobs still active after that are marked failed in the database."""
+        self.begin_shutdown()
+        deadline = time.monotonic() + (timeout if wait else 0.0)
+        while wait and time.monotonic() < deadline:
+            with self._lock:
+                if not self._ctx:
+                    break
+            time.sleep(0.05)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            stuck = list(self._ctx)
+        for job_id in stuck:
+            self.db.update_job(job_id, status="failed", error=INTERRUPTED, finished=time.time())
+        if stuck:
+            log.warning("%d job(s) did not stop in time; marked failed", len(stuck))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # --- submit / cancel -----------------------------------------------------------------
     def submit(self, job_id: str, project_id: str | None, kind: str, settings: dict,
@@ -180,12 +206,17 @@ class JobManager:
                       result_name=ctx.result.get("result_name"), content_type=ctx.result.get("content_type"),
                       message=ctx.result.get("message"))
         except JobCancelled:
-            self._set(job_id, status="cancelled", finished=time.time(), error="cancelled")
+            if self._closed:
+                log.warning("job %s stopped: the server is shutting down", job_id)
+                self._set(job_id, status="failed", finished=time.time(), error=INTERRUPTED)
+            else:
+                self._set(job_id, status="cancelled", finished=time.time(), error="cancelled")
         except JobError as exc:
-            self._set(job_id, status="failed", finished=time.time(), error=str(exc))
-        except Exception as exc:  # a job must never take the worker down; the user sees one line
+            self._set(job_id, status="failed", finished=time.time(), error=public_message(str(exc)))
+        except Exception:  # a job must never take the worker down; the user sees one line
             log.exception("job %s failed", job_id)
-            self._set(job_id, status="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
+            self._set(job_id, status="failed", finished=time.time(),
+                      error="internal error (details are in the server log)")
         finally:
             final = self.get(job_id)
             with self._lock:
@@ -208,6 +239,11 @@ class JobManager:
             st = self.get(job_id)
             if st is None:
                 yield _sse("error", {"error": "no such job"})
+                return
+            if (st["status"] not in FINAL and self._closing_since is not None
+                    and time.monotonic() - self._closing_since > 2.0):
+                # a worker stuck where it cannot see the cancel: the stream still ends properly
+                yield _sse("failed", public_job({**st, "status": "failed", "error": INTERRUPTED}))
                 return
             if st["status"] in FINAL:
                 yield _sse(st["status"], public_job(st))

@@ -2,8 +2,8 @@
 
 :class:`Pipelines` is injectable (``WebConfig.pipelines``) so the server machinery (jobs,
 cancellation, restarts) can be exercised with a stand-in; the default calls
-:func:`facereel.pipelines.analyze.analyze_collection`, :func:`~facereel.pipelines.analyze.aligned_crop`
-and :func:`facereel.pipelines.timelapse.render_timelapse`.
+:func:`facereel.pipelines.analyze.analyze_collection`, :func:`~facereel.pipelines.analyze.aligned_crop`,
+:func:`facereel.pipelines.timelapse.render_timelapse` and :mod:`facereel.pipelines.capabilities`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ from facereel.core.progress import Progress
 log = logging.getLogger(__name__)
 
 
-#: seed ``encoder`` values that mean the latent engine with that encoder
-LATENT_ENCODERS = ("psp", "restyle", "e4e")
-
-
 class PipelineUnavailable(FacereelError):
     """A pipeline (or the weights it needs) is not installed; the message says what to do."""
 
-    http_status = 409
+    http_status = 503
 
 
 class Pipelines:
@@ -34,10 +30,8 @@ class Pipelines:
 
     def analyze(self, paths: list[Path], *, size: int, progress: Progress | None = None):
         """-> :class:`facereel.manifest.Manifest` for ``paths``."""
-        try:
-            from facereel.pipelines.analyze import analyze_collection
-        except ImportError as exc:
-            raise PipelineUnavailable(f"the analysis pipeline is not installed ({exc})") from exc
+        from facereel.pipelines.analyze import analyze_collection
+
         return analyze_collection([Path(p) for p in paths], size=size, progress=progress)
 
     def thumbnail(self, entry, size: int) -> np.ndarray | None:
@@ -49,67 +43,37 @@ class Pipelines:
         return aligned_crop(entry, size=size)
 
     def latent_options(self) -> dict:
-        """What the latent engine can use here (:func:`facereel.pipelines.timelapse.latent_choices`):
-        installed generators, per inversion method whether it is usable and which weights it needs."""
-        try:
-            from facereel.pipelines.timelapse import latent_choices
-        except ImportError:
-            return {"generators": [], "methods": {}, "needs": {}}
-        return latent_choices()
+        """What the latent engine can use here: installed generators and, per inversion method,
+        whether its weights are installed (:func:`facereel.pipelines.capabilities.latent_options`)."""
+        from facereel.pipelines.capabilities import latent_options
 
-    def latent_status(self, method: str | None = None, generator: str | None = None) -> tuple[bool, str]:
-        """(available, reason) of the latent engine with inversion ``method`` (psp, e4e, restyle:
-        their encoder weights; optimize or None: the ``generator`` weights, DCGAN by default)."""
-        opts = self.latent_options()
-        if not opts["methods"]:
-            return False, "the latent engine needs the inversion package and pretrained weights, not installed here"
-        if generator is not None and generator not in opts["generators"]:
-            return False, (f"generator {generator!r} is not installed here (installed: "
-                           f"{', '.join(opts['generators']) or 'none'}); see `facereel weights list`")
-        m = method or "optimize"
-        if m not in opts["methods"]:
-            return False, f"unknown inversion method {m!r}; choose one of {', '.join(opts['methods'])}"
-        if not opts["methods"][m]:
-            need = opts["needs"].get(m, "dcgan-digiface")
-            return False, (f"the latent engine with {m} needs the {need} weights, which are not installed on this "
-                           f"server: run `facereel weights download {need}` (FFHQ weights are licensed for "
-                           f"non-commercial use only)")
-        if m == "optimize" and generator is None and "dcgan-digiface" not in opts["generators"]:
-            return False, f"choose a generator: {', '.join(opts['generators'])}"
-        return True, ""
+        return latent_options()
+
+    def latent_status(self, method: str | None = None, generator: str | None = None,
+                      encoder: str | None = None) -> tuple[bool, str]:
+        """(available, reason) of the latent engine with inversion ``method``, ``generator`` and
+        ``encoder`` weights (:func:`facereel.pipelines.capabilities.latent_status`)."""
+        from facereel.pipelines.capabilities import latent_status
+
+        return latent_status(method, generator, encoder)
 
     def render(self, manifest, output: Path, *, engine: str, frames: int, size: int, fps: int, opacity: float,
                format: str, progress: Progress | None = None, generator: str | None = None,
-               method: str | None = None, prepare_progress: Progress | None = None) -> None:
+               method: str | None = None, encoder: str | None = None,
+               prepare_progress: Progress | None = None) -> None:
         """``progress`` counts written frames; ``prepare_progress`` the engine's preparation
         (landmarks, inversion), which can be long: both may raise to cancel."""
-        try:
-            from facereel.pipelines.timelapse import render_timelapse
-        except ImportError as exc:
-            raise PipelineUnavailable(f"the time-lapse pipeline is not installed ({exc})") from exc
         from facereel.options.timelapse import LatentOptions, TimelapseOptions
+        from facereel.pipelines.timelapse import render_timelapse
 
-        latent = LatentOptions(generator=generator or None, method=method or "optimize")
+        latent = LatentOptions(generator=generator or None, method=method or "optimize", encoder=encoder or None)
         options = TimelapseOptions(engine=engine, frames_per_gap=frames, size=size, fps=fps, opacity=opacity,
                                    format=format, latent=latent).validate()
         render_timelapse(manifest, output, options, progress=progress, analysis_progress=prepare_progress,
                          prepare_progress=prepare_progress)
 
     def timelapse_error(self) -> tuple[type[BaseException], ...]:
-        """Exceptions that mean "bad input" (shown to the user as is)."""
-        from facereel.core.errors import OptionsError
+        """Exceptions that mean "bad input" or "not installed" (their one-line message is shown)."""
+        from facereel.pipelines.capabilities import user_errors
 
-        errors: list[type[BaseException]] = [OptionsError]
-        try:
-            from facereel.pipelines.timelapse import TimelapseError
-
-            errors.append(TimelapseError)
-        except ImportError:
-            pass
-        try:
-            from facereel.manifest import ManifestError
-
-            errors.append(ManifestError)
-        except ImportError:
-            pass
-        return tuple(errors)
+        return user_errors()

@@ -38,6 +38,7 @@ export const createProject = () => request('POST', '/api/projects', { name: '' }
 export const getProject = (pid) => request('GET', `/api/projects/${pid}`);
 export const deleteProject = (pid) => request('DELETE', `/api/projects/${pid}`);
 export const patchItem = (pid, iid, patch) => request('PATCH', `/api/projects/${pid}/items/${iid}`, patch);
+export const analyseAgain = (pid) => request('POST', `/api/projects/${pid}/analyze`);
 export const sortByAge = (pid) => request('POST', `/api/projects/${pid}/sort-by-age`);
 export const crawl = (pid, name) => request('POST', `/api/projects/${pid}/crawl`, { name });
 export const startRender = (pid, settings) => request('POST', `/api/projects/${pid}/renders`, settings);

@@ -43,6 +43,8 @@ async function openProject() {
 async function refresh(resume = false) {
   const p = await api.getProject(state.pid);
   state.items = p.items;
+  state.order = p.order;
+  state.analysing = p.jobs.some((j) => j.kind !== 'render' && (j.status === 'queued' || j.status === 'running'));
   renderGrid();
   renderHistory(p.jobs.filter((j) => j.kind === 'render'));
   // follow the jobs that run now (after a reload, or analyses queued by the server itself)
@@ -122,6 +124,22 @@ function renderGrid() {
   $('#empty').hidden = items.length > 0;
   const used = items.filter((i) => !i.excluded && i.thumb_url).length;
   $('#count').textContent = items.length ? `${used} of ${items.length} used` : '';
+  $('#order-hint').textContent = orderText(state.order, items.length);
+  const stuck = items.filter((i) => i.state !== 'done').length;
+  $('#retry-analysis').hidden = !(stuck && !state.analysing);
+  $('#retry-analysis').textContent = `Analyse ${stuck} photo${stuck === 1 ? '' : 's'} again`;
+}
+
+// Says how the sequence is ordered (as the CLI does: date when known, then typed age, then estimate).
+function orderText(order, n) {
+  if (!order || !n) return '';
+  if (order.by === 'hand') return 'Ordered by hand (drag faces to reorder; "Sort by date/age" undoes it).';
+  const s = order.sources || {};
+  const parts = [];
+  if (s.date) parts.push(`${s.date} by the date the photo was taken (EXIF)`);
+  if (s.user) parts.push(`${s.user} by the age you entered`);
+  if (s.estimate) parts.push(`${s.estimate} by estimated age`);
+  return `Ordered by ${order.by === 'date' ? 'date' : 'age'}: ${parts.join(', ')}.`;
 }
 
 const FLAG_TEXT = {
@@ -146,7 +164,12 @@ function card(item) {
   } else {
     const ph = document.createElement('div');
     ph.className = 'noface';
-    ph.textContent = item.analyzed ? (item.error || 'no face found') : 'analysing…';
+    if (item.state === 'failed') {
+      ph.classList.add('failed');
+      ph.textContent = item.error || 'analysis failed';
+    } else {
+      ph.textContent = item.analyzed ? (item.error || 'no face found') : 'analysing…';
+    }
     li.append(ph);
   }
   const name = document.createElement('div');
@@ -157,6 +180,7 @@ function card(item) {
   flags.className = 'flags';
   flags.textContent = item.recommended_remove
     ? `recommended to remove: ${item.flags.map((f) => FLAG_TEXT[f] || f).join(', ') || 'no face'}` : '';
+  if (item.excluded_by === 'recommendation') flags.textContent += ' — left out of the render';
 
   const label = document.createElement('label');
   label.textContent = 'age ';
@@ -164,17 +188,26 @@ function card(item) {
   age.type = 'number'; age.min = 0; age.max = 130; age.step = 1; age.className = 'age';
   age.value = item.age === null ? '' : Math.round(item.age);
   age.title = item.age_estimated === null ? '' : `estimated ${item.age_estimated}`;
+  if (item.age_source === 'date') {
+    // the photo's date decides its place; the age shown is on the same axis as the others
+    age.disabled = true;
+    age.title = `from the date it was taken (${(item.exif_date || '').slice(0, 10)})`;
+  }
+  const source = document.createElement('span');
+  source.className = 'age-source';
+  source.textContent = { date: ' (date)', user: ' (yours)', estimate: ' (estimated)' }[item.age_source] || '';
   age.addEventListener('change', () => guard(async () => {
     const v = age.value.trim();
     await api.patchItem(state.pid, item.id, v === '' ? { reset_age: true } : { age: Number(v) });
     await refresh();
   }));
-  label.append(age);
+  label.append(age, source);
 
   const remove = document.createElement('button');
   remove.type = 'button';
   remove.className = 'remove';
-  remove.textContent = item.excluded ? 'Keep' : 'Remove';
+  remove.textContent = item.excluded ? 'Include' : 'Remove';
+  remove.title = item.excluded ? 'Put this photo back into the render' : 'Leave this photo out of the render';
   remove.addEventListener('click', () => guard(async () => {
     await api.patchItem(state.pid, item.id, { excluded: !item.excluded });
     await refresh();
@@ -337,6 +370,10 @@ function wire() {
   });
   $('#cancel-button').addEventListener('click', () => guard(async () => {
     if (state.renderJob) await api.cancelJob(state.renderJob);
+  }));
+  $('#retry-analysis').addEventListener('click', () => guard(async () => {
+    followAnalysis(await api.analyseAgain(state.pid));
+    await refresh();
   }));
   $('#sort-age').addEventListener('click', () => guard(async () => { await api.sortByAge(state.pid); await refresh(); }));
   $('#new-project').addEventListener('click', () => guard(async () => {
