@@ -88,11 +88,18 @@ def test_upload_review_render_and_watch(browser, server, samples):
         expect = ",".join([order[0]] + order[1:3] + ["biden.jpg"])
         page.wait_for_function(f"() => ({names_js})() === {expect!r}", timeout=15_000)
 
-        # remove the face recommended for removal
+        # the face recommended for removal is left out by default; one click includes it, one more leaves it out
+        assert page.text_content("#grid .card.excluded .name") == "biden.jpg"
+        assert "3 of 4 used" in page.text_content("#count")
+        assert "left out of the render" in page.text_content("#grid .card.excluded .flags")
+        page.click("#grid .card.excluded button.remove")
+        page.wait_for_function("() => document.querySelectorAll('#grid .card.excluded').length === 0", timeout=15_000)
+        assert "4 of 4 used" in page.text_content("#count")
         page.click("#grid .card.recommend button.remove")
         page.wait_for_function("() => document.querySelectorAll('#grid .card.excluded').length === 1", timeout=15_000)
         assert page.text_content("#grid .card.excluded .name") == "biden.jpg"
         assert "3 of 4 used" in page.text_content("#count")
+        assert "by estimated age" in page.text_content("#order-hint")
 
         # render with the morph engine, small and short
         page.select_option("#engine", "morph")
