@@ -39,7 +39,7 @@ def test_seed_endpoints_with_the_real_pipelines(tmp_path, samples):
             assert Image.open(io.BytesIO(img.content)).size == (256, 256)
 
         keep = [{"path": p, "age": a} for p, a, rec in rows if not rec]
-        gif = c.post("/generateGif", json={"encoder": None, "frames": 3, "opacity": 0.5, "size": 256, "items": keep})
+        gif = c.post("/generateGif", json={"encoder": "pixel", "frames": 3, "opacity": 50, "size": 256, "items": keep})
         assert gif.status_code == 200, gif.text
         assert gif.headers["content-type"] == "image/gif"
         with Image.open(io.BytesIO(gif.content)) as im:
@@ -48,7 +48,7 @@ def test_seed_endpoints_with_the_real_pipelines(tmp_path, samples):
         ok, _ = Pipelines().latent_status("psp")
         if not ok:
             r = c.post("/generateGif", json={"encoder": "psp", "frames": 3, "size": 256, "items": keep})
-            assert r.status_code == 422 and "weights" in r.json()["detail"]
+            assert r.status_code == 422 and "weights" in r.text
 
 
 @pytest.mark.slow
