@@ -110,15 +110,15 @@ class FakePipelines:
     def timelapse_error(self):
         return (ValueError,)
 
-    def render(self, manifest, output, *, engine, frames, size, fps, opacity, format, progress=None,
-               prepare_progress=None, **kw):
+    def render(self, manifest, output, options, *, progress=None, prepare_progress=None):
         from PIL import Image
 
+        engine, frames, size = options.engine, options.frames_per_gap, options.size
         entries = manifest.ordered()
         if len(entries) < 2:
             raise ValueError("need two photos")
         self.renders.append({"engine": engine, "frames": frames, "size": size, "paths": [e.path for e in entries],
-                             "ages": [e.age for e in entries]})
+                             "ages": [e.age for e in entries], "options": options})
         total = frames * (len(entries) - 1) + 1
         if prepare_progress:
             prepare_progress(len(entries), len(entries))

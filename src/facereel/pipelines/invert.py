@@ -45,7 +45,7 @@ def latent_choices() -> dict:
     methods their encoder weights (``hybrid`` both).
     """
     from facereel import weights
-    from facereel.inversion.defaults import DEFAULT_ENCODERS   # torch-free: /api/config answers fast
+    from facereel.inversion.defaults import DEFAULT_ENCODERS  # torch-free: /api/config answers fast
 
     def installed(name: str) -> bool:
         try:

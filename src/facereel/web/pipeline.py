@@ -57,18 +57,13 @@ class Pipelines:
 
         return latent_status(method, generator, encoder)
 
-    def render(self, manifest, output: Path, *, engine: str, frames: int, size: int, fps: int, opacity: float,
-               format: str, progress: Progress | None = None, generator: str | None = None,
-               method: str | None = None, encoder: str | None = None,
+    def render(self, manifest, output: Path, options, *, progress: Progress | None = None,
                prepare_progress: Progress | None = None) -> None:
-        """``progress`` counts written frames; ``prepare_progress`` the engine's preparation
-        (landmarks, inversion), which can be long: both may raise to cancel."""
-        from facereel.options.timelapse import LatentOptions, TimelapseOptions
+        """Renders ``manifest`` with :class:`~facereel.options.timelapse.TimelapseOptions`
+        ``options``.  ``progress`` counts written frames; ``prepare_progress`` the engine's
+        preparation (landmarks, inversion), which can be long: both may raise to cancel."""
         from facereel.pipelines.timelapse import render_timelapse
 
-        latent = LatentOptions(generator=generator or None, method=method or "optimize", encoder=encoder or None)
-        options = TimelapseOptions(engine=engine, frames_per_gap=frames, size=size, fps=fps, opacity=opacity,
-                                   format=format, latent=latent).validate()
         render_timelapse(manifest, output, options, progress=progress, analysis_progress=prepare_progress,
                          prepare_progress=prepare_progress)
 

@@ -17,11 +17,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from facereel.options.choices import ENGINES, INVERSION_METHODS
+from facereel.options.choices import ENGINES, INVERSION_METHODS, VIDEO_FORMATS
+from facereel.options.timelapse import LatentOptions, TimelapseOptions
 
 #: ``format`` values a web render may ask for (folders of frames are not offered over HTTP)
-WEB_FORMATS = ("mp4", "webm", "gif")
+WEB_FORMATS = tuple(f for f in VIDEO_FORMATS if f != "frames")
 CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif"}
+#: options fields -> the JSON keys of :class:`RenderSettings` (for OptionsError messages)
+OPTION_NAMES = {"frames_per_gap": "frames", "latent.generator": "generator", "latent.method": "method",
+                "latent.encoder": "encoder"}
 
 
 def _whole(value: Any) -> Any:
@@ -120,11 +124,12 @@ class RenderSettings(Body):
             raise ValueError(f"must be one of {', '.join(WEB_FORMATS)}")
         return v
 
-    def render_kwargs(self) -> dict:
-        """The keyword arguments of :meth:`facereel.web.pipeline.Pipelines.render`."""
-        return {"engine": self.engine, "frames": self.frames, "size": self.size, "fps": self.fps,
-                "opacity": self.opacity, "format": self.format, "generator": self.generator,
-                "method": self.method, "encoder": self.encoder}
+    def to_options(self) -> TimelapseOptions:
+        """The validated :class:`~facereel.options.timelapse.TimelapseOptions` of this request
+        (raises :class:`~facereel.core.errors.OptionsError`; map names with ``OPTION_NAMES``)."""
+        latent = LatentOptions(generator=self.generator, method=self.method or "optimize", encoder=self.encoder)
+        return TimelapseOptions(engine=self.engine, frames_per_gap=self.frames, size=self.size, fps=float(self.fps),
+                                opacity=self.opacity, format=self.format, latent=latent).validate()
 
 
 # ----------------------------------------------------------------------------- the thesis' client

@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from facereel.core.errors import OptionsError
 from facereel.web.errors import Conflict, Invalid, NotFound
 from facereel.web.jobs import JobCancelled, JobContext, JobError, public_job
 from facereel.web.pipeline import PipelineUnavailable
-from facereel.web.schemas import CONTENT_TYPES
+from facereel.web.schemas import CONTENT_TYPES, OPTION_NAMES
 from facereel.web.service.projects import effective_age
 from facereel.web.storage import ID_RE, new_id
 
@@ -43,7 +44,9 @@ class RenderMixin:
         manifest.photos = photos
         return manifest
 
-    def check_render(self, s) -> None:
+    def check_render(self, s):
+        """The render's :class:`~facereel.options.timelapse.TimelapseOptions`, within this
+        server's limits and with the weights it needs installed; raises :class:`Invalid`."""
         cfg = self.cfg
         if s.size not in cfg.render_sizes:
             raise Invalid(f"size must be one of {', '.join(map(str, cfg.render_sizes))}")
@@ -55,10 +58,14 @@ class RenderMixin:
             ok, reason = self.pipelines.latent_status(s.method, s.generator, s.encoder)
             if not ok:
                 raise Invalid(reason)
+        try:
+            return s.to_options()
+        except OptionsError as exc:
+            raise Invalid(exc.message_for(OPTION_NAMES)) from None
 
     def start_render(self, pid: str, s, manifest=None) -> dict:
         self.get_project(pid)
-        self.check_render(s)
+        options = self.check_render(s)
         if manifest is None:
             manifest = self.render_manifest(pid)
         usable = manifest.ordered()
@@ -71,7 +78,6 @@ class RenderMixin:
             ext = s.format
             tmp_dir = self.data.tmp / jid
             final = self.data.render_path(pid, f"{jid}.{ext}")
-            kwargs = s.render_kwargs()
             user_errors = self.pipelines.timelapse_error()
 
             def fn(ctx: JobContext) -> None:
@@ -80,7 +86,7 @@ class RenderMixin:
                 try:
                     ctx.progress(0, 1, "rendering")
                     try:
-                        self.pipelines.render(manifest, out, **kwargs,
+                        self.pipelines.render(manifest, out, options,
                                               progress=lambda d, t: ctx.progress(d, t, "rendering"),
                                               prepare_progress=lambda d, t: ctx.progress(d, t, "preparing keyframes"))
                     except JobCancelled:
