@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from facereel.core.atomic import atomic_path
+from facereel.core.atomic import atomic_path, write_text
 from facereel.core.progress import Progress, report
 
 from .losses import cosface_loss, id_loss, inner_crop
@@ -71,7 +71,7 @@ class ScalarWriter:
         if not self.path.is_file():
             return
         keep = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        self.path.write_text("".join(ln + "\n" for ln in keep))
+        write_text(self.path, "".join(ln + "\n" for ln in keep))
 
     def close(self) -> None:
         if self._tb is not None:

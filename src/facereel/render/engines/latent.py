@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from facereel.core.progress import Progress
 from facereel.options.latent import LatentOptions
 from facereel.render.engines.base import Engine, Keyframe
 
@@ -36,7 +37,7 @@ class LatentEngine(Engine):
     name = "latent"
 
     def __init__(self, options: LatentOptions | None = None, generator=None,
-                 invert: Callable[[Sequence[Keyframe], Callable[[int, int], None] | None], object] | None = None):
+                 invert: Callable[[Sequence[Keyframe], Progress | None], object] | None = None):
         self.options = options if options is not None else LatentOptions()
         self.generator = generator
         self._invert = invert
@@ -45,7 +46,7 @@ class LatentEngine(Engine):
         self.batch_size = self.options.batch_size
         self.latents = None
 
-    def prepare(self, keyframes: Sequence[Keyframe], progress: Callable[[int, int], None] | None = None) -> None:
+    def prepare(self, keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
         from facereel.latent.interpolate import default_method
 
         super().prepare(keyframes)
