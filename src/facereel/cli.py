@@ -41,19 +41,21 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debu
 
 def _register() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"facereel.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"facereel.commands.{name}":
-                continue  # that command group has not landed yet
-            raise
-        module.register(app)
+        importlib.import_module(f"facereel.commands.{name}").register(app)
 
 
 _register()
 
 
 def main() -> None:
+    """The ``facereel`` console script: third-party native log noise is filtered off stderr
+    unless ``-v`` (:mod:`facereel.commands._quiet`)."""
+    import sys
+
+    from facereel.commands._quiet import quiet_third_party, verbose_requested
+
+    if not verbose_requested(sys.argv[1:]):
+        quiet_third_party()
     app()
 
 

@@ -95,8 +95,6 @@ def _analyze(photos, output, options, as_json) -> None:
         fail("; ".join(problems) or "no photos given")
     for problem in problems:
         console.print(f"[yellow]skipped[/] {problem}", highlight=False)
-    if options.landmarks == "mediapipe":
-        _warm_up_mediapipe_quietly()
     try:
         with progress_bar("analysing photos", total=len(paths)) as progress:
             manifest = analyze_collection(paths, options, progress=progress)
@@ -134,38 +132,6 @@ def _analyze(photos, output, options, as_json) -> None:
                   highlight=False)
     if not usable:
         fail("no usable photo of the person remains (see the reasons above)")
-
-
-def _warm_up_mediapipe_quietly() -> None:
-    """Loads the MediaPipe landmarker with the process's stderr (fd 2) parked in a temp file.
-
-    MediaPipe's native code prints absl/TFLite start-up notices straight to fd 2 on its first
-    use; they mean nothing to a user.  Real errors resurface when the analysis runs.
-    """
-    import os
-    import sys
-    import tempfile
-
-    import numpy as np
-
-    try:
-        from facereel.faces.landmarks import landmarks_mediapipe
-    except ImportError:  # pragma: no cover - reported by the analysis itself
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                landmarks_mediapipe(np.zeros((64, 64, 3), np.uint8))
-            except Exception:  # noqa: BLE001 - the real run reports model problems properly
-                pass
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def _table(manifest):

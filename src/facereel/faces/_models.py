@@ -98,3 +98,36 @@ def face_recognizer():
     path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
     log.debug("loading %s", path)
     return dlib.face_recognition_model_v1(str(path))
+
+
+# --- onnxruntime: every session is made here ---
+
+
+@functools.cache
+def _onnxruntime():
+    """onnxruntime, prepared once before any session exists: its telemetry off (the Windows
+    builds queue usage events with a device id) and its own logger at errors only (facereel logs
+    what a user needs through ``logging``)."""
+    import onnxruntime as ort
+
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()
+    ort.set_default_logger_severity(3)  # 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
+    return ort
+
+
+def onnx_session(path: str | Path, *, intra_op_threads: int = 1, inter_op_threads: int = 1,
+                 optimize: bool = True):
+    """A CPU ``onnxruntime.InferenceSession`` for ``path`` (the only way facereel makes one).
+
+    ``optimize`` False disables graph optimisations (bit parity with a reference runtime).
+    """
+    ort = _onnxruntime()
+    opts = ort.SessionOptions()
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.intra_op_num_threads = int(intra_op_threads)
+    opts.inter_op_num_threads = int(inter_op_threads)
+    opts.log_severity_level = 3
+    log.debug("loading %s", path)
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

