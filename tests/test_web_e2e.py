@@ -56,7 +56,7 @@ def test_real_latent_options_shape():
     from facereel.web.pipeline import Pipelines
 
     opts = Pipelines().latent_options()
-    assert set(opts) == {"generators", "methods"}
+    assert set(opts) == {"generators", "methods", "needs"}
     ok, reason = Pipelines().latent_status("psp")
     assert ok or ("psp" in reason and "not installed" in reason)
     ok, reason = Pipelines().latent_status(None, "no-such-generator")

@@ -29,7 +29,6 @@ from .nvidia_pickle import NetworkSpec
 
 META_KEY = "facereel"
 FORMAT_VERSION = 1
-GENERATOR_KINDS = ("stylegan2", "stylegan3", "rosinality", "dcgan")
 
 
 @dataclass

@@ -11,6 +11,9 @@ SIZE_MIN, SIZE_MAX = 64, 2048
 #: The menu the time-lapse seed's web client offers (and the official FFHQ resolutions).
 WEB_SIZES = (256, 512, 1024)
 
+#: Weights-table kinds that load as a face generator.
+GENERATOR_KINDS = ("stylegan2", "stylegan3", "rosinality", "dcgan")
+
 ENGINES = ("morph", "crossfade", "latent")
 VIDEO_FORMATS = ("mp4", "webm", "gif", "frames")
 TIMINGS = ("uniform", "age")

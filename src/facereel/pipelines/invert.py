@@ -24,15 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from facereel.core.progress import Progress
-from facereel.options.choices import ENCODER_METHODS, INVERSION_METHODS
+from facereel.options.choices import ENCODER_METHODS, GENERATOR_KINDS, INVERSION_METHODS
 from facereel.options.latent import LatentOptions
 
 log = logging.getLogger(__name__)
 
 #: the generator of ``optimize`` when none is named: offline, NON-COMMERCIAL weights
 DEFAULT_GENERATOR = "dcgan-digiface"
-#: weights-table kinds that load as a generator
-GENERATOR_KINDS = ("stylegan2", "stylegan3", "rosinality", "dcgan")
 #: smallest aligned crop handed to an inverter (the encoders read 256 px faces)
 MIN_CROP = 256
 
