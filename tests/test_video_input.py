@@ -118,7 +118,7 @@ def test_bad_video_input_is_one_line(videos, tmp_path):
 @pytest.mark.slow
 def test_frames_of_a_video_give_the_same_crops_streamed_or_one_by_one(videos):
     from facereel.pipelines.analyze import aligned_crop, analyze_collection, load_aligned
-    from facereel.pipelines.analyze.frames import read_frame
+    from facereel.pipelines.analyze.crops import read_frame
 
     m = analyze_collection([videos["clip"]], every=2)
     faces = load_aligned(m, size=128)

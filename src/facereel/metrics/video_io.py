@@ -29,6 +29,8 @@ class VideoInfo:
     fps: float | None
     frames: int | None      # as declared by the container (None if unknown); count while reading to be sure
     codec: str | None
+    duration: float | None = None   # seconds, as declared (None if unknown)
+    created: str | None = None      # the container's creation_time tag (ISO 8601), if any
 
 
 def _source(path: str | os.PathLike) -> tuple[Path, list[Path] | None]:
@@ -59,8 +61,15 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             s = container.streams.video[0]
             fps = float(s.average_rate) if s.average_rate else None
             n = int(s.frames) if s.frames else None
+            if s.duration is not None and s.time_base is not None:
+                duration = float(s.duration * s.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1e6
+            else:
+                duration = n / fps if (n and fps) else None
+            created = container.metadata.get("creation_time") or s.metadata.get("creation_time")
             return VideoInfo(str(p), int(s.codec_context.width), int(s.codec_context.height), fps, n,
-                             s.codec_context.name)
+                             s.codec_context.name, duration, created)
     except VideoReadError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -84,8 +93,16 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             except OSError as exc:
                 raise VideoReadError(f"cannot read frame {f.name} ({_short(exc)})") from None
         return
+    for _i, _t, frame in decode_frames(p):
+        yield frame.to_ndarray(format="rgb24")
+
+
+def decode_frames(path: str | os.PathLike) -> Iterator[tuple[int, float, object]]:
+    """(index, timestamp in seconds, ``av.VideoFrame``) of every frame of a video file, in
+    decoding order; a frame is converted to pixels only by whoever wants it."""
     import av
 
+    p = Path(path)
     try:
         container = av.open(str(p))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -95,8 +112,10 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             raise VideoReadError(f"{p.name} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        fps = float(stream.average_rate) if stream.average_rate else None
         try:
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+            for i, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) if frame.time is not None else (i / fps if fps else float(i))
+                yield i, t, frame
         except (av.error.FFmpegError, ValueError) as exc:
             raise VideoReadError(f"cannot decode {p.name} ({_short(exc)})") from None

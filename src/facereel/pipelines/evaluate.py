@@ -36,25 +36,22 @@ def manifest_crops(manifest, info, keep_flagged: bool) -> tuple[list[np.ndarray]
     import cv2
 
     from facereel.manifest import Manifest, ManifestError, load_manifest
-    from facereel.pipelines.analyze import aligned_crop
 
     if not isinstance(manifest, Manifest):
         try:
             manifest = load_manifest(manifest)
         except ManifestError as exc:
             raise EvaluateError(str(exc)) from None
-    entries = manifest.ordered(keep_flagged)
-    if len(entries) < 2:
-        raise EvaluateError(f"the manifest has {len(entries)} usable photo(s); at least 2 are needed")
+    from facereel.pipelines.analyze import AnalyzeError, TooFewPhotos, load_aligned
+
     side = info.width if info.width == info.height and SIZE_MIN <= info.width <= SIZE_MAX else 256
-    crops, names = [], []
-    for e in entries:
-        try:
-            c = aligned_crop(e, size=side)
-        except (OSError, ValueError) as exc:
-            raise EvaluateError(f"{e.name}: cannot make the aligned crop ({exc})") from None
-        if (info.width, info.height) != (side, side):
-            c = cv2.resize(c, (info.width, info.height), interpolation=cv2.INTER_AREA)
-        crops.append(c)
-        names.append(e.name)
-    return crops, names
+    try:
+        faces = load_aligned(manifest, size=side, keep_flagged=keep_flagged, min_photos=2)
+    except TooFewPhotos:
+        n = len(manifest.ordered(keep_flagged))
+        raise EvaluateError(f"the manifest has {n} usable photo(s); at least 2 are needed") from None
+    except AnalyzeError as exc:
+        raise EvaluateError(str(exc)) from None
+    crops = [c if (info.width, info.height) == (side, side)
+             else cv2.resize(c, (info.width, info.height), interpolation=cv2.INTER_AREA) for c in faces.images]
+    return crops, faces.names

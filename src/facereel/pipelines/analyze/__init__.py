@@ -17,7 +17,7 @@ on frames sampled from videos) and then decides, for the collection as a whole. 
 
 from facereel.faces.align import align_from_quad  # re-exported: aligned_crop warps a stored quad
 from facereel.pipelines.analyze.collection import analysis_options, analyze_collection
-from facereel.pipelines.analyze.crops import AlignedFaces, aligned_crop, load_aligned, resolve_manifest
+from facereel.pipelines.analyze.crops import AlignedFaces, TooFewPhotos, aligned_crop, load_aligned, resolve_manifest
 from facereel.pipelines.analyze.duplicates import (
     DUPLICATE_DESCRIPTOR_DISTANCE,
     DUPLICATE_HASH_DISTANCE,
@@ -38,6 +38,6 @@ from facereel.pipelines.analyze.inputs import (
 __all__ = [
     "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "DUPLICATE_DESCRIPTOR_DISTANCE", "DUPLICATE_HASH_DISTANCE",
     "DUPLICATE_PIXEL_DISTANCE", "IMAGE_EXTENSIONS", "OTHER_PERSON_DISTANCE", "SAME_PERSON_DISTANCE",
-    "AlignedFaces", "AnalyzeError", "align_from_quad", "aligned_crop", "analysis_options", "analyze_collection",
+    "AlignedFaces", "AnalyzeError", "TooFewPhotos", "align_from_quad", "aligned_crop", "analysis_options", "analyze_collection",
     "collect_photo_paths", "crop_distance", "face_thumb", "is_video", "load_aligned", "resolve_manifest",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,8 +117,6 @@ def aligned_crop(entry: PhotoEntry, size: int = 512, recipe: str = "ffhq", *, rg
         return hit
     if rgb is None:
         if entry.frame is not None:
-            from facereel.pipelines.analyze.frames import read_frame
-
             rgb = read_frame(entry)
         else:
             rgb = load_image(data, max_pixels=DEFAULT_MAX_PIXELS, max_bytes=DEFAULT_MAX_BYTES).rgb
@@ -247,10 +245,41 @@ def _decode_video_frames(entries: Sequence[PhotoEntry], size: int, recipe: str, 
         todo.setdefault(e.path, []).append(e)
     if not todo:
         return {}
-    from facereel.pipelines.analyze.frames import read_frames_at
-
     out: dict[int, np.ndarray] = {}
     for path, es in todo.items():
         for e, rgb in read_frames_at(path, es):
             out[id(e)] = rgb
     return out
+
+
+def read_frames_at(path: str | os.PathLike, entries: Sequence[PhotoEntry]) -> Iterator[tuple[PhotoEntry, np.ndarray]]:
+    """(entry, [H, W, 3] uint8 frame) for video entries of ``path``, decoding the video once,
+    in frame order; stops after the last one wanted."""
+    want: dict[int, list[PhotoEntry]] = {}
+    for e in entries:
+        want.setdefault(int(e.frame), []).append(e)
+    if not want:
+        return
+    last = max(want)
+    from facereel.faces.types import ImageLoadError
+    from facereel.pipelines.analyze.frames import _decoded
+
+    try:
+        for i, _t, frame in _decoded(Path(path)):
+            if i in want:
+                rgb = frame.to_ndarray(format="rgb24")
+                for e in want.pop(i):
+                    yield e, rgb
+            if i >= last or not want:
+                break
+    except AnalyzeError as exc:
+        raise ImageLoadError(str(exc)) from None
+    if want:
+        raise ImageLoadError(f"{Path(path).name}: frames {sorted(want)[:5]} are past the end of the video")
+
+
+def read_frame(entry: PhotoEntry) -> np.ndarray:
+    """The pixels of one video entry's frame."""
+    for _e, rgb in read_frames_at(entry.path, [entry]):
+        return rgb
+    raise ValueError(f"{entry.name}: frame not found")

@@ -11,7 +11,7 @@ A kept frame's date: its timestamp after ``start_date`` (with ``end_date``, the 
 is spread over that range), else after the container's ``creation_time``, else placed so that
 the video ends at the file's modification time (``date_source`` says which).  Frames of a video
 file are entries whose ``path`` is the video and ``frame`` its index in decoding order (crops
-re-decode it, :func:`read_frames_at`); frames of a folder are entries of their own files.
+re-decode it, :func:`facereel.pipelines.analyze.crops.read_frames_at`); frames of a folder are entries of their own files.
 
 Frames are streamed: one decoded frame is in memory at a time, and each kept frame leaves only
 its faces' small thumbnails behind.
@@ -94,36 +94,21 @@ def _frame_files(folder: Path) -> list[Path]:
 
 def _probe(path: Path) -> tuple[float | None, int | None, float | None, datetime | None]:
     """(fps, declared frames, duration s, creation time) of a video file."""
-    import av
+    from facereel.metrics.video_io import VideoReadError, probe_video
 
     if not path.exists():
         raise AnalyzeError(f"{path} does not exist")
     try:
-        with av.open(str(path)) as c:
-            if not c.streams.video:
-                raise AnalyzeError(f"{path.name} has no video stream")
-            s = c.streams.video[0]
-            fps = float(s.average_rate) if s.average_rate else None
-            n = int(s.frames) if s.frames else None
-            if s.duration is not None and s.time_base is not None:
-                duration = float(s.duration * s.time_base)
-            elif c.duration is not None:
-                duration = c.duration / 1e6
-            else:
-                duration = n / fps if (n and fps) else None
-            created = c.metadata.get("creation_time") or s.metadata.get("creation_time")
-    except AnalyzeError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise AnalyzeError(f"cannot read {path.name} as a video ({first})") from None
+        info = probe_video(path)
+    except VideoReadError as exc:
+        raise AnalyzeError(str(exc)) from None
     when = None
-    if created:
+    if info.created:
         try:
-            when = datetime.fromisoformat(created.replace("Z", "+00:00")).replace(tzinfo=None)
+            when = datetime.fromisoformat(info.created.replace("Z", "+00:00")).replace(tzinfo=None)
         except ValueError:
             when = None
-    return fps, n, duration, when
+    return info.fps, info.frames, info.duration, when
 
 
 def plan_sampling(path: Path, options: AnalyzeOptions) -> SamplingPlan:
@@ -183,23 +168,14 @@ def _picked(plan: SamplingPlan, frames: Iterable[tuple[int, float, object]]) -> 
                 next_t += plan.interval
 
 
-def _decoded(path: Path, fps: float | None) -> Iterator[tuple[int, float, object]]:
+def _decoded(path: Path) -> Iterator[tuple[int, float, object]]:
     """(index, time s, av.VideoFrame) of every frame of a video, in decoding order."""
-    import av
+    from facereel.metrics.video_io import VideoReadError, decode_frames
 
     try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise AnalyzeError(f"cannot read {path.name} as a video ({exc})") from None
-    with container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for i, frame in enumerate(container.decode(stream)):
-                t = float(frame.time) if frame.time is not None else (i / fps if fps else float(i))
-                yield i, t, frame
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise AnalyzeError(f"cannot decode {path.name} ({exc})") from None
+        yield from decode_frames(path)
+    except VideoReadError as exc:
+        raise AnalyzeError(str(exc)) from None
 
 
 def _thumb(rgb: np.ndarray) -> np.ndarray:
@@ -231,7 +207,7 @@ def analyze_video(plan: SamplingPlan, options: AnalyzeOptions, *,
 
     if plan.files is None:
         plan.sha256 = file_sha256(plan.path)
-        source = ((i, t, f) for i, t, f in _decoded(plan.path, plan.fps))
+        source = _decoded(plan.path)
     else:
         source = ((i, i / plan.fps, f) for i, f in enumerate(plan.files))
     last = previous = None  # (index, thumbnail) of the last kept / the last sampled frame
@@ -314,35 +290,3 @@ def check_videos(plans: Iterable[SamplingPlan], photos: Sequence[_Photo]) -> Non
             detail = ", ".join(f"{n} {r}" for r, n in reasons.items()) or "no frames"
             raise AnalyzeError(f"{plan.path.name}: no usable face in any of its {plan.sampled} sampled frames ({detail})")
         log.info("%s: %d frames sampled, %d kept", plan.path.name, plan.sampled, plan.kept)
-
-
-def read_frames_at(path: str | os.PathLike, entries: Sequence[PhotoEntry]) -> Iterator[tuple[PhotoEntry, np.ndarray]]:
-    """(entry, [H, W, 3] uint8 frame) for video entries of ``path``, decoding the video once,
-    in frame order; stops after the last one wanted."""
-    want: dict[int, list[PhotoEntry]] = {}
-    for e in entries:
-        want.setdefault(int(e.frame), []).append(e)
-    if not want:
-        return
-    last = max(want)
-    from facereel.faces.types import ImageLoadError
-
-    try:
-        for i, _t, frame in _decoded(Path(path), None):
-            if i in want:
-                rgb = frame.to_ndarray(format="rgb24")
-                for e in want.pop(i):
-                    yield e, rgb
-            if i >= last or not want:
-                break
-    except AnalyzeError as exc:
-        raise ImageLoadError(str(exc)) from None
-    if want:
-        raise ImageLoadError(f"{Path(path).name}: frames {sorted(want)[:5]} are past the end of the video")
-
-
-def read_frame(entry: PhotoEntry) -> np.ndarray:
-    """The pixels of one video entry's frame."""
-    for _e, rgb in read_frames_at(entry.path, [entry]):
-        return rgb
-    raise ValueError(f"{entry.name}: frame not found")
