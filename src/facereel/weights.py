@@ -103,6 +103,26 @@ class WeightsEntry:
 _PSP_NOTE = ("MIT code; the checkpoint contains the FFHQ StyleGAN2 generator converted from NVIDIA's, so its use "
              "is bound by the NVIDIA non-commercial licence.")
 
+#: e4e's public edit directions, committed in its repository (``editings/``); sha256 and sizes
+#: are those of the files at the repository's main branch.
+_E4E_RAW = "https://raw.githubusercontent.com/omertov/encoder4editing/main/editings/"
+_E4E_DIR_LICENSE = ("MIT code (encoder4editing); the directions were computed on the FFHQ StyleGAN2 generator, so "
+                    "their use is bound by the NVIDIA non-commercial licence.")
+_E4E_DIRECTIONS = (
+    ("e4e-age", "age.pt", "interfacegan_directions/age.pt", 2808,
+     "50074516b1629707d89b5e43d6b8abd1792212fa3b961a87a11323d6a5222ae0",
+     "InterFaceGAN age direction in W of FFHQ StyleGAN2 1024 (e4e), [1, 512] unit vector."),
+    ("e4e-pose", "pose.pt", "interfacegan_directions/pose.pt", 37624,
+     "736e0eacc8488fa0b020a2e7bd256b957284c364191dfea693705e5d06d43e7d",
+     "InterFaceGAN pose (yaw) direction in W+ of FFHQ StyleGAN2 1024 (e4e), [1, 18, 512]."),
+    ("e4e-smile", "smile.pt", "interfacegan_directions/smile.pt", 2808,
+     "817a7e732b59dee9eba862bec8bd7e8373568443bc9f9731a21cf9b0356f0653",
+     "InterFaceGAN smile direction in W of FFHQ StyleGAN2 1024 (e4e), [1, 512] unit vector."),
+    ("e4e-ganspace-ffhq", "ffhq_pca.pt", "ganspace_pca/ffhq_pca.pt", 167562,
+     "4d7f9df1c96180d9026b9cb8d04753579fbf385f321a9d0e263641601c5e5d36",
+     "GANSpace PCA of FFHQ StyleGAN2 W (e4e): mean [1, 512], 80 components, their std."),
+)
+
 TABLE: dict[str, WeightsEntry] = {e.name: e for e in [
     WeightsEntry(
         "stylegan2-ffhq-1024", "stylegan2-ffhq-1024x1024.pkl",
@@ -250,6 +270,14 @@ TABLE: dict[str, WeightsEntry] = {e.name: e for e in [
         "torchvision VGG16 ImageNet weights (features.* used): the LPIPS 'vgg' backbone.",
         "https://pytorch.org/vision/stable/models/generated/torchvision.models.vgg16.html",
         license_short="BSD-3 code, ImageNet weights (research)"),
+    *[WeightsEntry(
+        name, filename, (_E4E_RAW + path,), "e4e-direction-pt", "direction", _E4E_DIR_LICENSE,
+        "https://github.com/omertov/encoder4editing/blob/main/LICENSE", description,
+        "https://github.com/omertov/encoder4editing/tree/main/editings",
+        size=size, sha256=digest, sha256_verified=True,
+        license_short="MIT code, FFHQ StyleGAN2 directions (NC)",
+        config={"latent_space": "w", "generator": "ffhq-stylegan2-1024", "num_ws": 18})
+      for name, filename, path, size, digest, description in _E4E_DIRECTIONS],
     WeightsEntry(
         "dcgan-digiface", "weights.tar", (), "dcgan-tar", "dcgan",
         "MIT code (gan-face-generate); weights trained on DigiFace-1M, licensed for non-commercial research only.",

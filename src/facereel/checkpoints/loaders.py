@@ -195,6 +195,8 @@ def load_generator(name_or_path: str | Path, device: str | torch.device | None =
             return load_dcgan_digiface(device)
         if W.TABLE[key].kind == "arcface":
             raise CheckpointError(f"{key} is a face-recognition network, not a generator")
+        if W.TABLE[key].kind == "direction":
+            raise CheckpointError(f"{key} is a latent direction, not a generator")
         path = W.local_path(key)
         if path is None:
             raise CheckpointError(

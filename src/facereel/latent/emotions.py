@@ -118,7 +118,8 @@ def make_lstm(**kw):
 
 
 def train_lstm(sequences: Sequence[Sequence[int]], *, hidden: int = 64, layers: int = 4, dropout: float = 0.2,
-               epochs: int = 60, lr: float = 3e-3, window: int = 16, seed: int = 0, progress: Progress | None = None):
+               epochs: int = 60, lr: float = 3e-3, window: int = 16, seed: int = 0, min_steps: int = 400,
+               progress: Progress | None = None):
     """Next-emotion prediction with teacher forcing on windows of the label sequences."""
     import torch
 
@@ -145,14 +146,18 @@ def train_lstm(sequences: Sequence[Sequence[int]], *, hidden: int = 64, layers: 
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
     g = torch.Generator().manual_seed(seed)
     model.train()
+    # A deep LSTM needs a few hundred updates whatever the data size: small sets get more epochs.
+    per_epoch = max(1, -(-len(windows) // 32))
+    epochs = max(epochs, -(-min_steps // per_epoch))
     for epoch in range(epochs):
         perm = torch.randperm(len(windows), generator=g)
-        for j in range(0, len(perm), 64):
-            idx = perm[j:j + 64]
+        for j in range(0, len(perm), 32):
+            idx = perm[j:j + 32]
             opt.zero_grad()
             logits = model(X[idx])
             loss = loss_fn(logits.reshape(-1, logits.shape[-1]), Y[idx].reshape(-1))
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         report(progress, epoch + 1, epochs)
     model.eval()

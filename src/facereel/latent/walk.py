@@ -27,11 +27,11 @@ from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress, report
 from facereel.latent import edit as E
 from facereel.latent.space import fit_to_native, native_to_fit, space_of
+from facereel.options.choices import WALK_MODES
 
 log = logging.getLogger(__name__)
 
-MODES = ("random", "coarse", "fine", "loop")
-LOOP_SPACES = ("z", "w")
+MODES = WALK_MODES
 
 
 class WalkError(FacereelError):

@@ -45,3 +45,17 @@ REENACT_METHODS = ("warp", "baseline", "learned")
 REENACT_BASELINE_ENCODERS = ("psp", "e4e", "restyle", "optimize", "hybrid")
 #: Image files facereel writes (``generate`` grids), by suffix.
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+#: The 7 basic emotions of the fer model, in its label order.
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: Direction fitters (``facereel directions fit --method``); "auto": linear for continuous labels,
+#: logistic for probabilities (gender, emotions).
+DIRECTION_METHODS = ("auto", "linear", "logistic", "svm", "pairwise", "pca", "sefa")
+#: Named W+ layer masks (any list such as "0-7" works too).
+LAYER_PRESETS = ("all", "coarse", "middle", "fine", "vs")
+WALK_MODES = ("random", "coarse", "fine", "loop")
+LOOP_SPACES = ("z", "w")
+#: Emotion-order models (``facereel emotions --order``).
+SEQUENCE_MODELS = ("lstm", "markov")
+#: Outputs of ``facereel edit``: a grid image or a video.
+EDIT_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".webm", ".gif")

@@ -1,0 +1,92 @@
+"""Walks: the C¹ spline, reproducibility, speed normalisation, loops, coarse/fine mixing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facereel.latent import walk as Wk
+
+
+def test_catmull_rom_passes_keys_and_is_c1():
+    rng = np.random.default_rng(0)
+    keys = rng.standard_normal((5, 3))
+    np.testing.assert_allclose(Wk.catmull_rom(keys, np.arange(5.0)), keys, atol=1e-12)
+    h = 1e-6
+    for k in (1.0, 2.0, 3.0):   # one-sided derivatives agree at interior keys
+        left = (Wk.catmull_rom(keys, [k])[0] - Wk.catmull_rom(keys, [k - h])[0]) / h
+        right = (Wk.catmull_rom(keys, [k + h])[0] - Wk.catmull_rom(keys, [k])[0]) / h
+        np.testing.assert_allclose(left, right, atol=1e-4)
+    closed = Wk.catmull_rom(keys, np.array([0.0, 5.0, 2.5, 7.5]), closed=True)
+    np.testing.assert_allclose(closed[0], closed[1], atol=1e-12)   # wraps
+    np.testing.assert_allclose(closed[2], closed[3], atol=1e-12)
+    left = (keys[0] - Wk.catmull_rom(keys, [5 - h], closed=True)[0]) / h
+    right = (Wk.catmull_rom(keys, [h], closed=True)[0] - keys[0]) / h
+    np.testing.assert_allclose(left, right, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def dcgan():
+    from facereel.nets.dcgan import load_dcgan_digiface
+
+    return load_dcgan_digiface()
+
+
+def _frames(G, plan):
+    return torch.cat(list(Wk.render_frames(G, plan, batch=16))).numpy()
+
+
+def _cv(frames):
+    d = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
+    return float(d.std() / d.mean()), d
+
+
+def test_walk_reproducible_and_even(dcgan):
+    a = Wk.plan_walk(dcgan, "random", seed=4, frames=40, keypoints=4, pilot=24)
+    b = Wk.plan_walk(dcgan, "random", seed=4, frames=40, keypoints=4, pilot=24)
+    np.testing.assert_array_equal(a.times, b.times)
+    fa = _frames(dcgan, a)
+    np.testing.assert_array_equal(fa, _frames(dcgan, b))
+    plain = Wk.plan_walk(dcgan, "random", seed=4, frames=40, keypoints=4, even=False)
+    cv_even, _ = _cv(fa)
+    cv_plain, _ = _cv(_frames(dcgan, plain))
+    assert cv_even < cv_plain, (cv_even, cv_plain)
+    # endpoints are the first and last keypoints
+    assert a.times[0] == 0 and a.times[-1] == pytest.approx(3)
+    c = Wk.plan_walk(dcgan, "random", seed=5, frames=40, keypoints=4, even=False)
+    assert np.abs(_frames(dcgan, c) - _frames(dcgan, plain)).max() > 0.1
+
+
+def test_loop_closes(dcgan):
+    plan = Wk.plan_walk(dcgan, "loop", seed=2, frames=48, pilot=24)
+    f = _frames(dcgan, plan)
+    _, d = _cv(f)
+    wrap = np.abs(f[0] - f[-1]).mean()
+    assert wrap < 3 * d.mean()
+    # the z great circle keeps the norm of z
+    z = plan.latents(plan.times).numpy()
+    norms = np.linalg.norm(z, axis=1)
+    assert np.ptp(norms) < 1e-3 * norms.mean()
+    w = Wk.plan_walk(dcgan, "loop", seed=2, frames=24, loop_space="w", even=False)
+    assert w.info["loop_space"] == "w"
+
+
+def test_coarse_fine_need_layers(dcgan):
+    with pytest.raises(Wk.WalkError, match="z space"):
+        Wk.plan_walk(dcgan, "coarse", frames=8)
+    with pytest.raises(Wk.WalkError, match="unknown walk"):
+        Wk.plan_walk(dcgan, "spiral", frames=8)
+
+
+def test_coarse_walk_keeps_the_source_fine_layers():
+    from latent_helpers import tiny_nv
+
+    G = tiny_nv()
+    plan = Wk.plan_walk(G, "coarse", seed=1, frames=6, keypoints=3, even=False)
+    lat = plan.latents(plan.times)
+    src = G.sample([plan.info["source_seed"]])
+    torch.testing.assert_close(lat[:, 4:], src[:, 4:].expand(6, -1, -1), rtol=0, atol=0)
+    assert (lat[:, :4] - src[:, :4]).abs().max() > 1e-3
+    with pytest.raises(Exception, match="selects no layer"):   # 32 px: no 64² styles to walk
+        Wk.plan_walk(G, "fine", seed=1, frames=6, keypoints=3, even=False)
