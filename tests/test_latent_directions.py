@@ -124,8 +124,8 @@ def test_e4e_directions_in_the_weights_table():
 
 
 def test_sefa_on_the_dcgan_first_layer():
+    from facereel.checkpoints.loaders import load_dcgan_digiface
     from facereel.latent.space import space_of
-    from facereel.nets.dcgan import load_dcgan_digiface
 
     G = load_dcgan_digiface()
     vecs, vals, m = D.fit_sefa(G, 5)

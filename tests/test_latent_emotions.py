@@ -61,6 +61,7 @@ def test_quick_roundtrip(tmp_path):
 
 def test_sequences_and_inbetweens():
     assert M.collapse_repeats([1, 1, 2, 2, 2, 1]) == [1, 2, 1]
+    assert M.sequence_of([1, 1, 4, 2, 2, 2, 1, 1], min_run=2) == [1, 2, 1]
     assert M.parse_sequence("Happy, surprise") == ["happy", "surprise"]
     with pytest.raises(Exception, match="unknown emotion 'joy'"):
         M.parse_sequence("happy,joy")

@@ -28,7 +28,7 @@ def test_catmull_rom_passes_keys_and_is_c1():
 
 @pytest.fixture(scope="module")
 def dcgan():
-    from facereel.nets.dcgan import load_dcgan_digiface
+    from facereel.checkpoints.loaders import load_dcgan_digiface
 
     return load_dcgan_digiface()
 

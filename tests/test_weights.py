@@ -314,7 +314,8 @@ def test_cli_list_path_verify_import(server, home, monkeypatch, tmp_path):
 def test_table_entries_are_complete():
     for name, e in W.TABLE.items():
         assert e.name == name and e.filename and e.license and e.license_url.startswith("https://")
-        assert e.format in {"nvidia-pkl", "rosinality-pt", "psp-pt", "pet-pt", "torch-state-dict", "dcgan-tar"}
+        assert e.format in {"nvidia-pkl", "rosinality-pt", "psp-pt", "pet-pt", "torch-state-dict", "dcgan-tar",
+                            "e4e-direction-pt"}
         assert e.offline or e.urls, name
         # every face model here is non-commercial; only the permissive LPIPS linear layers are not
         assert not e.commercial_use or e.license.startswith("BSD-2-Clause"), name

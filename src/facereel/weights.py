@@ -77,7 +77,7 @@ class WeightsEntry:
     name: str
     filename: str
     urls: tuple[str, ...]
-    format: str  # nvidia-pkl | rosinality-pt | psp-pt | pet-pt | torch-state-dict | dcgan-tar
+    format: str  # nvidia-pkl | rosinality-pt | psp-pt | pet-pt | torch-state-dict | dcgan-tar | e4e-direction-pt
     kind: str  # what it loads as: stylegan2 | stylegan3 | rosinality | psp | e4e | restyle_psp | ... | arcface
     license: str
     license_url: str

@@ -271,12 +271,9 @@ def video_emotions(frames: Iterable[np.ndarray], *, every: int = 1, progress: Pr
     return out
 
 
-def video_sequence(path: str | Path, *, every: int = 3, min_run: int = 2) -> list[int]:
-    """The collapsed emotion sequence of a video: runs shorter than ``min_run`` sampled frames
-    (flicker of the classifier) are dropped before repeats are collapsed."""
-    from facereel.metrics.video_io import read_frames
-
-    labels = video_emotions(read_frames(path), every=every)
+def sequence_of(labels: Sequence[int], min_run: int = 2) -> list[int]:
+    """Per-frame labels → the collapsed sequence, runs shorter than ``min_run`` frames (flicker of
+    the classifier) dropped first."""
     runs: list[list[int]] = []
     for x in labels:
         if runs and runs[-1][0] == x:

@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from . import Options, OptionsError, check_choice, check_float, check_int
-from .choices import DIRECTION_METHODS
 from ._latent_rules import SEED_MAX, _device, _layers, _text
+from .choices import DIRECTION_METHODS
 
 __all__ = ["DirectionFitOptions"]
 

@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from . import Options, OptionsError, check_float, check_int
-from .choices import EDIT_OUTPUTS
 from ._latent_rules import _VIDEO_SUFFIXES, STRENGTH_LIMIT, _device, _layers, _text
+from .choices import EDIT_OUTPUTS
 
 __all__ = ["EditOptions"]
 

@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from . import Options, OptionsError, check_choice, check_float, check_int
-from .choices import EMOTIONS, SEQUENCE_MODELS
 from ._latent_rules import SEED_MAX, STRENGTH_LIMIT, _device, _layers, _text, _video
+from .choices import EMOTIONS, SEQUENCE_MODELS
 
 __all__ = ["EmotionVideoOptions", "EmotionTrainOptions"]
 

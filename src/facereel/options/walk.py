@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from . import Options, OptionsError, check_choice, check_float, check_int
-from .choices import LOOP_SPACES, WALK_MODES
 from ._latent_rules import SEED_MAX, _device, _text, _video
+from .choices import LOOP_SPACES, WALK_MODES
 
 __all__ = ["WalkOptions"]
 

@@ -308,7 +308,9 @@ def train_emotion_models(options, progress: Progress | None = None) -> dict:
 
     sequences = []
     for i, v in enumerate(options.videos):
-        seq = M.video_sequence(v, every=options.every, min_run=options.min_run)
+        from facereel.metrics.video_io import read_frames
+
+        seq = M.sequence_of(M.video_emotions(read_frames(v), every=options.every), options.min_run)
         log.info("%s: %d emotions after collapsing repeats", v, len(seq))
         sequences.append(seq)
         report(progress, i + 1, len(options.videos))
