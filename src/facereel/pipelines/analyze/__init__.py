@@ -23,7 +23,6 @@ from facereel.pipelines.analyze.duplicates import (
     DUPLICATE_HASH_DISTANCE,
     DUPLICATE_PIXEL_DISTANCE,
     crop_distance,
-    face_thumb,
 )
 from facereel.pipelines.analyze.identity import OTHER_PERSON_DISTANCE, SAME_PERSON_DISTANCE
 from facereel.pipelines.analyze.inputs import (
@@ -34,6 +33,7 @@ from facereel.pipelines.analyze.inputs import (
     collect_photo_paths,
     is_video,
 )
+from facereel.pipelines.analyze.photo import face_thumb
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "DUPLICATE_DESCRIPTOR_DISTANCE", "DUPLICATE_HASH_DISTANCE",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -44,54 +45,11 @@ DUPLICATE_HASH_DISTANCE = 10
 #: copy is the same person by definition, cut faces move the descriptor by up to ~0.3).
 DUPLICATE_DESCRIPTOR_DISTANCE = SAME_PERSON_DISTANCE
 
-THUMB = 160  # aligned grey thumbnails for the duplicate test
-
 #: Matches needed (after RANSAC) to trust a feature registration of two thumbnails.
 MIN_REGISTRATION_INLIERS = 12
 #: Keypoints per thumbnail above which a failed registration means "different shots".
 MIN_FEATURES = 30
 _FACE_REGION = (0.2, 0.85, 0.2, 0.8)  # y0, y1, x0, x1 of the FFHQ crop holding the face
-
-
-def quad_affine(quad: np.ndarray, size: int) -> np.ndarray:
-    """[2, 3] affine map from photo pixels to an ``size``² crop of the FFHQ ``quad``.
-
-    The quad's top-left, bottom-left and top-right corners go to (0, 0), (0, S), (S, 0): the
-    FFHQ quad is a square, so three corners fix it (pixel-centre convention of cv2/PIL aside).
-    """
-    import cv2
-
-    q = np.asarray(quad, dtype=np.float32)
-    src = np.stack([q[0], q[1], q[3]])
-    dst = np.array([[0, 0], [0, size], [size, 0]], dtype=np.float32)
-    return cv2.getAffineTransform(src, dst)
-
-
-def face_thumb(rgb: np.ndarray, quad: np.ndarray, size: int = THUMB) -> tuple[np.ndarray, np.ndarray]:
-    """Grey aligned crop of ``quad`` ([S, S] uint8) and the mask of pixels inside the photo.
-
-    The photo is first shrunk with area averaging so that the warp never skips pixels; a
-    resized copy of a photo then gives the same thumbnail as the original.
-    """
-    import cv2
-
-    quad = np.asarray(quad, dtype=np.float64)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    h, w = grey.shape
-    scale = min(1.0, 1.5 * size / max(_quad_side(quad), 1.0))
-    if scale < 1.0:
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        grey = cv2.resize(grey, (nw, nh), interpolation=cv2.INTER_AREA)
-        sx, sy = nw / w, nh / h
-        quad = quad * np.array([sx, sy])
-    m = quad_affine(quad, size)
-    thumb = cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    ones = np.ones(grey.shape, np.uint8)
-    valid = cv2.warpAffine(ones, m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                           borderValue=0)
-    valid = cv2.erode(valid, np.ones((5, 5), np.uint8)) > 0  # drop the interpolated border
-    return thumb, valid
 
 
 def _region_mask(t: int) -> np.ndarray:
@@ -262,6 +220,15 @@ def _best_copy(photos: Sequence[_Photo], members: Sequence[int]) -> tuple[int, d
     return keep, reasons
 
 
+def _same_video(a, b) -> bool:
+    """Both entries are frames of one video file or one frame folder."""
+    if a.time is None or b.time is None:
+        return False
+    if a.frame is not None or b.frame is not None:
+        return a.path == b.path
+    return Path(a.path).parent == Path(b.path).parent
+
+
 def _find_duplicates(photos: Sequence[_Photo]) -> None:
     idx = [i for i, p in enumerate(photos)
            if p.entry.chosen is not None and p.faces[p.entry.chosen].thumb is not None]
@@ -276,7 +243,7 @@ def _find_duplicates(photos: Sequence[_Photo]) -> None:
     for k, i in enumerate(idx):
         fi = photos[i].faces[photos[i].entry.chosen]
         for j in idx[k + 1:]:
-            if photos[i].entry.frame is not None and photos[i].entry.path == photos[j].entry.path:
+            if _same_video(photos[i].entry, photos[j].entry):
                 continue  # frames of one video: consecutive repeats were dropped while sampling
             fj = photos[j].faces[photos[j].entry.chosen]
             if np.linalg.norm(_descriptor(fi) - _descriptor(fj)) > DUPLICATE_DESCRIPTOR_DISTANCE:

@@ -16,6 +16,8 @@ import numpy as np
 from facereel.manifest import PhotoEntry
 from facereel.options.analyze import AnalyzeOptions
 
+THUMB = 160  # aligned grey thumbnails for the duplicate test
+
 
 @dataclass
 class _Face:
@@ -37,6 +39,47 @@ class _Photo:
 def _quad_side(quad: np.ndarray) -> float:
     q = np.asarray(quad, dtype=np.float64)
     return float(np.hypot(*(q[3] - q[0])) + np.hypot(*(q[1] - q[0]))) / 2
+
+
+def quad_affine(quad: np.ndarray, size: int) -> np.ndarray:
+    """[2, 3] affine map from photo pixels to an ``size``² crop of the FFHQ ``quad``.
+
+    The quad's top-left, bottom-left and top-right corners go to (0, 0), (0, S), (S, 0): the
+    FFHQ quad is a square, so three corners fix it (pixel-centre convention of cv2/PIL aside).
+    """
+    import cv2
+
+    q = np.asarray(quad, dtype=np.float32)
+    src = np.stack([q[0], q[1], q[3]])
+    dst = np.array([[0, 0], [0, size], [size, 0]], dtype=np.float32)
+    return cv2.getAffineTransform(src, dst)
+
+
+def face_thumb(rgb: np.ndarray, quad: np.ndarray, size: int = THUMB) -> tuple[np.ndarray, np.ndarray]:
+    """Grey aligned crop of ``quad`` ([S, S] uint8) and the mask of pixels inside the photo.
+
+    The photo is first shrunk with area averaging so that the warp never skips pixels; a
+    resized copy of a photo then gives the same thumbnail as the original.
+    """
+    import cv2
+
+    quad = np.asarray(quad, dtype=np.float64)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    h, w = grey.shape
+    scale = min(1.0, 1.5 * size / max(_quad_side(quad), 1.0))
+    if scale < 1.0:
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        grey = cv2.resize(grey, (nw, nh), interpolation=cv2.INTER_AREA)
+        sx, sy = nw / w, nh / h
+        quad = quad * np.array([sx, sy])
+    m = quad_affine(quad, size)
+    thumb = cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    ones = np.ones(grey.shape, np.uint8)
+    valid = cv2.warpAffine(ones, m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=0)
+    valid = cv2.erode(valid, np.ones((5, 5), np.uint8)) > 0  # drop the interpolated border
+    return thumb, valid
 
 
 def _face_dict(det) -> dict:
@@ -103,7 +146,6 @@ def analyze_pixels(photo: _Photo, rgb: np.ndarray, *, options: AnalyzeOptions,
                    timings: dict[str, float] | None = None) -> _Photo:
     """Fills ``photo`` with the faces of ``rgb`` ([H, W, 3] uint8): detection, landmarks, identity, age."""
     from facereel.faces.analyze import analyze_faces
-    from facereel.pipelines.analyze.duplicates import face_thumb
 
     entry = photo.entry
     entry.height, entry.width = int(rgb.shape[0]), int(rgb.shape[1])
