@@ -1,0 +1,136 @@
+"""The batch layer: in process and on a local Ray cluster, resume, a worker killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facereel.batch.runner import Stage, run_batch
+from facereel.batch.store import BatchError, ResultStore
+from facereel.options import OptionsError
+from facereel.options.batch import BatchOptions
+
+
+class Square(Stage):
+    name = "square"
+
+    def __init__(self, log_dir: str | None = None, stop_at: str | None = None, kill_once_at: str | None = None):
+        self.log_dir, self.stop_at, self.kill_once_at = log_dir, stop_at, kill_once_at
+        self.calls = 0
+        self.ready = False
+
+    def signature(self) -> str:
+        return "square:v1"
+
+    def setup(self) -> None:
+        self.ready = True
+
+    def process(self, items):
+        assert self.ready, "setup() runs before the first batch"
+        out = []
+        for it in items:
+            if it["key"] == self.stop_at:
+                raise KeyboardInterrupt
+            if it["key"] == self.kill_once_at:
+                marker = Path(self.log_dir) / "killed"
+                if not marker.exists():
+                    marker.write_text(str(os.getpid()))
+                    os.kill(os.getpid(), signal.SIGKILL)      # the worker dies mid-batch
+            self.calls += 1
+            if self.log_dir:
+                (Path(self.log_dir) / f"{it['key']}.{os.getpid()}").touch()
+            x = float(it["x"])
+            out.append({"error": "negative"} if x < 0 else {"y": np.full(3, x * x, np.float32), "pid": os.getpid()})
+        return out
+
+
+def _items(n, neg=()):
+    return [{"key": f"k{i}", "x": -1.0 if i in neg else float(i)} for i in range(n)]
+
+
+def test_local_run_stores_results_and_a_rerun_computes_nothing(tmp_path):
+    store = ResultStore(tmp_path / "s", "square:v1")
+    stage = Square()
+    seen = []
+    rep = run_batch(_items(10, neg={3}), stage, store, BatchOptions(batch_size=4),
+                    progress=lambda d, t: seen.append((d, t)))
+    assert (rep.total, rep.done_before, rep.computed) == (10, 0, 10)
+    assert rep.errors == [("k3", "negative")]
+    assert seen[-1] == (10, 10)
+    np.testing.assert_array_equal(store.get("k7")["y"], np.full(3, 49, np.float32))
+    again = Square()
+    rep2 = run_batch(_items(10, neg={3}), again, store)
+    assert (rep2.done_before, rep2.computed, again.calls) == (10, 0, 0)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    store = ResultStore(tmp_path / "s", "square:v1")
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(_items(12), Square(stop_at="k9"), store, BatchOptions(batch_size=3))
+    assert sorted(p.name.split(".")[0] for p in store.folder.glob("*.npz")) == sorted(f"k{i}" for i in range(9))   # batches k0-2, k3-5, k6-8
+    assert not [p for p in store.folder.iterdir() if ".tmp" in p.name]      # no half-written file
+    rest = Square()
+    rep = run_batch(_items(12), rest, store, BatchOptions(batch_size=3))
+    assert (rep.done_before, rep.computed, rest.calls) == (9, 3, 3)
+
+
+def test_stores_refuse_mixing_and_options_validate(tmp_path):
+    ResultStore(tmp_path / "s", "square:v1")
+    with pytest.raises(BatchError, match="another stage or model"):
+        ResultStore(tmp_path / "s", "invert:other-generator")
+    with pytest.raises(BatchError, match="unique"):
+        run_batch([{"key": "a", "x": 1}, {"key": "a", "x": 2}], Square(), ResultStore(tmp_path / "t", "square:v1"))
+    with pytest.raises(OptionsError, match="batch_size"):
+        BatchOptions(batch_size=0).validate()
+    with pytest.raises(OptionsError, match="ray"):
+        BatchOptions(ray=" ").validate()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    # Workers unpickle this module's stage by value (they cannot import the tests package).
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_run_matches_local_and_loads_models_once_per_actor(tmp_path, ray_cluster):
+    logs = tmp_path / "log"
+    logs.mkdir()
+    store = ResultStore(tmp_path / "ray", "square:v1")
+    rep = run_batch(_items(24, neg={5}), Square(log_dir=str(logs)), store, BatchOptions(ray="auto", batch_size=4))
+    assert (rep.computed, rep.backend) == (24, "ray")
+    assert rep.errors == [("k5", "negative")]
+    local = ResultStore(tmp_path / "local", "square:v1")
+    run_batch(_items(24, neg={5}), Square(), local)
+    for i in range(24):
+        a, b = store.get(f"k{i}"), local.get(f"k{i}")
+        assert set(a) == set(b)
+        if "y" in a:
+            np.testing.assert_array_equal(a["y"], b["y"])
+    pids = {int(p.name.split(".")[1]) for p in logs.iterdir()}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2        # ran on the actors, not the driver
+
+
+@pytest.mark.slow
+def test_ray_worker_killed_mid_run_costs_only_its_batch(tmp_path, ray_cluster):
+    logs = tmp_path / "log"
+    logs.mkdir()
+    store = ResultStore(tmp_path / "ray", "square:v1")
+    rep = run_batch(_items(20), Square(log_dir=str(logs), kill_once_at="k9"), store,
+                    BatchOptions(ray="auto", batch_size=2, workers=2))
+    assert (logs / "killed").is_file()                            # a worker really died
+    assert rep.computed == 20 and not rep.errors
+    for i in range(20):
+        assert store.get(f"k{i}")["y"][0] == i * i
+    killed_pid = int((logs / "killed").read_text())
+    redone = [p for p in logs.iterdir() if p.name.startswith("k9.")]
+    assert redone and all(int(p.name.split(".")[1]) != killed_pid for p in redone)
