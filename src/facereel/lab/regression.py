@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facereel.lab.linearity import LabError
-
-REGRESSIONS = ("ridge", "lasso")
+from facereel.options.choices import LAB_REGRESSIONS as REGRESSIONS
 
 
 def _pairs(persons: np.ndarray, max_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

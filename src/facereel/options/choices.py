@@ -59,3 +59,4 @@ LOOP_SPACES = ("z", "w")
 SEQUENCE_MODELS = ("lstm", "markov")
 #: Outputs of ``facereel edit``: a grid image or a video.
 EDIT_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".webm", ".gif")
+LAB_REGRESSIONS = ("ridge", "lasso")

@@ -1,0 +1,159 @@
+"""The heavy per-item stages the batch layer runs: align a face, invert a crop, both in one go.
+
+Items are small dicts: ``{"key", "path"}`` for a photo, ``{"key", "path", "frame"}`` for a video
+frame (a batch of frames of one video is decoded in one forward pass), ``{"key", "crop"}`` for an
+aligned crop ([S, S, 3] uint8).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from facereel.batch.runner import Stage
+
+log = logging.getLogger(__name__)
+
+
+def _video_frames(path: str, wanted: list[int]) -> dict[int, np.ndarray]:
+    """{frame index: RGB} for the wanted frame indices of one video, decoded in one pass from the first."""
+    import av
+
+    out: dict[int, np.ndarray] = {}
+    want = set(wanted)
+    last = max(wanted)
+    with av.open(path) as c:
+        st = c.streams.video[0]
+        for i, fr in enumerate(c.decode(st)):
+            if i in want:
+                out[i] = fr.to_ndarray(format="rgb24")
+            if i >= last:
+                break
+    return out
+
+
+class AlignStage(Stage):
+    """Detect the largest face, MediaPipe landmarks, FFHQ alignment (and the age estimate)."""
+
+    name = "align"
+
+    def __init__(self, size: int = 256, recipe: str = "ffhq", landmarks: str = "mediapipe", age: bool = True):
+        self.size, self.recipe, self.landmarks, self.age = int(size), recipe, landmarks, age
+
+    def signature(self) -> str:
+        return f"align:{self.size}:{self.recipe}:{self.landmarks}"
+
+    def setup(self) -> None:
+        from facereel.faces import _models
+
+        _models.hog_detector()                     # load once per worker, not on the first item
+
+    def _images(self, items: list[dict]):
+        from facereel.faces.io import load_image
+
+        frames: dict[str, list[int]] = {}
+        for it in items:
+            if it.get("frame") is not None:
+                frames.setdefault(str(it["path"]), []).append(int(it["frame"]))
+        decoded = {}
+        for path, idx in frames.items():
+            try:
+                decoded[path] = _video_frames(path, idx)
+            except Exception as exc:  # noqa: BLE001 - one unreadable video drops its items with the reason
+                decoded[path] = exc
+        for it in items:
+            if it.get("crop") is not None:
+                yield np.asarray(it["crop"], np.uint8), None
+            elif it.get("frame") is not None:
+                got = decoded[str(it["path"])]
+                if isinstance(got, Exception):
+                    yield None, f"cannot decode the video ({got})"
+                else:
+                    img = got.get(int(it["frame"]))
+                    yield (img, None) if img is not None else (None, "frame not in the video")
+            else:
+                try:
+                    yield np.asarray(load_image(str(it["path"])).rgb), None
+                except Exception as exc:  # noqa: BLE001 - unreadable file: dropped with its reason
+                    yield None, f"cannot read the image ({exc})"
+
+    def process(self, items: list[dict]) -> list[dict]:
+        from facereel.faces.analyze import analyze_faces
+
+        out = []
+        for img, err in self._images(items):
+            if err:
+                out.append({"error": err})
+                continue
+            faces = [f for f in analyze_faces(img, landmarks=self.landmarks, size=self.size, recipe=self.recipe)
+                     if f.alignment is not None]
+            if not faces:
+                out.append({"error": "no face"})
+                continue
+            f = faces[0]
+            res = {"crop": f.alignment.image, "quad": f.alignment.quad}
+            if self.age and getattr(f, "age", None) is not None:
+                res["age_estimate"] = float(f.age)
+            out.append(res)
+        return out
+
+
+class InvertStage(Stage):
+    """Inverts aligned crops (item ``"crop"``) with any inversion method into the generator's space."""
+
+    name = "invert"
+
+    def __init__(self, settings, generator: str | None = None, device: str = "auto"):
+        self.settings, self.generator, self.device = settings, generator, device
+        self._gen = None
+
+    def signature(self) -> str:
+        from facereel.inversion.api import _encoder_id
+
+        enc = _encoder_id(self.settings) if self.settings.method != "optimize" else ""
+        return f"invert:{self.generator or ''}:{enc}:{self.settings.key()}"
+
+    def setup(self) -> None:
+        from facereel.inversion.api import load_encoder
+
+        if self.generator is not None or self.settings.method == "optimize":
+            from facereel.checkpoints.loaders import load_generator
+
+            self._gen = load_generator(self.generator or "dcgan-digiface", device=self.device)
+        load_encoder(self.settings)
+
+    def process(self, items: list[dict]) -> list[dict]:
+        from facereel.inversion.api import invert_images, model_id
+
+        crops = [np.asarray(it["crop"], np.uint8) for it in items]
+        latents, gen = invert_images(crops, self._gen, self.settings, use_cache=True)
+        self._gen = gen
+        mid = model_id(gen)
+        return [{"latent": lat.numpy().astype(np.float32), "generator": mid, "latent_kind": gen.latent_kind}
+                for lat in latents]
+
+
+class AlignInvertStage(Stage):
+    """Align then invert in one worker: the crop never travels between workers."""
+
+    name = "align+invert"
+
+    def __init__(self, align: AlignStage, invert: InvertStage):
+        self.align, self.invert = align, invert
+
+    def signature(self) -> str:
+        return f"{self.align.signature()}|{self.invert.signature()}"
+
+    def setup(self) -> None:
+        self.align.setup()
+        self.invert.setup()
+
+    def process(self, items: list[dict]) -> list[dict]:
+        aligned = self.align.process(items)
+        ok = [i for i, r in enumerate(aligned) if "error" not in r]
+        if ok:
+            inv = self.invert.process([{"key": items[i]["key"], "crop": aligned[i]["crop"]} for i in ok])
+            for i, r in zip(ok, inv):
+                aligned[i].update(r)
+        return aligned
