@@ -134,3 +134,28 @@ def test_ray_worker_killed_mid_run_costs_only_its_batch(tmp_path, ray_cluster):
     killed_pid = int((logs / "killed").read_text())
     redone = [p for p in logs.iterdir() if p.name.startswith("k9.")]
     assert redone and all(int(p.name.split(".")[1]) != killed_pid for p in redone)
+
+
+def test_video_frames_seek_to_the_wanted_frames(tmp_path):
+    """Frames decoded after a seek are the same frames as a decode from the start."""
+    import av
+
+    from facereel.batch.stages import _video_frames
+
+    path = tmp_path / "v.mp4"
+    with av.open(str(path), "w") as c:
+        st = c.add_stream("libx264", rate=25, options={"g": "10"})
+        st.width = st.height = 64
+        st.pix_fmt = "yuv420p"
+        for i in range(60):
+            f = np.zeros((64, 64, 3), np.uint8)
+            f[:] = 4 * i                                 # frame i is identifiable by its grey level
+            for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in st.encode():
+            c.mux(p)
+    got = _video_frames(str(path), [33, 47, 52])
+    assert sorted(got) == [33, 47, 52]
+    for i, img in got.items():
+        assert abs(float(img.mean()) - 4 * i) < 1.5
+    assert sorted(_video_frames(str(path), [0, 5])) == [0, 5]

@@ -431,3 +431,32 @@ def test_restyle_sg3_loop_identity_transform(restyle_sg3_checkpoint, torch_threa
         assert torch.allclose(both[0], inv.synthesize(codes[:1])[0], atol=1e-5)
         assert torch.allclose(both[1], inv.synthesize(codes[1:], rot)[0], atol=1e-5)
         assert not torch.allclose(both[0], both[1], atol=1e-3)
+
+
+def test_psp_invert_skips_the_decoder_and_returns_the_same_latents(tmp_path, torch_threads):
+    """invert() of a pSp checkpoint encodes only; its latents equal the full wrapper's returned latents."""
+    from facereel.inversion.encoders import load_inverter
+    from facereel.nets.encoders.psp import GradualStyleEncoder
+    from facereel.nets.rosinality import Generator
+
+    torch.manual_seed(0)
+    enc = _randomise_bn(GradualStyleEncoder(50, "ir_se", n_styles=6))
+    dec = Generator(16, 512, 2, channel_multiplier=1)
+    state = {f"encoder.{k}": v for k, v in enc.state_dict().items()}
+    state.update({f"decoder.{k}": v for k, v in dec.state_dict().items()})
+    path = tmp_path / "psp_tiny.pt"
+    torch.save({"state_dict": state, "latent_avg": 0.1 * torch.randn(6, 512),
+                "opts": {"encoder_type": "GradualStyleEncoder", "output_size": 16, "start_from_latent_avg": True}},
+               path)
+    inv = load_inverter(path, device="cpu")
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 256, 256, 3), dtype=np.uint8)
+    calls = []
+    hook = inv.decoder.register_forward_hook(lambda *a: calls.append(1))
+    fast = inv.invert(imgs, batch_size=2)
+    hook.remove()
+    assert not calls                                   # no image was synthesised
+    from facereel.inversion.encoders import preprocess
+
+    ref = inv.run(preprocess(list(imgs))).latents
+    assert fast.shape == (3, 6, 512)
+    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-6)

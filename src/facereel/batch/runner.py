@@ -122,7 +122,9 @@ def connect_ray(address: str):
         import ray
     except ImportError as exc:
         raise BatchError(f"--ray needs the ray package: pip install 'ray[data]' ({exc})") from None
+    logging.getLogger("ray.data").setLevel(logging.WARNING)   # per-dataset progress lines are noise here
     if ray.is_initialized():
+        _quiet(ray)
         return ray
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False, ignore_reinit_error=True)
     if address == "auto":
@@ -136,7 +138,15 @@ def connect_ray(address: str):
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise BatchError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
+    _quiet(ray)
     return ray
+
+
+def _quiet(ray) -> None:
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    if hasattr(ctx, "print_on_execution_start"):
+        ctx.print_on_execution_start = False
 
 
 def _run_ray(todo: list[dict], stage: Stage, options: BatchOptions):

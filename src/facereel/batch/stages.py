@@ -17,15 +17,30 @@ log = logging.getLogger(__name__)
 
 
 def _video_frames(path: str, wanted: list[int]) -> dict[int, np.ndarray]:
-    """{frame index: RGB} for the wanted frame indices of one video, decoded in one pass from the first."""
+    """{frame index: RGB} for the wanted frame indices of one video.
+
+    Seeks to the keyframe before the first wanted frame (constant frame rate: index = pts x
+    time_base x rate), then decodes forward to the last one, so a batch of frames late in a long
+    video costs one GOP, not the whole video up to it.
+    """
     import av
 
     out: dict[int, np.ndarray] = {}
-    want = set(wanted)
-    last = max(wanted)
+    want, first, last = set(wanted), min(wanted), max(wanted)
     with av.open(path) as c:
         st = c.streams.video[0]
-        for i, fr in enumerate(c.decode(st)):
+        rate = float(st.average_rate or 0) or None
+        tb = float(st.time_base) if st.time_base else None
+        seeked = False
+        if rate and tb and first > 0:
+            c.seek(int(first / rate / tb), stream=st, backward=True, any_frame=False)
+            seeked = True
+        i = -1
+        for fr in c.decode(st):
+            if seeked and fr.pts is not None:
+                i = int(round(fr.pts * tb * rate))   # absolute index from the timestamp
+            else:
+                i += 1
             if i in want:
                 out[i] = fr.to_ndarray(format="rgb24")
             if i >= last:
@@ -104,8 +119,8 @@ class InvertStage(Stage):
 
     name = "invert"
 
-    def __init__(self, settings, generator: str | None = None, device: str = "auto"):
-        self.settings, self.generator, self.device = settings, generator, device
+    def __init__(self, settings, generator: str | None = None, device: str = "auto", use_cache: bool = True):
+        self.settings, self.generator, self.device, self.use_cache = settings, generator, device, use_cache
         self._gen = None
 
     def signature(self) -> str:
@@ -127,7 +142,7 @@ class InvertStage(Stage):
         from facereel.inversion.api import invert_images, model_id
 
         crops = [np.asarray(it["crop"], np.uint8) for it in items]
-        latents, gen = invert_images(crops, self._gen, self.settings, use_cache=True)
+        latents, gen = invert_images(crops, self._gen, self.settings, use_cache=self.use_cache)
         self._gen = gen
         mid = model_id(gen)
         return [{"latent": lat.numpy().astype(np.float32), "generator": mid, "latent_kind": gen.latent_kind}

@@ -297,7 +297,16 @@ class EncoderInverter(nn.Module):
         out = []
         for start in range(0, len(images), batch_size):
             x = preprocess(images[start:start + batch_size], device=self.device)
-            out.append(self.run(x, iterations).latents.detach().float().cpu())
+            if self.is_restyle:
+                out.append(self.run(x, iterations).latents.detach().float().cpu())
+                continue
+            # pSp/e4e: the latents are the encoder's codes (+ latent_avg); the decoder returns them
+            # unchanged (W+ in, W+ out), so the image pass is skipped.
+            with torch.no_grad():
+                codes = self.encode(x.to(self.device, torch.float32))
+            if codes.ndim == 2:                        # single-w encoders: one w for every layer
+                codes = codes.unsqueeze(1).repeat(1, self.decoder.n_latent, 1)
+            out.append(codes.detach().float().cpu())
             if progress:
                 progress(min(start + batch_size, len(images)), len(images))
         return torch.cat(out) if out else torch.empty(0, self.n_styles, 512)
