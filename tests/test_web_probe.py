@@ -198,7 +198,6 @@ class _Host:
     """An image host on 127.0.0.1 whose answers a test writes by hand."""
 
     def __init__(self, handler):
-        outer = self
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"

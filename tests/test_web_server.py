@@ -186,3 +186,87 @@ def test_restart_after_a_kill_during_a_render(tmp_path, samples):
         c.close()
     finally:
         srv2.stop()
+
+
+def test_sigterm_is_graceful(tmp_path):
+    """SIGTERM during a render: the job ends failed with a message (not "running"), its partial
+    file is removed, and an open SSE stream gets its final event before the server exits."""
+    data = tmp_path / "data"
+    srv = ServerProcess(data, fake=True, frame_delay=0.05).start()
+    events: list[tuple[str, dict]] = []
+    try:
+        c = httpx.Client(base_url=srv.url, timeout=30)
+        pid = c.post("/api/projects", json={}).json()["id"]
+        up = c.post(f"/api/projects/{pid}/photos",
+                    files=[("files", (f"{i}.jpg", jpeg_bytes(seed=i), "image/jpeg")) for i in range(2)]).json()
+        deadline = time.monotonic() + 20
+        while c.get(f"/api/jobs/{up['job']['id']}").json()["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        job = c.post(f"/api/projects/{pid}/renders", json={"frames": 200, "size": 256, "format": "gif"}).json()
+
+        def follow():
+            import json
+
+            with httpx.stream("GET", f"{srv.url}/api/jobs/{job['id']}/events", timeout=30) as r:
+                kind = None
+                for line in r.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        events.append((kind, json.loads(line[6:])))
+
+        t = threading.Thread(target=follow)
+        t.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and c.get(f"/api/jobs/{job['id']}").json()["done"] < 5:
+            time.sleep(0.05)
+        assert any((data / "tmp").rglob("*.gif"))   # a partial file exists now
+        c.close()
+        t0 = time.monotonic()
+        srv.proc.terminate()
+        srv.proc.wait(20)
+        stopped_in = time.monotonic() - t0
+        t.join(10)
+    finally:
+        srv.kill()
+    assert stopped_in < 10
+    assert events and events[-1][0] == "failed" and "server stopped" in events[-1][1]["error"], events[-1:]
+    assert not list((data / "tmp").rglob("*")) and not list((data / "projects" / pid / "renders").iterdir())
+    from facereel.web.db import Database
+
+    row = Database(data / "facereel.sqlite3").get_job(job["id"])
+    assert row["status"] == "failed" and "server stopped" in row["error"]
+    assert "Traceback" not in srv.log()
+
+
+def test_slow_clients_are_cut_off(tmp_path):
+    import socket
+
+    with ServerProcess(tmp_path / "data", fake=True, extra=["--header-timeout", "1", "--body-timeout", "1"]) as srv:
+        # headers trickled one line every 0.3 s: closed after about a second, not held forever
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            t0 = time.monotonic()
+            closed = False
+            for i in range(40):
+                try:
+                    s.sendall(f"X-Slow-{i}: 1\r\n".encode())
+                    s.settimeout(0.3)
+                    if s.recv(1) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+            assert closed and time.monotonic() - t0 < 4
+        # a body that stalls: 408
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{\"name\": ")
+            t0 = time.monotonic()
+            answer = s.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 4
+        # normal clients are not affected
+        assert httpx.get(srv.url + "/api/config", timeout=10).status_code == 200

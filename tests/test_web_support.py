@@ -156,6 +156,10 @@ class ServerProcess:
         self.log_path = log_path or (self.data_dir.parent / f"server-{self.port}.log")
         self.proc: subprocess.Popen | None = None
 
+    def log(self) -> str:
+        """What the server wrote to its log so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def start(self, timeout: float = 60.0) -> ServerProcess:
         import httpx
 
@@ -321,6 +325,7 @@ def _serve() -> None:
     ap.add_argument("--search-endpoint", default=None, help="a FakeSearch endpoint (key test-key, cx test-cx)")
     ap.add_argument("--cors-origin", action="append", default=[])
     ap.add_argument("--header-timeout", type=float, default=None)
+    ap.add_argument("--body-timeout", type=float, default=None)
     args = ap.parse_args()
     from facereel.web.app import create_app
     from facereel.web.server import log_to_stderr, serve
@@ -335,6 +340,8 @@ def _serve() -> None:
         cfg["cors_origins"] = args.cors_origin
     if args.header_timeout is not None:
         cfg["header_timeout"] = args.header_timeout
+    if args.body_timeout is not None:
+        cfg["body_timeout"] = args.body_timeout
     log_to_stderr()
     serve(create_app(cfg), "127.0.0.1", args.port)
 

@@ -125,7 +125,10 @@ def install(app, plain_paths: frozenset[str] = frozenset()) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):
-        return answer(request, exc.status_code, public_message(str(exc.detail)), headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code in (408, 413):   # the rest of the body is not read: end the connection
+            headers["Connection"] = "close"
+        return answer(request, exc.status_code, public_message(str(exc.detail)), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request, exc: Exception):

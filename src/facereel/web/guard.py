@@ -22,6 +22,8 @@ import json
 import logging
 from urllib.parse import urlsplit
 
+from starlette.exceptions import HTTPException
+
 log = logging.getLogger(__name__)
 
 CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; "
@@ -30,12 +32,16 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` (an HTTPException, so frameworks reading the body let it through)."""
+
+    def __init__(self, detail: str = "request body is too large"):
+        super().__init__(413, detail)
 
 
-class _Stalled(Exception):
-    pass
+class _Stalled(HTTPException):
+    def __init__(self):
+        super().__init__(408, "the request body arrived too slowly")
 
 
 def hostname(host: str) -> str:
@@ -131,7 +137,7 @@ class GuardMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge()
+                    raise _TooLarge(self._too_large(limit))
                 if not message.get("more_body", False):
                     body_done = True
             else:

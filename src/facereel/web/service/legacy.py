@@ -41,7 +41,8 @@ class LegacyMixin:
                 break
             seen = (st.get("message"), st.get("done"), st.get("total"))
             now = time.monotonic()
-            if seen != last_seen and (now - last_log >= log_every or st.get("done") == st.get("total")):
+            stage_changed = last_seen is None or seen[0] != last_seen[0]
+            if seen != last_seen and (stage_changed or now - last_log >= log_every):
                 log.info("%s %s: %s %s/%s", label, jid[:8], st.get("message") or st["status"], st.get("done"),
                          st.get("total"))
                 last_log, last_seen = now, seen
