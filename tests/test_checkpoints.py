@@ -29,7 +29,7 @@ from facereel.checkpoints.fakes import (
 from facereel.checkpoints.loaders import build_network, convert, read_generator_spec, sniff_format
 from facereel.checkpoints.nvidia_pickle import read_nvidia_generator, read_nvidia_pickle
 from facereel.checkpoints.torch_files import read_psp_checkpoint, read_rosinality, torch_load
-from golden import GOLDEN_DIR, golden_state_torch, golden_tensor, replay
+from tests.helpers.golden import GOLDEN_DIR, golden_state_torch, golden_tensor, replay
 
 README_GLOBALS = {
     "torch_utils.persistence._reconstruct_persistent_obj", "torch._utils._rebuild_tensor_v2",

@@ -8,6 +8,8 @@ bookkeeping, the checkpoint loader's error paths, and the input/output conversio
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -85,13 +87,13 @@ def test_fused_path_is_dropped_when_weights_change(torch_threads):
     assert unit._fused is None
 
 
-def test_fused_backbone_matches_plain_and_keeps_input_gradients(torch_threads):
+def test_fused_backbone_matches_plain_and_keeps_input_gradients(torch_threads, device):
     torch.manual_seed(0)
-    net = _randomise_bn(Backbone(112, 50, "ir_se", drop_ratio=0.6))
-    x = torch.randn(2, 3, 112, 112)
+    net = _randomise_bn(Backbone(112, 50, "ir_se", drop_ratio=0.6)).to(device)
+    x = torch.randn(2, 3, 112, 112).to(device)
     fused, plain = _fused_vs_plain(net, x)
     assert fused.shape == (2, 512)
-    assert torch.allclose(fused.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(fused.norm(dim=1), torch.ones(2, device=device), atol=1e-5)
     assert _rel_err(fused, plain) <= 1e-5
     # identity losses back-propagate to the image through the fused path
     xr = x[:1].clone().requires_grad_(True)
@@ -158,10 +160,10 @@ def small_psp_pair():
     return psp, e4e
 
 
-def test_psp_encoder_fused_matches_plain(small_psp_pair, torch_threads):
+def test_psp_encoder_fused_matches_plain(small_psp_pair, torch_threads, device):
     psp, _ = small_psp_pair
-    x = torch.rand(2, 3, 64, 64) * 2 - 1
-    fused, plain = _fused_vs_plain(psp, x)
+    x = (torch.rand(2, 3, 64, 64) * 2 - 1).to(device)
+    fused, plain = _fused_vs_plain(copy.deepcopy(psp).to(device), x)  # the fixture is shared
     assert fused.shape == (2, 8, 512)
     assert _rel_err(fused, plain) <= 1e-5
 

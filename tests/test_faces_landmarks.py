@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,11 @@ from facereel.faces.detect import detect_faces
 from facereel.faces.expression import BLENDSHAPE_NAMES, expression_scores, head_pose, smile_score
 from facereel.faces.io import load_image
 from facereel.faces.landmarks import landmarks_dlib5, landmarks_dlib68, landmarks_mediapipe
+from tests.helpers.golden import GOLDEN_DIR
 
 log = logging.getLogger(__name__)
-GOLDEN = Path("/work/shared/golden/align_ffhq.npz")
+# beside the repository (../shared/golden); a missing fixture fails, never skips
+GOLDEN = GOLDEN_DIR / "align_ffhq.npz"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import facereel.nets.fused as fused
 import facereel.nets.stylegan2 as sg2
 from facereel.nets import ops
-from test_stylegan2 import rel_err, tiny
+from tests.helpers.nets import rel_err, tiny
 
 needs_cc = pytest.mark.skipif(fused._compiler() is None, reason="no C compiler on this machine")
 CL = torch.channels_last

@@ -86,7 +86,7 @@ def test_generate_nvidia_pickle_official_seeds(tmp_path, torch_threads):
 
     from facereel.checkpoints.fakes import write_nvidia_pickle
     from facereel.checkpoints.loaders import load_generator
-    from golden import GOLDEN_DIR, golden_state_torch
+    from tests.helpers.golden import GOLDEN_DIR, golden_state_torch
 
     z = np.load(GOLDEN_DIR / "sg2_uncond_skip_32.npz")
     meta = json.loads(z["meta"].item())

@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from golden import builders, golden_files, golden_state_torch, load_meta, replay
+from tests.helpers.golden import (
+    GOLDEN_DIR,
+    builders,
+    golden_files,
+    golden_state_torch,
+    load_meta,
+    missing_golden_dirs,
+    replay,
+)
 
 FILES = golden_files()
 
@@ -33,7 +41,12 @@ def test_golden_fixture(path, torch_threads):
 
 
 def test_golden_fixtures_found():
+    """A missing fixture folder fails the suite (it must never silently replay nothing)."""
+    missing = missing_golden_dirs()
+    assert not missing, f"golden fixture folders not found: {', '.join(map(str, missing))} (the fixtures " \
+                        f"live beside the repository in ../shared/golden, plus $FACEREEL_GOLDEN_DIRS)"
     assert len(FILES) >= 14, [p.name for p in FILES]
+    assert (GOLDEN_DIR / "align_ffhq.npz").is_file()          # the FFHQ alignment proof's fixture
 
 
 SG2_DECODERS = ("training.networks_stylegan2.Generator", "models.stylegan2.model.Generator", "models.psp.pSp",

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from clitext import cli_text as _text
+from tests.helpers.clitext import cli_text as _text
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from clitext import cli_text as _text
 from facereel.render.engines.base import Keyframe
+from tests.helpers.clitext import cli_text as _text
 
 SIZE = 256
 

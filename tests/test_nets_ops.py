@@ -162,13 +162,13 @@ def test_conv2d_resample_down_and_1x1_up():
 
 
 @pytest.mark.parametrize("up", [1, 2])
-def test_modulated_conv2d_fused_unfused_and_definition(up):
+def test_modulated_conv2d_fused_unfused_and_definition(up, device):
     g = torch.Generator().manual_seed(8)
-    x = torch.randn(3, 4, 6, 6, generator=g)
-    weight = torch.randn(5, 4, 3, 3, generator=g)
-    styles = torch.randn(3, 4, generator=g) + 1
-    noise = torch.randn(1, 1, 6 * up, 6 * up, generator=g)
-    f = ops.setup_filter([1, 3, 3, 1])
+    x = torch.randn(3, 4, 6, 6, generator=g).to(device)
+    weight = torch.randn(5, 4, 3, 3, generator=g).to(device)
+    styles = torch.randn(3, 4, generator=g).to(device) + 1
+    noise = torch.randn(1, 1, 6 * up, 6 * up, generator=g).to(device)
+    f = ops.setup_filter([1, 3, 3, 1], device=device)
     kw = dict(up=up, padding=1, resample_filter=f, flip_weight=up == 1)
     fused = ops.modulated_conv2d(x, weight, styles, noise=noise, fused_modconv=True, **kw)
     unfused = ops.modulated_conv2d(x, weight, styles, noise=noise, fused_modconv=False, **kw)
@@ -192,19 +192,19 @@ def test_normalize_2nd_moment():
 
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("taps", [[1, 3, 3, 1], [1, 2, 5, 7, 7, 5, 2, 1], [2, 1]])
-def test_fast_fir_and_upsample_match_reference(taps, channels_last):
+def test_fast_fir_and_upsample_match_reference(taps, channels_last, device):
     g = torch.Generator().manual_seed(10)
-    x = torch.randn(2, 5, 9, 9, generator=g)
+    x = torch.randn(2, 5, 9, 9, generator=g).to(device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    f = ops.setup_filter(taps)
+    f = ops.setup_filter(taps, device=device)
     ref = ops.upsample2d(x, f)
     got = ops.upsample2d_fast(x, f)
     assert got.shape == ref.shape
     # Computed channels-last either way, returned in the input's layout.
     assert got.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
-    b = torch.randn(5, generator=g)
+    b = torch.randn(5, generator=g).to(device)
     ref = ops.upfirdn2d(x, f, padding=[1, 1, 1, 1], gain=4) + b.reshape(1, -1, 1, 1)
     got = ops.fir_filter_fast(x, f, padding=1, gain=4, bias=b)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
@@ -215,12 +215,12 @@ def test_fast_fir_and_upsample_match_reference(taps, channels_last):
 
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("k,stride", [(3, 2), (1, 2), (2, 2), (4, 2), (5, 3), (2, 3)])
-def test_polyphase_transposed_conv_equals_conv_transpose2d(k, stride, channels_last):
+def test_polyphase_transposed_conv_equals_conv_transpose2d(k, stride, channels_last, device):
     g = torch.Generator().manual_seed(11)
-    x = torch.randn(2, 6, 7, 5, generator=g)
+    x = torch.randn(2, 6, 7, 5, generator=g).to(device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    w = torch.randn(6, 4, k, k, generator=g)                       # [I, O, kh, kw], as conv_transpose2d
+    w = torch.randn(6, 4, k, k, generator=g).to(device)            # [I, O, kh, kw], as conv_transpose2d
     ref = F.conv_transpose2d(x, w, stride=stride)
     got = ops.conv_transpose2d_polyphase(x, ops.polyphase_kernels(w, stride), k, k, stride=stride)
     assert got.shape == ref.shape

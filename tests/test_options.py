@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from clitext import cli_text as _text
 from facereel.core.errors import OptionsError
 from facereel.options import choices
 from facereel.options.latent import LatentOptions
 from facereel.options.timelapse import TimelapseOptions
+from tests.helpers.clitext import cli_text as _text
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "facereel"
 

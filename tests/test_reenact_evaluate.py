@@ -9,7 +9,7 @@ import numpy as np
 
 from facereel.options.reenact import ReenactOptions
 from facereel.reenact.evaluate import aspect_ratios, evaluate_methods, score
-from reenact_helpers import DriverCrop
+from tests.helpers.reenact import DriverCrop
 
 
 def test_aspect_ratios_open_mouth_and_eyes():

@@ -11,7 +11,7 @@ import pytest
 from facereel.options.reenact import ReenactOptions
 from facereel.reenact.base import NoFaceError, ReenactError
 from facereel.reenact.runner import reenact_video
-from reenact_helpers import DriverCrop
+from tests.helpers.reenact import DriverCrop
 
 
 def _frames_dir(tmp_path, samples, names=("obama.jpg", "obama2.jpg", "obama3.jpg"), blank=True) -> Path:

@@ -110,16 +110,18 @@ def _rel(a, b):
 
 
 @pytest.mark.parametrize("batch", [1, 2])
-def test_fast_path_matches_reference(batch):
+def test_fast_path_matches_reference(batch, device):
     # The fast path runs rosinality's weights in facereel's NVlabs synthesis (copied and rebuilt
     # whenever a weight changes); the golden fixture checks it against the official code too.
-    g = _filled()
-    z, z2 = torch.randn(batch, 32), torch.randn(batch, 32)
+    g = _filled().to(device)
+    z, z2 = torch.randn(batch, 32).to(device), torch.randn(batch, 32).to(device)
+    avg = torch.randn(1, 32).to(device)
     with torch.no_grad():
         for args, kw in [(([z],), dict(randomize_noise=False, return_latents=True)),
                          (([z, z2],), dict(inject_index=3, randomize_noise=False)),
-                         (([z],), dict(truncation=0.6, truncation_latent=torch.randn(1, 32), randomize_noise=False)),
-                         (([torch.randn(batch, g.n_latent, 32)],), dict(input_is_latent=True, randomize_noise=False))]:
+                         (([z],), dict(truncation=0.6, truncation_latent=avg, randomize_noise=False)),
+                         (([torch.randn(batch, g.n_latent, 32).to(device)],),
+                          dict(input_is_latent=True, randomize_noise=False))]:
             (fast, fl), (ref, rl) = _both(g, *args, **kw)
             assert fast.shape == (batch, 3, 32, 32)
             assert _rel(fast, ref) < 1e-5, kw
@@ -127,7 +129,7 @@ def test_fast_path_matches_reference(batch):
                 torch.testing.assert_close(fl, rl)
         assert "nv_synthesis" in g.__dict__["_facereel_cache"]   # the copy, cached on the generator
         # A changed weight (in place, as an optimiser step would) rebuilds the copy.
-        w = torch.randn(batch, g.n_latent, 32)
+        w = torch.randn(batch, g.n_latent, 32).to(device)
         before, _ = g([w], input_is_latent=True, randomize_noise=False)
         g.convs[1].conv.weight.mul_(1.5).add_(0.3)
         g.noises.noise_3.neg_()

@@ -12,30 +12,8 @@ import torch
 import facereel.nets.stylegan2 as sg2
 from facereel.nets.adapters import NVFaceGenerator
 from facereel.nets.base import FaceGenerator
-from facereel.nets.stylegan2 import Generator, conv_flops
-
-
-def tiny(architecture="skip", c_dim=0, res=32, seed=0, **kw):
-    torch.manual_seed(seed)
-    G = Generator(z_dim=16, c_dim=c_dim, w_dim=24, img_resolution=res, img_channels=3,
-                  mapping_kwargs=dict(num_layers=2), channel_base=256, channel_max=32,
-                  architecture=architecture, num_fp16_res=0, **kw).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():   # non-trivial values everywhere (defaults leave biases/noise at 0)
-        for name, t in G.state_dict().items():
-            if name.endswith("resample_filter"):
-                continue
-            r = torch.randn(t.shape, generator=g)
-            if name.endswith("affine.bias"):
-                r = 1 + 0.1 * r
-            elif name.endswith(("bias", "noise_strength", "w_avg")):
-                r = 0.3 * r
-            t.copy_(r)
-    return G
-
-
-def rel_err(a, b):
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1)).item()
+from facereel.nets.stylegan2 import conv_flops
+from tests.helpers.nets import rel_err, tiny
 
 
 def test_state_dict_names_follow_official_layout():
@@ -54,9 +32,9 @@ def test_state_dict_names_follow_official_layout():
 
 @pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_fast_path_matches_reference(architecture, batch):
-    G = tiny(architecture, c_dim=2 if architecture == "resnet" else 0)
-    ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(2))
+def test_fast_path_matches_reference(architecture, batch, device):
+    G = tiny(architecture, c_dim=2 if architecture == "resnet" else 0).to(device)
+    ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(2)).to(device)
     with torch.no_grad():
         for kw in (dict(noise_mode="const"), dict(noise_mode="none"), dict(noise_mode="const", fused_modconv=False)):
             ref = G.synthesis(ws, impl="reference", **kw)
@@ -176,11 +154,11 @@ def test_fused_and_unfused_reference_agree_and_noise_modes():
 
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("train_weights", [False, True])
-def test_gradients_fast_equal_reference(batch, train_weights):
+def test_gradients_fast_equal_reference(batch, train_weights, device):
     # Batch 1 with a frozen generator is inversion: under autograd the fast path modulates the
     # input rather than the weight (no weight gradient to compute) and runs NCHW.
-    G = tiny("skip").requires_grad_(train_weights)
-    ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(4)).requires_grad_()
+    G = tiny("skip").to(device).requires_grad_(train_weights)
+    ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(4)).to(device).requires_grad_()
     names = ["synthesis.b32.conv0.weight", "synthesis.b16.conv1.affine.weight", "synthesis.b32.torgb.weight"]
     params = dict(G.named_parameters())
     grads, wgrads = [], []

@@ -38,13 +38,13 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("flip_filter", [False, True])
-def test_fast_filtered_lrelu_matches_reference(case, flip_filter):
+def test_fast_filtered_lrelu_matches_reference(case, flip_filter, device):
     c, size, up, down, padding, radial = case
     g = torch.Generator().manual_seed(size * 7 + up)
-    x = torch.randn(2, c, size, size + 1, generator=g) * 40.0      # large enough for the clamp to act
-    b = torch.randn(c, generator=g)
-    fu = _lowpass(6 * up, 0.4 * up, 2 * up)
-    fd = _lowpass(6 * max(down, 2), 0.45, 2 * max(down, 2), radial=radial)
+    x = (torch.randn(2, c, size, size + 1, generator=g) * 40.0).to(device)   # large enough for the clamp to act
+    b = torch.randn(c, generator=g).to(device)
+    fu = _lowpass(6 * up, 0.4 * up, 2 * up).to(device)
+    fd = _lowpass(6 * max(down, 2), 0.45, 2 * max(down, 2), radial=radial).to(device)
     for clamp, gain, slope in [(256.0, np.sqrt(2), 0.2), (None, 1.7, 0.1), (50.0, 1.0, 0.0)]:
         kw = dict(fu=fu, fd=fd, b=b, up=up, down=down, padding=padding, gain=gain, slope=slope, clamp=clamp,
                   flip_filter=flip_filter)
@@ -95,10 +95,10 @@ def test_official_names_and_shapes():
     assert sdr["synthesis.L3_36_256.weight"].shape[-1] == 1            # conv_kernel 1
 
 
-def test_fast_and_reference_generator_agree():
+def test_fast_and_reference_generator_agree(device):
     for radial in (False, True):
-        G = _tiny(radial)
-        z = torch.randn(3, 16)
+        G = _tiny(radial).to(device)
+        z = torch.randn(3, 16).to(device)
         with torch.no_grad():
             ws = G.mapping(z, None, truncation_psi=0.8)
             a = G.synthesis(ws, impl="reference")
@@ -204,18 +204,18 @@ def test_fast_filtered_lrelu_gradients_match_reference():
 
 @pytest.mark.parametrize("radial", [False, True])
 @pytest.mark.parametrize("batch,train_weights", [(1, False), (2, False), (1, True)])
-def test_generator_gradients_fast_match_reference(radial, batch, train_weights):
+def test_generator_gradients_fast_match_reference(radial, batch, train_weights, device):
     # Inversion (frozen generator, gradient for w) and training (weights too): under autograd the
     # fast modulated convs scale the input instead of building per-sample weights, NCHW.
-    G = _tiny(radial).requires_grad_(train_weights)
+    G = _tiny(radial).to(device).requires_grad_(train_weights)
     with torch.no_grad():
-        ws0 = G.mapping(torch.randn(batch, 16, generator=torch.Generator().manual_seed(7)), None)
+        ws0 = G.mapping(torch.randn(batch, 16, generator=torch.Generator().manual_seed(7)).to(device), None)
     grads, wgrads = [], []
     for impl in ("fast", "reference"):
         ws = ws0.clone().requires_grad_()
         G.zero_grad(set_to_none=True)
         img = G.synthesis(ws, impl=impl)
-        (img * torch.linspace(-1, 1, img.numel()).reshape(img.shape)).sum().backward()
+        (img * torch.linspace(-1, 1, img.numel(), device=device).reshape(img.shape)).sum().backward()
         grads.append(ws.grad)
         if train_weights:
             wgrads.append([p.grad for n, p in G.synthesis.named_parameters()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from clitext import cli_text as _text
 from facereel.samples import OTHER_PERSON, SAME_PERSON
+from tests.helpers.clitext import cli_text as _text
 
 SIZE = 256
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from clitext import cli_text as _text
 from facereel.samples import SAME_PERSON
+from tests.helpers.clitext import cli_text as _text
 
 
 @pytest.fixture(scope="module")

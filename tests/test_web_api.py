@@ -16,7 +16,7 @@ fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from facereel.web.app import create_app  # noqa: E402
-from test_web_support import FakePipelines, bomb_png, jpeg_bytes, png_bytes  # noqa: E402
+from tests.helpers.web import FakePipelines, bomb_png, jpeg_bytes, png_bytes  # noqa: E402
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 

@@ -31,7 +31,7 @@ def browser():
 @pytest.fixture(scope="module")
 def search(samples):
     """A fake Custom Search server that knows one person, with a broken image among the results."""
-    from test_web_support import FakeSearch
+    from tests.helpers.web import FakeSearch
 
     routes = {f"/{n}": (200, "image/jpeg", (samples / n).read_bytes(), 0) for n in ("obama.jpg", "obama3.jpg", "biden.jpg")}
     routes["/broken.jpg"] = (200, "image/jpeg", (samples / "obama2.jpg").read_bytes()[:500], 0)
@@ -43,7 +43,7 @@ def search(samples):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, search):
-    from test_web_support import ServerProcess
+    from tests.helpers.web import ServerProcess
 
     srv = ServerProcess(tmp_path_factory.mktemp("webui") / "data", fake=False,
                         extra=["--search-endpoint", search.endpoint])

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from facereel.web.app import create_app  # noqa: E402
 from facereel.web.crawl import CrawlError, GoogleCustomSearch, age_queries, crawl, download_image  # noqa: E402
 from facereel.web.uploads import UploadError  # noqa: E402
-from test_web_support import FakePipelines, FakeSearch, jpeg_bytes, png_bytes  # noqa: E402
+from tests.helpers.web import FakePipelines, FakeSearch, jpeg_bytes, png_bytes  # noqa: E402
 
 GOOD = [jpeg_bytes(64, 64, seed=s) for s in range(4)]
 

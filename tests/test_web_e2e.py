@@ -76,7 +76,7 @@ def _non_loopback_address() -> str | None:
 
 
 def test_facereel_serve_binds_loopback_and_stops_cleanly(tmp_path):
-    from test_web_support import free_port
+    from tests.helpers.web import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "facereel.cli", "serve", "--port", str(port), "--data-dir",

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from test_web_support import ServerProcess, bomb_png, jpeg_bytes, raw_get  # noqa: E402
+from tests.helpers.web import ServerProcess, bomb_png, jpeg_bytes, raw_get  # noqa: E402
 
 
 @pytest.fixture(scope="module")

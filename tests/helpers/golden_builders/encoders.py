@@ -63,7 +63,7 @@ def build_wrapper(meta, state, npz):
     import torch
 
     from facereel.inversion.encoders import load_inverter
-    from golden import golden_tensor
+    from tests.helpers.golden import golden_tensor
 
     la = meta["wrapper"]["latent_avg"]
     ckpt = {

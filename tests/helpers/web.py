@@ -1,7 +1,7 @@
 """Helpers of the web tests: a stand-in pipeline, a real uvicorn server in a subprocess, a fake
 search server on 127.0.0.1, and small image builders.
 
-Run as a script it serves the app: ``python tests/test_web_support.py --data-dir D --port P
+Run as a script it serves the app: ``python tests/helpers/web.py --data-dir D --port P
 [--fake [--frame-delay S]]`` (the restart test kills that process mid-render).
 """
 
@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 # ----------------------------------------------------------------------------- images

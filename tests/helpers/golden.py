@@ -1,7 +1,7 @@
 """Golden-fixture harness: the README's fill rule and a generic replay of ``meta.forward_kwargs.calls``.
 
 A fixture is replayed by the builder registered for its ``meta.module`` in any module of
-``tests/golden_builders`` (a dict ``BUILDERS = {official_module_path: build}``, where
+``tests/helpers/golden_builders`` (a dict ``BUILDERS = {official_module_path: build}``, where
 ``build(meta, state, npz) -> torch.nn.Module`` constructs *our* implementation, loads ``state``
 (official names, strict) and returns the object whose attributes the calls name).
 """
@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "golden"
+#: the repository root; the fixtures live beside it, in ``../shared/golden`` (the harness's
+#: layout), never at an absolute machine path
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN_DIR = REPO.parent / "shared" / "golden"
 
 
 #: subfolders whose models are implemented (their fixtures are replayed too)
@@ -25,10 +28,28 @@ GOLDEN_SUBDIRS = ("pet",)
 
 
 def golden_dirs() -> list[Path]:
+    """``../shared/golden`` (and its implemented subfolders) plus every folder of
+    ``$FACEREEL_GOLDEN_DIRS`` (colon-separated)."""
     dirs = [GOLDEN_DIR] + [GOLDEN_DIR / sub for sub in GOLDEN_SUBDIRS]
     extra = os.environ.get("FACEREEL_GOLDEN_DIRS", "")
     dirs += [Path(p) for p in extra.split(":") if p.strip()]
     return dirs
+
+
+def missing_golden_dirs() -> list[Path]:
+    """Fixture folders that should exist and do not: the suite fails on them, never skips."""
+    return [d for d in golden_dirs() if not d.is_dir()]
+
+
+def golden_fixture(name: str) -> Path:
+    """``GOLDEN_DIR / name``, failing (not skipping) the test that needs it when it is absent."""
+    path = GOLDEN_DIR / name
+    if not path.is_file():
+        import pytest
+
+        pytest.fail(f"golden fixture {name} not found in {GOLDEN_DIR} (expected beside the repository, "
+                    f"in ../shared/golden)", pytrace=False)
+    return path
 
 
 def golden_files(with_calls: bool = True) -> list[Path]:
@@ -73,11 +94,11 @@ def golden_state_torch(npz) -> dict:
 
 
 def builders() -> dict:
-    import golden_builders
+    from tests.helpers import golden_builders
 
     table: dict = {}
     for info in pkgutil.iter_modules(golden_builders.__path__):
-        mod = importlib.import_module(f"golden_builders.{info.name}")
+        mod = importlib.import_module(f"{golden_builders.__name__}.{info.name}")
         table.update(getattr(mod, "BUILDERS", {}))
     return table
 
