@@ -1,7 +1,7 @@
 """Encoders (IR-SE50 ArcFace, pSp, e4e, ReStyle) and the official compositions.
 
 Numerical identity with the official code is proven by the golden fixtures (tests/test_golden.py
-with tests/golden_builders/encoders.py).  These tests cover what the fixtures do not: the fused
+with tests/helpers/golden_builders/encoders.py).  These tests cover what the fixtures do not: the fused
 inference path against the plain one, the relations between the encoder variants, the ReStyle loop
 bookkeeping, the checkpoint loader's error paths, and the input/output conversions.
 """

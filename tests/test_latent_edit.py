@@ -9,7 +9,7 @@ import torch
 from facereel.latent import edit as E
 from facereel.latent.directions import Direction
 from facereel.latent.space import LatentSpaceError, space_of
-from latent_helpers import tiny_nv, tiny_ros
+from tests.helpers.latent import tiny_nv, tiny_ros
 
 
 def test_parse_layers():

@@ -77,7 +77,7 @@ def test_keyframes_on_vs_mask():
     from facereel.latent.directions import Direction
     from facereel.latent.edit import parse_layers
     from facereel.latent.space import space_of
-    from latent_helpers import tiny_nv
+    from tests.helpers.latent import tiny_nv
 
     G = tiny_nv()
     sp = space_of(G)

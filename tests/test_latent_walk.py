@@ -80,7 +80,7 @@ def test_coarse_fine_need_layers(dcgan):
 
 
 def test_coarse_walk_keeps_the_source_fine_layers():
-    from latent_helpers import tiny_nv
+    from tests.helpers.latent import tiny_nv
 
     G = tiny_nv()
     plan = Wk.plan_walk(G, "coarse", seed=1, frames=6, keypoints=3, even=False)

@@ -1,11 +1,10 @@
 """Web API with FastAPI's TestClient: projects, uploads (fuzzed), items, jobs, SSE, renders,
-security, persistence.  The pipelines are a stand-in here (tests/test_web_support.py) so the
+security, persistence.  The pipelines are a stand-in here (tests/helpers/web.py) so the
 server machinery is tested on its own; test_web_e2e.py runs the real ones."""
 
 from __future__ import annotations
 
 import io
-import json
 import re
 import sqlite3
 import time
@@ -16,7 +15,16 @@ fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from facereel.web.app import create_app  # noqa: E402
-from tests.helpers.web import FakePipelines, bomb_png, jpeg_bytes, png_bytes  # noqa: E402
+from tests.helpers.web import (  # noqa: E402
+    FakePipelines,
+    analysed_project,
+    bomb_png,
+    jpeg_bytes,
+    new_project,
+    png_bytes,
+    sse,
+    upload,
+)
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -41,40 +49,6 @@ def make_client(tmp_path):
 @pytest.fixture
 def client(make_client):
     return make_client()
-
-
-def sse(client, jid, timeout=30):
-    """All events of a job's SSE stream as (event, data) pairs."""
-    events = []
-    with client.stream("GET", f"/api/jobs/{jid}/events") as r:
-        assert r.status_code == 200
-        assert r.headers["content-type"].startswith("text/event-stream")
-        event = None
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                events.append((event, json.loads(line[6:])))
-    return events
-
-
-def new_project(client):
-    r = client.post("/api/projects", json={"name": "t"})
-    assert r.status_code == 201
-    return r.json()["id"]
-
-
-def upload(client, pid, files):
-    return client.post(f"/api/projects/{pid}/photos", files=[("files", f) for f in files])
-
-
-def analysed_project(client, n=3):
-    pid = new_project(client)
-    r = upload(client, pid, [(f"p{i}.jpg", jpeg_bytes(64 + 8 * i, 48, seed=i), "image/jpeg") for i in range(n)])
-    assert r.status_code == 201, r.text
-    events = sse(client, r.json()["job"]["id"])
-    assert events[-1][0] == "done", events
-    return pid
 
 
 # ----------------------------------------------------------------------------- projects

@@ -22,8 +22,16 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from facereel.web.app import create_app  # noqa: E402
-from test_web_api import analysed_project, new_project, sse, upload  # noqa: E402
-from test_web_support import ROOT, FakePipelines, jpeg_bytes, png_bytes  # noqa: E402
+from tests.helpers.web import (  # noqa: E402
+    ROOT,
+    FakePipelines,
+    analysed_project,
+    jpeg_bytes,
+    new_project,
+    png_bytes,
+    sse,
+    upload,
+)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from test_web_support import ServerProcess, free_port, jpeg_bytes  # noqa: E402
+from tests.helpers.web import ServerProcess, free_port, jpeg_bytes  # noqa: E402
 
 BOUNDARY = "----WebKitFormBoundaryq8XqvUeK2yHnPk1f"
 

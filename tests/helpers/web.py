@@ -314,6 +314,42 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# ----------------------------------------------------------------------------- API client steps
+
+def sse(client, jid, timeout=30):
+    """All events of a job's SSE stream as (event, data) pairs."""
+    events = []
+    with client.stream("GET", f"/api/jobs/{jid}/events") as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line[6:])))
+    return events
+
+
+def new_project(client):
+    r = client.post("/api/projects", json={"name": "t"})
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+def upload(client, pid, files):
+    return client.post(f"/api/projects/{pid}/photos", files=[("files", f) for f in files])
+
+
+def analysed_project(client, n=3):
+    pid = new_project(client)
+    r = upload(client, pid, [(f"p{i}.jpg", jpeg_bytes(64 + 8 * i, 48, seed=i), "image/jpeg") for i in range(n)])
+    assert r.status_code == 201, r.text
+    events = sse(client, r.json()["job"]["id"])
+    assert events[-1][0] == "done", events
+    return pid
+
+
 # ----------------------------------------------------------------------------- script: serve
 
 def _serve() -> None:
