@@ -62,14 +62,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions of the render path whose message is meant for the user (bad input, missing
     weights), as opposed to bugs."""
     from facereel.core.errors import FacereelError
-    from facereel.manifest import ManifestError
-    from facereel.pipelines.timelapse import TimelapseError
 
-    errors: list[type[BaseException]] = [FacereelError, TimelapseError, ManifestError]
-    try:  # the latent engine's missing-weights error (imports torch)
-        from facereel.inversion.api import InversionError
-
-        errors.append(InversionError)
-    except ImportError:  # pragma: no cover - torch missing
-        pass
-    return tuple(errors)
+    # TimelapseError, ManifestError, InversionError (missing weights), ... all derive from it
+    return (FacereelError,)
