@@ -16,14 +16,11 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-import threading
 from pathlib import Path
 
 from facereel.core.errors import FacereelError
 
 log = logging.getLogger(__name__)
-
-_LOCK = threading.Lock()
 
 
 class ModelNotFoundError(FacereelError, FileNotFoundError):

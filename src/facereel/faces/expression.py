@@ -57,10 +57,3 @@ def smile_score(landmarks: Landmarks) -> float | None:
         return None
     return 0.5 * (float(b["mouthSmileLeft"]) + float(b["mouthSmileRight"]))
 
-
-def eyes_closed_score(landmarks: Landmarks) -> float | None:
-    """Mean of the two eye-blink blendshapes, or None without blendshapes."""
-    b = landmarks.blendshapes
-    if "eyeBlinkLeft" not in b or "eyeBlinkRight" not in b:
-        return None
-    return 0.5 * (float(b["eyeBlinkLeft"]) + float(b["eyeBlinkRight"]))

@@ -56,10 +56,6 @@ class Schedule:
         return self.frames[i]
 
     @property
-    def n_keyframes(self) -> int:
-        return len(self.gaps) + 1
-
-    @property
     def keyframe_indices(self) -> list[int]:
         """Output index of the (first, non-hold) frame of each keyframe."""
         return [i for i, f in enumerate(self.frames) if f.keyframe is not None and not f.hold]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -286,14 +285,6 @@ class FramesWriter(Writer):
 
 
 _WRITERS = {"mp4": Mp4Writer, "webm": WebmWriter, "gif": GifWriter, "frames": FramesWriter}
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
 
 
 @contextlib.contextmanager
