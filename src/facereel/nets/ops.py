@@ -394,9 +394,9 @@ def upsample2d_fast(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float =
     k = _filter_2d(f * ((gain * up * up) ** (f.ndim / 2))).to(x.dtype)   # [fh, fw], gain up² keeps the mean
     pad_x = fw - 1 - (fw + up - 1) // 2
     pad_y = fh - 1 - (fh + up - 1) // 2
-    # A depthwise transposed conv in channels-last, whatever the input's layout: oneDNN ran the
-    # NCHW alternative (channels as batch, one single-channel filter) 3-5x slower, conversions
-    # included (StyleGAN2's [1, 3, 512, 512] skip image: 27-34 ms against 3 ms channels-last).
+    # A depthwise transposed conv in channels-last, whatever the input's layout: oneDNN runs the
+    # NCHW alternative (channels as batch, one single-channel filter) several times slower,
+    # conversions included (bench/generators.py).
     cl = x.is_contiguous(memory_format=torch.channels_last)
     k = k[None, None].expand(c, 1, *k.shape).contiguous(memory_format=torch.channels_last)
     y = F.conv_transpose2d(x.contiguous(memory_format=torch.channels_last), k, stride=up,
@@ -448,8 +448,8 @@ def conv_transpose2d_polyphase(x: torch.Tensor, kernels, kh: int, kw: int, strid
     """``F.conv_transpose2d(x, w, stride=stride)`` (no padding) from :func:`polyphase_kernels` of ``w``.
 
     Each output phase (:func:`conv_transpose2d_phases`) is written into its strided slice: the
-    same multiply-adds as the transposed conv, but oneDNN runs ordinary convolutions ~1.2-2x
-    faster on CPU (measured for the StyleGAN2 upsampling layers, channels-last).
+    same multiply-adds as the transposed conv, but oneDNN runs ordinary convolutions faster on
+    CPU than transposed ones (the StyleGAN2 upsampling layers, channels-last).
     """
     n, _, h, w = x.shape
     o = kernels[0][2].shape[0]
