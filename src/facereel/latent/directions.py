@@ -360,6 +360,20 @@ def projection_scale(X: np.ndarray, d: np.ndarray) -> float:
     return float(np.std(np.asarray(X, np.float64) @ d))
 
 
+def identity_normals(X: np.ndarray, labels: dict[str, np.ndarray], k: int = 32) -> list[np.ndarray]:
+    """Ridge-regression normals in code space of the top-``k`` principal components of the
+    identity descriptors: the code directions along which the face's identity moves most."""
+    cols = [f"identity_{i}" for i in range(128)]
+    if not all(c in labels for c in cols):
+        raise DirectionError("no identity descriptors to condition on (label the samples with the identity source)")
+    desc = np.stack([labels[c] for c in cols], 1)
+    keep = np.isfinite(desc).all(1)
+    desc, Xk = desc[keep], np.asarray(X, np.float64)[keep]
+    _, _, vt = np.linalg.svd(desc - desc.mean(0), full_matrices=False)
+    comps = (desc - desc.mean(0)) @ vt[:k].T
+    return [fit_linear(Xk, comps[:, j])[0] for j in range(min(k, comps.shape[1]))]
+
+
 def default_method(label: str) -> str:
     from facereel.latent.labels import BINARY
 
@@ -367,10 +381,13 @@ def default_method(label: str) -> str:
 
 
 def fit_direction(X: np.ndarray, labels: dict[str, np.ndarray], label: str, space: Space, *,
-                  method: str = "auto", condition_on: Sequence[str] = (), seed: int = 0) -> Direction:
+                  method: str = "auto", condition_on: Sequence[str] = (), seed: int = 0,
+                  identity_components: int = 32) -> Direction:
     """A :class:`Direction` for ``label`` from codes ``X`` [N, dim] and their ``labels``.
 
-    ``condition_on``: other labels whose (same-method) normals are projected out."""
+    ``condition_on``: other labels whose (same-method) normals are projected out; ``"identity"``
+    projects out the regression normals of the top ``identity_components`` principal components
+    of the dlib identity descriptors (labels ``identity_0 … identity_127``)."""
     from facereel.latent.labels import BINARY
 
     if label not in labels:
@@ -394,6 +411,9 @@ def fit_direction(X: np.ndarray, labels: dict[str, np.ndarray], label: str, spac
     for o in condition_on:
         if o == label:
             raise DirectionError(f"cannot condition {label!r} on itself")
+        if o == "identity":
+            others.extend(identity_normals(X, labels, identity_components))
+            continue
         if o not in labels:
             raise DirectionError(f"no {o!r} labels to condition on")
         others.append(one(o)[0])

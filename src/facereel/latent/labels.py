@@ -34,7 +34,10 @@ POSE = ("yaw", "pitch", "roll")
 BLENDSHAPES = tuple(n for n in BLENDSHAPE_NAMES if not n.startswith("_"))
 #: every label a direction can be fitted to
 LABELS = ("age", "gender", "smile") + POSE + EMOTIONS + BLENDSHAPES
-SOURCES = ("agegender", "mediapipe", "emotion")
+SOURCES = ("agegender", "mediapipe", "emotion", "identity")
+#: dlib's 128-D identity descriptor, stored as columns ``identity_0 … identity_127``; a direction
+#: conditioned on "identity" projects out the normals of its top principal components
+IDENTITY_DIM = 128
 #: labels that are probabilities of a class (fitted as binary by default)
 BINARY = ("gender",) + EMOTIONS
 
@@ -44,6 +47,8 @@ class LabelError(FacereelError):
 
 
 def source_of(label: str) -> str:
+    if label == "identity":
+        return "identity"
     if label in ("age", "gender"):
         return "agegender"
     if label in EMOTIONS:
@@ -148,6 +153,8 @@ class FaceLabeller:
             out += ["smile", *POSE, *BLENDSHAPES]
         if "emotion" in self.sources:
             out += list(EMOTIONS)
+        if "identity" in self.sources:
+            out += [f"identity_{i}" for i in range(IDENTITY_DIM)]
         return tuple(out)
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -193,6 +200,10 @@ class FaceLabeller:
             probs = emotion_probabilities_crops(crops)
             for j, e in enumerate(EMOTIONS):
                 result[e] = probs[:, j]
+        if "identity" in self.sources and n:
+            desc = self.descriptors(images)
+            for j in range(IDENTITY_DIM):
+                result[f"identity_{j}"] = desc[:, j]
         if future is not None:
             for i, row in enumerate(future.result()):
                 for k, v in row.items():
