@@ -222,3 +222,111 @@ def test_drop_zone_uploads_dropped_files(browser, server):
         assert page.url.startswith(server.url)   # the page was not replaced by the file
     finally:
         page.close()
+
+
+THESIS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>thesis client</title></head><body>
+<input id="files" type="file" multiple>
+<div id="faces"></div><div id="results"></div>
+<script>
+const BASE = "%(base)s";
+// the thesis client's requests, with XMLHttpRequest as axios sends them
+function xhr(method, url, body, type, responseType) {
+  return new Promise((ok, fail) => {
+    const r = new XMLHttpRequest();
+    r.open(method, url);
+    if (type) r.setRequestHeader('Content-Type', type);
+    r.setRequestHeader('Accept', 'application/json, text/plain, */*');
+    if (responseType) r.responseType = responseType;
+    r.onload = () => (r.status >= 200 && r.status < 300 ? ok(r) : fail(r));
+    r.onerror = () => fail(null);
+    r.send(body);
+  });
+}
+window.items = [];
+window.upload = async () => {
+  const files = document.getElementById('files').files;
+  const data = new FormData();
+  for (const property in files) {          // as FileUploadItem does (the "item" method goes too)
+    if (property === 'length') continue;
+    data.append('image', files[property]);
+  }
+  const r = await xhr('POST', BASE + '/uploadFileAPI', data, null, 'json');
+  for (const [path, age] of r.response) {
+    window.items.push({ id: window.items.length + 1, path, age });
+    const img = document.createElement('img');
+    img.className = 'face';
+    img.src = BASE + '/storage/' + path;
+    document.getElementById('faces').append(img);
+  }
+  window.items.sort((a, b) => a.age - b.age);
+  return r.response.length;
+};
+window.generate = async (encoder, opacity) => {
+  const data = { encoder, size: '256', frames: '4', opacity, items: window.items };
+  const box = document.createElement('div');
+  box.id = 'card-' + encoder;
+  document.getElementById('results').append(box);
+  try {
+    const r = await xhr('POST', BASE + '/generateGifAPI', JSON.stringify(data), 'application/json', 'blob');
+    const img = document.createElement('img');
+    img.className = 'gif';
+    img.src = URL.createObjectURL(r.response);
+    box.append(img);
+    await new Promise((ok) => { img.onload = ok; img.onerror = ok; });
+    return { status: r.status, type: r.response.type, width: img.naturalWidth };
+  } catch (r) {
+    const p = document.createElement('p');
+    p.className = 'error';
+    p.textContent = r ? await r.response.text() : 'Servers are currently offline';
+    box.append(p);
+    return { status: r ? r.status : 0, error: p.textContent };
+  }
+};
+</script></body></html>"""
+
+
+def test_thesis_client_page_on_another_origin(browser, tmp_path_factory, samples):
+    """A page served from another port uploads with XHR + FormData, shows the thumbnails from
+    ``/storage`` and asks a GIF (``responseType: 'blob'``) for every encoder the thesis' client
+    offers: a GIF arrives where the weights are installed, else facereel's message reaches the page."""
+    import http.server
+    import threading
+
+    from test_web_support import ServerProcess, free_port
+
+    page_port = free_port()
+    origin = f"http://127.0.0.1:{page_port}"
+    root = tmp_path_factory.mktemp("thesis-page")
+    srv = ServerProcess(root / "data", fake=False, extra=["--cors-origin", origin])
+    srv.start(timeout=120)
+    (root / "index.html").write_text(THESIS_PAGE % {"base": srv.url})
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", page_port), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(origin + "/index.html")
+        page.set_input_files("#files", [str(samples / n) for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")])
+        assert page.evaluate("upload()", ) == 3
+        page.wait_for_function("() => [...document.querySelectorAll('img.face')].every(i => i.complete)"
+                               " && document.querySelectorAll('img.face').length === 3", timeout=30_000)
+        widths = page.eval_on_selector_all("img.face", "els => els.map(e => e.naturalWidth)")
+        assert widths == [256, 256, 256], widths   # not blocked by the resource policy
+        ok = {}
+        for encoder, opacity in (("psp", "0"), ("toonify", "50"), ("restyle", "50"), ("pixel", "100")):
+            res = page.evaluate(f"generate({encoder!r}, {opacity!r})")
+            ok[encoder] = res
+            if res["status"] == 200:
+                assert res["type"] == "image/gif" and res["width"] == 256, res
+            else:
+                assert 400 <= res["status"] < 500 and "weights" in res["error"], res
+                assert page.text_content(f"#card-{encoder} .error") == res["error"]
+        assert ok["pixel"]["status"] == 200
+        page.screenshot(path=str(ARTIFACTS / "web_thesis_client.png"), full_page=True)
+        assert not errors, errors
+    finally:
+        page.close()
+        httpd.shutdown()
+        srv.stop()
