@@ -75,18 +75,20 @@ def test_upload_review_render_and_watch(browser, server, samples):
 
         names_js = "() => [...document.querySelectorAll('#grid .card .name')].map(e => e.textContent).join(',')"
         order = page.evaluate(names_js).split(",")
-        assert order[-1] == "biden.jpg" and sorted(order[:3]) == names[:3]
+        # the sample photos carry EXIF dates: ordered by date, as the CLI does (obama2.jpg 2009, obama3.jpg and
+        # biden.jpg 2010, obama.jpg 2012), and the page says so
+        assert order[0] == "obama2.jpg" and order[-1] == "obama.jpg" and sorted(order[1:3]) == ["biden.jpg", "obama3.jpg"]
+        assert "4 by the date the photo was taken" in page.text_content("#order-hint")
+        titles = page.eval_on_selector_all("#grid .card input.age", "els => els.map(e => e.disabled && e.title)")
+        assert all(t and t.startswith("from the date it was taken") for t in titles), titles
 
-        # a new age re-sorts the grid
-        page.fill("#grid .card:nth-child(1) input.age", "60")
-        page.press("#grid .card:nth-child(1) input.age", "Tab")
-        expect = ",".join(order[1:3] + [order[0], "biden.jpg"])
+        # drag the last face to the front: the order becomes manual; "Sort by date/age" restores it
+        page.drag_and_drop("#grid .card:nth-child(4)", "#grid .card:nth-child(1)")
+        expect = ",".join([order[3]] + order[:3])
         page.wait_for_function(f"() => ({names_js})() === {expect!r}", timeout=15_000)
-
-        # drag the third face to the front
-        page.drag_and_drop("#grid .card:nth-child(3)", "#grid .card:nth-child(1)")
-        expect = ",".join([order[0]] + order[1:3] + ["biden.jpg"])
-        page.wait_for_function(f"() => ({names_js})() === {expect!r}", timeout=15_000)
+        assert "Ordered by hand" in page.text_content("#order-hint")
+        page.click("#sort-age")
+        page.wait_for_function(f"() => ({names_js})() === {','.join(order)!r}", timeout=15_000)
 
         # the face recommended for removal is left out by default; one click includes it, one more leaves it out
         assert page.text_content("#grid .card.excluded .name") == "biden.jpg"
@@ -99,7 +101,7 @@ def test_upload_review_render_and_watch(browser, server, samples):
         page.wait_for_function("() => document.querySelectorAll('#grid .card.excluded').length === 1", timeout=15_000)
         assert page.text_content("#grid .card.excluded .name") == "biden.jpg"
         assert "3 of 4 used" in page.text_content("#count")
-        assert "by estimated age" in page.text_content("#order-hint")
+        assert "by the date" in page.text_content("#order-hint")
 
         # render with the morph engine, small and short
         page.select_option("#engine", "morph")
