@@ -95,3 +95,21 @@ def test_lab_bad_input_is_one_line_and_keeps_finished_latents(tmp_path, video):
     assert res.exit_code == 1 and "not mixing" in res.output
     res = runner.invoke(app, ["lab", "linearity", str(tmp_path / "missing.mp4"), "-o", str(out)])
     assert res.exit_code == 1 and "does not exist" in res.output
+
+
+def test_lab_reads_fitted_direction_files_and_refuses_other_generators(tmp_path):
+    from facereel.lab.linearity import LabError
+    from facereel.latent.directions import Direction, save_direction
+    from facereel.pipelines.lab import load_direction
+
+    v = np.random.default_rng(0).standard_normal((1, 100))
+    path = save_direction(Direction(vectors=v, generator="dcgan-digiface", latent_space="z", dim=100, label="age"),
+                          tmp_path / "age.safetensors")
+    np.testing.assert_allclose(load_direction(path, (100,), "dcgan-digiface"), v[0])
+    with pytest.raises(LabError, match="made for generator dcgan-digiface"):
+        load_direction(path, (100,), "stylegan2-ffhq")
+    w = np.random.default_rng(1).standard_normal(512)
+    np.save(tmp_path / "w.npy", w)
+    assert load_direction(tmp_path / "w.npy", (18, 512)).shape == (18, 512)     # one w for every layer
+    with pytest.raises(LabError, match="another generator or latent space"):
+        load_direction(tmp_path / "w.npy", (100,))

@@ -20,6 +20,7 @@ import numpy as np
 from facereel.batch.runner import BatchReport, run_batch
 from facereel.batch.stages import InvertStage
 from facereel.batch.store import BatchError, ResultStore
+from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
 from facereel.lab import linearity as L
 from facereel.lab import report as R
@@ -55,21 +56,33 @@ class LinearityResult:
     people: list[dict]
 
 
-def load_direction(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
-    """An age direction from a ``.npy`` vector or a ``.npz`` with a ``direction`` array, checked
-    against the latent shape (one w-sized vector is used on every layer of a W+ code)."""
+def load_direction(path: str | Path, shape: tuple[int, ...], generator: str | None = None) -> np.ndarray:
+    """An age direction checked against the latent shape (one w-sized vector is used on every layer
+    of a W+ code): a direction file from ``facereel directions fit`` (``.safetensors``) or a public
+    e4e ``.pt`` (:func:`facereel.latent.directions.load_direction`: its generator must match), a
+    ``.npy`` vector or a ``.npz`` with a ``direction`` array."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise L.LabError(f"direction file not found: {path}")
     try:
-        if p.suffix.lower() == ".npz":
+        if p.suffix.lower() in (".safetensors", ".pt"):
+            from facereel.latent.directions import load_direction as read_direction
+
+            direction = read_direction(p)
+            if generator is not None and direction.generator not in ("*", generator):
+                raise L.LabError(f"the direction {p.name} was made for generator {direction.generator}, "
+                                 f"not {generator}")
+            d = np.asarray(direction.vector(0), np.float64)
+        elif p.suffix.lower() == ".npz":
             with np.load(p, allow_pickle=False) as z:
                 if "direction" not in z.files:
                     raise L.LabError(f"{p.name} has no 'direction' array")
                 d = np.asarray(z["direction"], np.float64)
         else:
             d = np.asarray(np.load(p, allow_pickle=False), np.float64)
-    except (OSError, ValueError) as exc:
+    except L.LabError:
+        raise
+    except (OSError, ValueError, FacereelError) as exc:
         raise L.LabError(f"cannot read the direction {p.name}: {exc}") from None
     size = int(np.prod(shape))
     if d.size == size:
@@ -156,7 +169,7 @@ def analyse(data: LabLatents, options: LinearityOptions) -> tuple[list, list, li
     pairs = [L.pair_errors(lat_a, ages_a, a, b) for a, b in pairs_req]
     direction_pairs = []
     if options.direction:
-        d = load_direction(options.direction, lat.shape[1:])
+        d = load_direction(options.direction, lat.shape[1:], data.generator)
         direction_pairs = [L.pair_errors(lat_a, ages_a, a, b, direction=d) for a, b in pairs_req]
     span_list = list(options.spans) or [round((hi - lo) / 4, 2), round((hi - lo) / 2, 2)]
     span_list = [s for s in span_list if s > 0]
