@@ -14,7 +14,15 @@
 ``GET /api/jobs/{jid}/events``              Server-Sent Events: progress, then done/failed/cancelled
 ``POST /api/jobs/{jid}/cancel``             stop a job
 ``GET /api/jobs/{jid}/result``              the finished video/GIF (``?download=1``)
-``POST /uploadFile`` ``/uploadName``        the seed's endpoints, same shapes
-``POST /generateGif`` ``GET /storage/{n}``
+``POST /api/projects/{pid}/analyze``       analyse again what was left unanalysed
+``POST /uploadFileAPI`` ``/uploadNameAPI``  the time-lapse thesis' client's endpoints, its shapes
+``POST /generateGifAPI`` ``GET /storage/{n}`` (also without the ``API`` suffix)
 ==========================================  =====================================================
+
+Layout: :mod:`~facereel.web.app` (``create_app``), :mod:`~facereel.web.schemas` (request models,
+converted to :mod:`facereel.options` objects), :mod:`~facereel.web.guard` (Host/Origin/CORS/body
+limits), :mod:`~facereel.web.errors` (facereel errors mapped to HTTP once),
+:mod:`~facereel.web.service` (the operations), :mod:`~facereel.web.routers` (one per resource,
+``legacy`` for the seed's and thesis' endpoints), :mod:`~facereel.web.server` (uvicorn with
+header timeouts and a graceful stop).
 """
