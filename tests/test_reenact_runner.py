@@ -175,3 +175,42 @@ def test_learned_refuses_a_checkpoint_of_another_kind(tmp_path):
                 "opts": {}}, p)
     with pytest.raises(ReenactError, match="not a pose-and-expression-transfer checkpoint.*mapping_net"):
         load_transfer_network(p)
+
+
+class _Constant(DriverCrop):
+    """Cheap method: a constant output per frame (no landmark model), to measure the runner itself."""
+
+    def drive(self, frame_rgb):
+        return np.full((64, 64, 3), int(frame_rgb[0, 0, 0]), np.uint8)
+
+
+def _flat_video(path, n):
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((256, 256, 3), i % 250, np.uint8), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
+def test_frames_stream_with_flat_memory(tmp_path, samples):
+    import tracemalloc
+
+    peaks = {}
+    for n in (30, 150):
+        drv = tmp_path / f"v{n}.mp4"
+        _flat_video(drv, n)
+        tracemalloc.start()
+        rep = reenact_video(drv, samples / "biden.jpg", tmp_path / f"o{n}.mp4", ReenactOptions(size=64),
+                            method=_Constant())
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert rep.frames == n
+    # 120 more decoded frames would be 23 MB more; streaming keeps the peak where it was
+    assert peaks[150] < peaks[30] + 8e6, peaks
