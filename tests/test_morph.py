@@ -102,7 +102,7 @@ def _keyframes(s=96):
 
 def test_morph_engine_ends_and_blend_source():
     kfs = _keyframes()
-    e = get_engine("morph")
+    e = get_engine("morph", head=False)  # synthetic texture: no person to segment
     assert isinstance(e, MorphEngine)
     e.prepare(kfs)
     assert np.array_equal(e.frame(0, 0.0), kfs[0].image)          # λ = 0: undistorted keyframe
@@ -130,7 +130,7 @@ def test_morph_without_landmarks_cross_dissolves():
 
 def test_spline_path_passes_through_keyframes():
     kfs = _keyframes() + _keyframes()[::-1]
-    e = MorphEngine(path="spline")
+    e = MorphEngine(path="spline", head=False)
     e.prepare(kfs)
     a, b, t = e.shapes(1, 0.0)
     assert np.allclose(t, a)
@@ -170,3 +170,29 @@ def test_warp_to_landmarks():
     assert np.abs(out.astype(int) - ref.astype(int))[inside].max() <= 1
     with pytest.raises(ValueError):
         warp_to_landmarks(img, lm, lm[:10])
+
+
+@pytest.mark.slow
+def test_head_layers_on_sample_photos():
+    """Real photos: the whole head moves (one outline, between the two), exact at λ = 0, and the
+    full-head ghosting at mid-gap is far below the pixel dissolve's."""
+    from facereel.metrics.ghosting import GhostReference
+    from facereel.pipelines.timelapse import keyframe_landmarks, load_keyframes
+    from facereel.samples import SAME_PERSON, sample_path
+
+    kfs, _, _ = load_keyframes([str(sample_path(n)) for n in SAME_PERSON[:2]], size=256, keep_flagged=True)
+    keyframe_landmarks(kfs)
+    e = MorphEngine()
+    e.prepare(kfs)
+    assert e.layers is not None and all(la is not None for la in e.layers)
+    n = len(e.marks[0])
+    assert all(len(m) == n for m in e.marks)
+    a = kfs[0].image.astype(int)
+    near = e.frame(0, 1e-6).astype(int)
+    assert np.abs(near - a).mean() < 1.0
+    c = get_engine("crossfade")
+    c.prepare(kfs)
+    ref = GhostReference.build(kfs[0].image, kfs[1].image)
+    assert ref.ghost(e.frame(0, 0.5)) < 0.5 * ref.ghost(c.frame(0, 0.5))
+    fr = e.frames([(0, 0.25)])[0]
+    assert e.blend_source(0, fr).shape == fr.shape

@@ -12,6 +12,12 @@ For the frame at fraction λ of gap j (Beier–Neely style, Wolberg's "Image mor
    over triangles;
 4. cross-dissolve (1−λ)·warp_j + λ·warp_{j+1}.
 
+With ``head`` on (the default where the person segmentation model is available), every keyframe
+also gets a :class:`facereel.render.head.HeadLayer`: points on the head and hair outline, ears,
+neck and shoulders join the correspondences, the outline is warped with the image (a fourth
+channel) and :func:`facereel.render.head.composite` shows one feathered silhouette between the
+two over the two cross-dissolving background plates, instead of two translucent ones.
+
 The map is a backward map from a triangulation of the *target* shape, so it is continuous
 everywhere: folds in the source shapes can squeeze texture but never open holes or tears.
 """
@@ -241,9 +247,13 @@ class MorphEngine(Engine):
     batch_size = 1
 
     def __init__(self, border_per_side: int = 8, path: str = "linear", detect: bool = True,
-                 ring_scales: Sequence[float] = (1.35, 1.8)):
+                 ring_scales: Sequence[float] = (1.35, 1.8), head: bool | str = "auto"):
         if path not in ("linear", "spline"):
             raise ValueError(f"unknown landmark path {path!r}; use 'linear' or 'spline'")
+        if head not in (True, False, "auto"):
+            raise ValueError(f"head must be True, False or 'auto', got {head!r}")
+        self.head = head
+        self.layers: list | None = None
         self.border_per_side = int(border_per_side)
         self.ring_scales = tuple(float(r) for r in ring_scales)
         self.path = path
@@ -275,15 +285,42 @@ class MorphEngine(Engine):
         counts = {m.shape[0] for m in marks if m is not None}
         if len(counts) > 1:
             raise ValueError(f"keyframe landmark sets differ in size: {sorted(counts)}")
-        # rings around the face (see face_rings) for every keyframe that has landmarks
         have = [i for i, m in enumerate(marks) if m is not None]
-        if have and self.ring_scales:
+        self.layers = self._head_layers(marks, have) if self.head and len(have) >= 2 else None
+        if self.layers is not None:
+            for i in have:
+                marks[i] = np.concatenate([marks[i], self.layers[i].points])
+        # otherwise rings around the face (see face_rings) for every keyframe that has landmarks
+        elif have and self.ring_scales:
             ringed = face_rings([marks[i] for i in have], w, h, self.ring_scales)
             for i, m in zip(have, ringed, strict=True):
                 marks[i] = m
         self.marks = marks
         self._recent = {}
         self._tri = {}
+
+    def _head_layers(self, marks: list, have: list[int]) -> list | None:
+        """One HeadLayer per keyframe with landmarks, or None (then the face rings are used)."""
+        from scipy.spatial import ConvexHull
+
+        from facereel.render.head import build_layer
+
+        hull = ConvexHull(np.mean([marks[i] for i in have], axis=0)).vertices
+        layers: list = [None] * len(marks)
+        for i in have:
+            k = self.keyframes[i]
+            try:
+                layers[i] = build_layer(k.image, marks[i], hull, k.meta.get("person_mask"))
+            except Exception as exc:  # noqa: BLE001 - no segmentation model: the face-only morph
+                if self.head is True:
+                    raise
+                log.warning("person segmentation unavailable (%s): hair and shoulders may ghost", exc)
+                return None
+            if layers[i] is None:
+                log.warning("no person outline found on keyframe %d (%s): using the face-only morph",
+                            i, k.label or "?")
+                return None
+        return layers
 
     # -- shapes -------------------------------------------------------------------------------
     def _full(self, k: int) -> np.ndarray | None:
@@ -345,10 +382,28 @@ class MorphEngine(Engine):
     def _render(self, j: int, lam: float) -> np.ndarray:
         import cv2
 
+        if self.layers is not None and self.layers[j] is not None and self.layers[j + 1] is not None:
+            return self._render_head(j, lam)
         wa, wb = self.warps(j, lam)
         out = cv2.addWeighted(wa, 1.0 - float(lam), wb, float(lam), 0.0)
         # keep the warped keyframes for blend_source (seed Eq. 5 on aligned geometry)
         self._recent[id(out)] = (out, j, wa, wb)
+        return out
+
+    def _render_head(self, j: int, lam: float) -> np.ndarray:
+        import cv2
+
+        from facereel.render.head import composite
+
+        la, lb = self.layers[j], self.layers[j + 1]
+        a, b, t = self.shapes(j, lam)
+        w, h = self.size
+        (ax, ay), (bx, by) = dense_maps(t, [a, b], w, h, self._triangles(j, t))
+        wa = cv2.remap(la.rgba, ax, ay, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        wb = cv2.remap(lb.rgba, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out, person, m, alpha_a, alpha_b = composite(wa, wb, la.background, lb.background, lam,
+                                                     la.sdf_scale, la.feather, parts=True)
+        self._recent[id(out)] = (out, j, (wa, alpha_a), (wb, alpha_b), person, m)
         return out
 
     def frame(self, j: int, lam: float) -> np.ndarray:
@@ -366,6 +421,15 @@ class MorphEngine(Engine):
         of the un-warped face; for frames this engine did not just render it is the crop itself.
         """
         rec = self._recent.get(id(frame))
+        if rec is not None and rec[0] is frame and len(rec) == 6:
+            # head layers: keyframe k's colour inside the one outline, its own background plate
+            _, j, la, lb, person, m = rec
+            if k in (j, j + 1):
+                from facereel.render.head import layer_over
+
+                wk, ak = la if k == j else lb
+                return layer_over(wk, ak, person, m, self.layers[k].background)
+            return self.keyframes[k].image
         if rec is not None and rec[0] is frame:
             _, j, wa, wb = rec
             if k == j:
