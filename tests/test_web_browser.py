@@ -294,7 +294,7 @@ def test_thesis_client_page_on_another_origin(browser, tmp_path_factory, samples
     import http.server
     import threading
 
-    from test_web_support import ServerProcess, free_port
+    from tests.helpers.web import ServerProcess, free_port
 
     page_port = free_port()
     origin = f"http://127.0.0.1:{page_port}"
