@@ -76,7 +76,7 @@ DEFAULT_BOX = (0.13, 0.21, 0.86, 0.94)
 class FaceLabeller:
     """Labels batches of generated faces [N, H, W, 3] uint8 → {label: [N] float64}."""
 
-    def __init__(self, sources: Iterable[str] = SOURCES, *, box: tuple[float, float, float, float] | None = None,
+    def __init__(self, sources: Iterable[str] = ("agegender", "mediapipe", "emotion"), *, box: tuple[float, float, float, float] | None = None,
                  threads: bool = True):
         self.sources = tuple(sources)
         for s in self.sources:
