@@ -249,7 +249,27 @@ def measure(video: Path, keyframe_indices: list[int], gaps: int) -> dict:
     t = time.perf_counter()
     rep = evaluate_frames(frames, kidx, landmarks="mediapipe")
     rep["seconds"] = time.perf_counter() - t
+    # the mid-gap frame of each measured gap, for the side-by-side PNG
+    rep["mid_frames"] = [frames[(a + b) // 2] for a, b in zip(kidx[:-1], kidx[1:], strict=True)]
     return rep
+
+
+def save_side_by_side(cols: dict, path: Path) -> Path:
+    """One row per video (label on the left), one column per gap: the mid-gap frames."""
+    import cv2
+    from PIL import Image
+
+    rows = []
+    for name, rep in cols.items():
+        tiles = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA) for f in rep["mid_frames"]]
+        label = np.full((256, 160, 3), 255, np.uint8)
+        for k, word in enumerate(name.split()):
+            cv2.putText(label, word, (8, 110 + 30 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+        rows.append(np.concatenate([label, *tiles], 1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    Image.fromarray(np.concatenate(rows, 0)).save(path)
+    return path
 
 
 def _fmt(v, spec=".3f") -> str:
@@ -346,6 +366,8 @@ def main() -> int:
         rows = [
             ("ghosting mean (lower better)", lambda r: r["ghosting"]["mean"], ".3f"),
             ("ghosting mid-gap (lower better)", lambda r: r["ghosting"]["mid_gap_mean"], ".3f"),
+            ("head ghosting mean (hair/ears)", lambda r: r["ghosting_head"]["mean"], ".3f"),
+            ("head ghosting mid-gap", lambda r: r["ghosting_head"]["mid_gap_mean"], ".3f"),
             ("identity in-between (higher)", lambda r: r["identity"]["in_between_mean"], ".3f"),
             ("identity min (higher)", lambda r: r["identity"]["min"], ".3f"),
             ("frame diff mean / p95 (grey lv)", None, None),
@@ -367,6 +389,15 @@ def main() -> int:
                     cells.append(_fmt(fn(r), spec))
             print(f"   {label:<34}" + "".join(f"{c:>20}" for c in cells))
         print(f"\n   peak RSS: facereel process {_rss_mb():.0f} MB; load average at the end {os.getloadavg()[0]:.1f}")
+        hm = cols["facereel morph"]["ghosting_head"]["mid_gap_mean"]
+        hc = cols["facereel crossfade"]["ghosting_head"]["mid_gap_mean"]
+        if hm is not None and hc:
+            print(f"   head ghosting mid-gap morph / crossfade = {hm / hc:.3f} (goal <= 0.333: "
+                  f"{'MET' if hm <= hc / 3 else 'NOT met'})")
+        png_dir = args.keep or Path("bench_out")
+        png_dir.mkdir(parents=True, exist_ok=True)
+        png = save_side_by_side(cols, png_dir / "timelapse_midgap.png")
+        print(f"   mid-gap frames side by side: {png}")
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             for p in (e2e["video"], cf_video, e2e["manifest"]) + ((fl["video"],) if "video" in fl else ()):

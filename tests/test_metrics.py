@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -272,3 +273,21 @@ def test_evaluate_runs_the_tested_accumulators():
     ghost, diff = GhostingCurve([0, 6, 12], [a, b, c], region), FrameDifferences(region)
     assert run(iter(frames), [ghost, diff]) == 13
     assert ghost.result() == g and diff.result()["diffs"] == d["diffs"]
+
+
+@pytest.mark.slow
+def test_head_ghosting_sees_the_hair_outline():
+    """Head-region ghosting (face, hair, ears, neck) on real photos: a pixel dissolve of two
+    photos of one person reads ~λ there too, and the mask covers more than the inner face."""
+    from facereel.metrics.ghosting import GhostReference, head_mask
+    from facereel.pipelines.timelapse import load_keyframes
+    from facereel.samples import SAME_PERSON, sample_path
+
+    kfs, _, _ = load_keyframes([str(sample_path(n)) for n in SAME_PERSON[:2]], size=256, keep_flagged=True)
+    a, b = kfs[0].image, kfs[1].image
+    m = head_mask(a, b)
+    assert m is not None and 0.2 < m.mean() < 0.95
+    ref = GhostReference.build(a, b, within=m)
+    mid = cv2.addWeighted(a, 0.5, b, 0.5, 0.0)
+    assert 0.3 < ref.ghost(mid) < 0.7
+    assert ref.ghost(a) < 0.1

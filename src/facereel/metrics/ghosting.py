@@ -84,7 +84,9 @@ class GhostReference:
     @classmethod
     def build(cls, key_a: np.ndarray, key_b: np.ndarray, region: Box | None = None, *,
               sigma: float | None = None, quantile: float = 75.0, radius: int | None = None,
-              ratio: float = 0.5) -> GhostReference:
+              ratio: float = 0.5, within: np.ndarray | None = None) -> GhostReference:
+        """``within``: an [H, W] bool mask of the frame (e.g. :func:`head_mask`); edges are
+        counted only there, and ``region`` becomes its bounding box."""
         import cv2
 
         if key_a.shape != key_b.shape:
@@ -92,14 +94,20 @@ class GhostReference:
         s = _scale(key_a.shape)
         sigma = max(0.5, s) if sigma is None else sigma
         r = max(1, round(2 * s)) if radius is None else radius
+        if within is not None:
+            ys, xs = np.nonzero(within)
+            if not len(ys):
+                raise ValueError("empty mask")
+            region = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         l, t, rr, b = region if region is not None else (0, 0, key_a.shape[1], key_a.shape[0])
         ga = gradient_field(key_a, sigma)[t:b, l:rr]
         gb = gradient_field(key_b, sigma)[t:b, l:rr]
         ma, mb = np.linalg.norm(ga, axis=-1), np.linalg.norm(gb, axis=-1)
         kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
         da, db = cv2.dilate(ma, kernel), cv2.dilate(mb, kernel)  # strongest edge within r px
-        mask_a = (ma > np.percentile(ma, quantile)) & (db < ratio * ma)
-        mask_b = (mb > np.percentile(mb, quantile)) & (da < ratio * mb)
+        inside = np.ones(ma.shape, bool) if within is None else within[t:b, l:rr]
+        mask_a = (ma > np.percentile(ma[inside], quantile)) & (db < ratio * ma) & inside
+        mask_b = (mb > np.percentile(mb[inside], quantile)) & (da < ratio * mb) & inside
         return cls(ga, gb, mask_a, mask_b, (l, t, rr, b), sigma)
 
     def presence(self, frame: np.ndarray) -> tuple[float, float]:
@@ -130,6 +138,35 @@ def ghost_score(frame: np.ndarray, key_a: np.ndarray, key_b: np.ndarray, region:
     return GhostReference.build(key_a, key_b, region).ghost(frame)
 
 
+def head_mask(key_a: np.ndarray, key_b: np.ndarray) -> np.ndarray | None:
+    """[H, W] bool: the whole head region of a keyframe pair — face, hair, ears, neck.
+
+    The union of both keyframes' person segmentations (:mod:`facereel.faces.segmentation`),
+    grown by 4·size/256 px so both sides of each outline count (a second hair silhouette is an
+    edge *on* the outline), cut below the neck: rows down to 0.6 face heights under the lower
+    face box edge.  None when no person is found.
+    """
+    import cv2
+
+    from facereel.faces.segmentation import person_mask
+
+    s = _scale(key_a.shape)
+    m = (person_mask(key_a) > 0.5) | (person_mask(key_b) > 0.5)
+    if not m.any():
+        return None
+    r = max(1, round(4 * s))
+    m = cv2.dilate(m.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+    from facereel.metrics.identity import observe_face
+
+    boxes = [observe_face(k, descriptor=False, landmarks=None).box for k in (key_a, key_b)]
+    boxes = [b for b in boxes if b is not None]
+    if boxes:
+        bottom = max(b[3] for b in boxes)
+        height = max(b[3] - b[1] for b in boxes)
+        m[int(min(m.shape[0], bottom + 0.6 * height)):] = False
+    return m if m.any() else None
+
+
 #: the middle half of a gap (λ in [0.25, 0.75]), where a dissolve's ghosts are strongest
 MID_GAP = (0.25, 0.75)
 DEFINITION = ("min(c_A, c_B): fraction of each neighbouring keyframe's distinctive edges present at its own "
@@ -142,7 +179,10 @@ class GhostingCurve:
     at a time.  ``keyframe_images``: one per index, in the order of ``keyframe_indices``."""
 
     def __init__(self, keyframe_indices: Sequence[int], keyframe_images: Sequence[np.ndarray],
-                 region: Box | None = None) -> None:
+                 region: Box | None = None, head: bool = False) -> None:
+        """``head``: measure inside :func:`head_mask` of each pair (face, hair, ears, neck)
+        instead of ``region`` (the inner face)."""
+        self.head = head
         if len(keyframe_images) != len(keyframe_indices):
             raise ValueError("one image per keyframe index is needed")
         order = np.argsort(list(keyframe_indices), kind="stable")
@@ -163,7 +203,9 @@ class GhostingCurve:
         g = self._gap
         if g < len(k) - 1 and k[g] < i < k[g + 1]:
             if self._ref is None:
-                self._ref = GhostReference.build(self.images[g], self.images[g + 1], self.region)
+                a, b = self.images[g], self.images[g + 1]
+                within = head_mask(a, b) if self.head else None
+                self._ref = GhostReference.build(a, b, None if within is not None else self.region, within=within)
             ghost = self._ref.ghost(frame)
             self.ghosts.append(ghost)
             if MID_GAP[0] <= (i - k[g]) / (k[g + 1] - k[g]) <= MID_GAP[1]:
@@ -184,7 +226,7 @@ class GhostingCurve:
 
 def ghosting_curve(frames: Iterable[np.ndarray], keyframe_indices: Sequence[int],
                    keyframe_images: Sequence[np.ndarray] | None = None, region: Box | None = None,
-                   progress: Progress | None = None, total: int | None = None) -> dict:
+                   progress: Progress | None = None, total: int | None = None, head: bool = False) -> dict:
     """ghost(F) of every frame strictly between two keyframes (None at keyframes and outside).
 
     ``keyframe_images`` (one per index) lets ``frames`` stream; without them the frames are
@@ -195,6 +237,6 @@ def ghosting_curve(frames: Iterable[np.ndarray], keyframe_indices: Sequence[int]
     if keyframe_images is None:
         frames = list(frames)
         keyframe_images = [frames[int(k)] for k in keyframe_indices]
-    acc = GhostingCurve(keyframe_indices, keyframe_images, region)
+    acc = GhostingCurve(keyframe_indices, keyframe_images, region, head=head)
     run(frames, [acc], progress, total)
     return acc.result()
