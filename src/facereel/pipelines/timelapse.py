@@ -472,7 +472,10 @@ def render_timelapse(
                          prepare_progress=prepare_progress, analyze_options=analyze_options,
                          **({"engine": ready} if ready is not None else {}))
     s = job.size
-    with open_writer(out_path, fmt, fps=options.fps, size=(s, s), **(writer_options or {})) as w:
+    wopts = dict(writer_options or {})
+    if fmt == "gif":  # one palette for the video, from the keyframes every frame is mixed from
+        wopts.setdefault("palette_images", [k.image for k in job.keyframes])
+    with open_writer(out_path, fmt, fps=options.fps, size=(s, s), **wopts) as w:
         for f in job.frames(progress):
             w.write(f)
     return TimelapseResult(
