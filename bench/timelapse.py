@@ -272,6 +272,34 @@ def save_side_by_side(cols: dict, path: Path) -> Path:
     return path
 
 
+def gif_and_stabilize(manifest_path: Path, work: Path, size: int, n_frames: int = 49) -> dict:
+    """GIF against MP4 on the same streamed frames, and what --stabilize does to the keyframes."""
+    from facereel.pipelines.timelapse import plan_timelapse
+    from facereel.render.stabilize import landmark_jitter, stabilize_keyframes
+    from facereel.render.video import open_writer
+
+    job = plan_timelapse(manifest_path, engine="morph", frames_per_gap=FRAMES_PER_GAP, size=size, keep_flagged=True)
+    frames = list(itertools.islice(job.frames(), n_frames))
+    out = {"frames": len(frames)}
+    for fmt, kw in (("mp4", {}), ("gif", {"palette_images": [k.image for k in job.keyframes]})):
+        path = work / f"cost.{fmt}"
+        t = time.perf_counter()
+        with open_writer(path, fmt, fps=24, size=(size, size), **kw) as w:
+            for f in frames:
+                w.write(f)
+        out[fmt] = (time.perf_counter() - t, path.stat().st_size)
+    kfs = [k for k in job.keyframes if k.landmarks is not None]
+    stab = stabilize_keyframes(kfs)
+
+    def eyes(ks):
+        pts = np.stack([np.asarray(k.landmarks, np.float64) for k in ks])          # [K, 478, 2]
+        centre = pts[:, [468, 473]].mean(1) if pts.shape[1] > 473 else pts.mean(1)
+        return float(np.linalg.norm(centre - centre.mean(0), axis=1).mean()), landmark_jitter(pts)
+
+    out["stabilize"] = {"off": eyes(kfs), "on": eyes(stab)}
+    return out
+
+
 def _fmt(v, spec=".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
@@ -394,6 +422,15 @@ def main() -> int:
         if hm is not None and hc:
             print(f"   head ghosting mid-gap morph / crossfade = {hm / hc:.3f} (goal <= 0.333: "
                   f"{'MET' if hm <= hc / 3 else 'NOT met'})")
+        gs = gif_and_stabilize(e2e["manifest"], work, args.size)
+        (tm, sm), (tg, sg) = gs["mp4"], gs["gif"]
+        print(f"\n4. GIF against MP4, the same {gs['frames']} streamed frames at {args.size}: MP4 {tm:.2f} s "
+              f"{sm / 1e6:.2f} MB, GIF {tg:.2f} s {sg / 1e6:.2f} MB; GIF/MP4 time {tg / tm:.2f} "
+              f"(goal <= 2: {'MET' if tg <= 2 * tm else 'NOT met'})")
+        st = gs["stabilize"]
+        print(f"5. --stabilize on the {e2e['keyframes']} keyframes: eye-centre spread (mean distance to the mean, px) "
+              f"off {st['off'][0]:.2f} -> on {st['on'][0]:.2f}; keyframe-to-keyframe landmark jitter "
+              f"off {st['off'][1]:.2f} -> on {st['on'][1]:.2f} px")
         png_dir = args.keep or Path("bench_out")
         png_dir.mkdir(parents=True, exist_ok=True)
         png = save_side_by_side(cols, png_dir / "timelapse_midgap.png")

@@ -121,6 +121,18 @@ def stabilize_keyframes(keyframes: Sequence[Keyframe], sigma: float | None = 1.5
     params = np.stack([_params(p, center) for p in poses])                    # [K, 4]
     params[:, 1] = np.unwrap(params[:, 1])
     smooth = smooth_series(params, sigma)
+    # the aligned crops may already be at the floor: a correction that does not bring the eye
+    # centres closer together than they are would only add resampling, so the flag is a no-op then
+    def spread(pts: np.ndarray) -> float:
+        c = pts[:, [468, 473]].mean(1) if pts.shape[1] > 473 else pts.mean(1)
+        return float(np.linalg.norm(c - c.mean(0), axis=1).mean())
+
+    corrs = [_compose(_matrix(smooth[n], center), _invert(poses[n])) for n in range(len(idx))]
+    moved = np.stack([_apply(c, marks[n]) for n, c in enumerate(corrs)])
+    if spread(moved) >= spread(marks):
+        log.info("stabilisation: the aligned crops are already steadier (eye-centre spread %.2f px) than a "
+                 "correction would make them (%.2f px); keyframes left as they are", spread(marks), spread(moved))
+        return [replace(k) for k in kfs]
     out = [replace(k) for k in kfs]
     for n, i in enumerate(idx):
         corr = _compose(_matrix(smooth[n], center), _invert(poses[n]))        # keyframe → smoothed pose
