@@ -159,3 +159,41 @@ def test_video_frames_seek_to_the_wanted_frames(tmp_path):
     for i, img in got.items():
         assert abs(float(img.mean()) - 4 * i) < 1.5
     assert sorted(_video_frames(str(path), [0, 5])) == [0, 5]
+
+
+def _reference_labels(n):
+    from facereel.checkpoints.loaders import load_generator
+    from facereel.latent.labels import FaceLabeller, sample_labelled
+    from facereel.latent.space import to_uint8
+
+    G = load_generator("dcgan-digiface", device="cpu")
+    lab = FaceLabeller.for_labels(["age"])
+    import torch
+
+    with torch.inference_mode():
+        lab.calibrate(to_uint8(G.synthesize(G.sample(list(range(16))))))
+    try:
+        return sample_labelled(G, n, seed=3, batch=7, labeller=lab)
+    finally:
+        lab.close()
+
+
+def test_labelled_samples_through_the_batch_layer_match_in_process(tmp_path):
+    from facereel.batch.stages import sample_labelled_batched
+
+    X, labels = sample_labelled_batched("dcgan-digiface", 10, ["age"], tmp_path / "s", seed=3, device="cpu",
+                                        options=BatchOptions(batch_size=4))
+    X0, labels0 = _reference_labels(10)
+    np.testing.assert_allclose(X, X0, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(labels["age"], labels0["age"], rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_labelled_samples_on_ray_match_in_process(tmp_path, ray_cluster):
+    from facereel.batch.stages import sample_labelled_batched
+
+    X, labels = sample_labelled_batched("dcgan-digiface", 10, ["age"], tmp_path / "s", seed=3, device="cpu",
+                                        options=BatchOptions(ray="auto", batch_size=3))
+    X0, labels0 = _reference_labels(10)
+    np.testing.assert_allclose(X, X0, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(labels["age"], labels0["age"], rtol=0, atol=1e-4)

@@ -172,3 +172,73 @@ class AlignInvertStage(Stage):
             for i, r in zip(ok, inv):
                 aligned[i].update(r)
         return aligned
+
+
+class LabelSamplesStage(Stage):
+    """Seeded samples of a generator, synthesised and labelled (items ``{"key", "seed"}``).
+
+    Every worker calibrates the labeller's face box on the same seeds (``calibration_seeds``)
+    in :meth:`setup`, so the labels do not depend on how items are split into batches.
+    """
+
+    name = "label"
+
+    def __init__(self, generator: str, labels: list[str], *, psi: float = 1.0, device: str = "auto",
+                 calibration_seeds: tuple[int, ...] = tuple(range(16))):
+        self.generator, self.labels, self.psi, self.device = generator, list(labels), float(psi), device
+        self.calibration_seeds = tuple(calibration_seeds)
+        self._G = self._labeller = None
+
+    def signature(self) -> str:
+        return f"label:{self.generator}:{','.join(sorted(self.labels))}:psi={self.psi}:cal={len(self.calibration_seeds)}"
+
+    def setup(self) -> None:
+        import torch
+
+        from facereel.checkpoints.loaders import load_generator
+        from facereel.latent.labels import FaceLabeller
+        from facereel.latent.space import to_uint8
+
+        self._G = load_generator(self.generator, device=self.device)
+        self._labeller = FaceLabeller.for_labels(self.labels)
+        with torch.inference_mode():
+            imgs = to_uint8(self._G.synthesize(self._G.sample(list(self.calibration_seeds), truncation_psi=self.psi)))
+        self._labeller.calibrate(imgs)
+
+    def process(self, items: list[dict]) -> list[dict]:
+        import torch
+
+        from facereel.latent.space import native_to_fit, to_uint8
+
+        seeds = [int(it["seed"]) for it in items]
+        with torch.inference_mode():
+            lat = self._G.sample(seeds, truncation_psi=self.psi)
+            imgs = to_uint8(self._G.synthesize(lat))
+            codes = native_to_fit(self._G, lat).double().cpu().numpy()
+        labels = self._labeller(imgs)
+        return [{"code": codes[i], **{k: float(v[i]) for k, v in labels.items()}} for i in range(len(items))]
+
+
+def sample_labelled_batched(generator: str, n: int, labels: list[str], store_dir=None, *, seed: int = 0, psi: float = 1.0,
+                            device: str = "auto", options=None, progress=None):
+    """Like :func:`facereel.latent.labels.sample_labelled`, through the batch layer (resumable store,
+    optionally on Ray): ``(codes [n, dim], {label: [n]})`` for seeds ``seed … seed + n − 1``.
+
+    ``store_dir`` defaults to a cache folder named by the stage signature (generator, labels, psi).
+    """
+    import hashlib
+
+    from facereel.batch.runner import run_batch
+    from facereel.batch.store import ResultStore
+    from facereel.paths import cache_dir
+
+    stage = LabelSamplesStage(generator, labels, psi=psi, device=device)
+    if store_dir is None:
+        store_dir = cache_dir("labels", hashlib.sha256(stage.signature().encode()).hexdigest()[:20])
+    store = ResultStore(store_dir, stage.signature())
+    items = [{"key": f"seed{s}", "seed": s} for s in range(seed, seed + n)]
+    run_batch(items, stage, store, options, progress=progress)
+    results = [store.get(it["key"]) for it in items]
+    codes = np.stack([np.asarray(r["code"], np.float64) for r in results])
+    names = [k for k in results[0] if k != "code"]
+    return codes, {k: np.array([r[k] for r in results], np.float64) for k in names}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-FIT_FLAGS = {"generator": "--generator", "label": "--label", "samples": "--samples", "seed": "--seed",
+FIT_FLAGS = {"ray": "--ray", "generator": "--generator", "label": "--label", "samples": "--samples", "seed": "--seed",
              "batch": "--batch", "method": "--method", "condition_on": "--condition-on",
              "components": "--components", "layers": "--layers", "psi": "--psi", "output": "--output",
              "device": "--device"}
@@ -33,6 +33,8 @@ def fit(
     batch: int = typer.Option(32, "--batch", help="Samples per forward pass."),
     output: Path = typer.Option(Path("direction.safetensors"), "--output", "-o", help="Direction file to write."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    ray: str | None = typer.Option(None, "--ray", metavar="auto|ADDRESS", show_default=False,
+                                   help="Label the samples on a Ray cluster ('auto': a running one, else local)."),
 ) -> None:
     """Sample, label with the offline models and fit a direction; write it as a direction file."""
     from facereel.commands._latent import build, run
@@ -43,7 +45,7 @@ def fit(
     opts = build(DirectionFitOptions, FIT_FLAGS, generator=generator, label=label, samples=samples, seed=seed,
                  batch=batch, method=method,
                  condition_on=tuple(x.strip() for x in condition_on.split(",") if x.strip()),
-                 components=components, layers=layers, psi=psi, output=str(output), device=device)
+                 components=components, layers=layers, psi=psi, output=str(output), device=device, ray=ray)
     d = run(fit_direction_file, opts, f"fitting {opts.label if opts.method not in ('pca', 'sefa') else opts.method}",
             str(output))
     m = {k: v for k, v in d.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

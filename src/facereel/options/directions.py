@@ -33,8 +33,12 @@ class DirectionFitOptions(Options):
     psi: float = 1.0
     output: str = "direction.safetensors"
     device: str = "auto"
+    #: label the samples through the batch layer: None in process, "auto" or an address on Ray
+    ray: str | None = None
 
     def validate(self) -> DirectionFitOptions:
+        if self.ray is not None and not str(self.ray).strip():
+            raise OptionsError("ray", "give 'auto' or a cluster address")
         _text("generator", self.generator, "a weights name or a checkpoint file")
         check_choice("method", self.method, DIRECTION_METHODS)
         if self.method not in ("pca", "sefa"):

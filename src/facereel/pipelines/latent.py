@@ -164,12 +164,22 @@ def fit_direction_file(options, progress: Progress | None = None) -> Direction:
                       metrics=metrics)
     else:
         labels_needed = [check_label(options.label)] + [check_label(x) for x in options.condition_on]
-        labeller = FaceLabeller.for_labels(labels_needed)
-        try:
-            X, labels = sample_labelled(G, options.samples, seed=options.seed, batch=options.batch,
-                                        labeller=labeller, truncation_psi=options.psi, progress=progress)
-        finally:
-            labeller.close()
+        if options.ray is not None:
+            from facereel.batch.stages import sample_labelled_batched
+            from facereel.options.batch import BatchOptions
+
+            # seeds labelled on the cluster, stored per seed: a lost worker or a rerun redoes only what is missing
+            X, labels = sample_labelled_batched(
+                options.generator, options.samples, labels_needed,
+                seed=options.seed, psi=options.psi, device=options.device,
+                options=BatchOptions(ray=options.ray, batch_size=options.batch), progress=progress)
+        else:
+            labeller = FaceLabeller.for_labels(labels_needed)
+            try:
+                X, labels = sample_labelled(G, options.samples, seed=options.seed, batch=options.batch,
+                                            labeller=labeller, truncation_psi=options.psi, progress=progress)
+            finally:
+                labeller.close()
         d = D.fit_direction(X, labels, options.label, space, method=options.method,
                             condition_on=options.condition_on, seed=options.seed)
     d.metrics.update({"samples": options.samples, "seed": options.seed, "psi": options.psi})
