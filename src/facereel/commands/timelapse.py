@@ -26,7 +26,7 @@ FLAGS = {
     "fps": "--fps", "opacity": "--opacity", "format": "--format", "keep_flagged": "--keep-flagged",
     "stabilize": "--stabilize", "latent.generator": "--generator", "latent.method": "--method",
     "latent.encoder": "--encoder", "latent.steps": "--steps", "latent.interpolation": "--interpolation",
-    "latent.blend": "--blend",
+    "latent.blend": "--blend", "extend_to": "--extend-to", "extend_direction": "--extend-direction",
 }
 DEFAULT_SIZE = 512
 
@@ -74,6 +74,12 @@ def timelapse(
                                       "spline for W+)."),
     blend: str = typer.Option("aligned", "--blend", help="--engine latent: keyframe blend: seed (Eq. 4-5 as is) or "
                                                          "aligned (keyframe warped onto the frame's landmarks first)."),
+    extend_to: str | None = typer.Option(None, "--extend-to", show_default=False,
+                                         help="--engine latent: extend before the first and after the last photo "
+                                              "to these ages, e.g. 5,80 (along --extend-direction)."),
+    extend_direction: str | None = typer.Option(None, "--extend-direction", show_default=False,
+                                                help="--engine latent: age direction for --extend-to: a file from "
+                                                     "`facereel directions fit` or a name (e4e-age)."),
     every: int | None = _video.EVERY,
     interval: float | None = _video.INTERVAL,
     start_date: str | None = _video.START_DATE,
@@ -109,6 +115,7 @@ def timelapse(
             format=format.value if format else None, keep_flagged=keep_flagged, stabilize=stabilize,
             latent=LatentOptions(generator=generator, method=method, encoder=encoder, steps=steps,
                                  interpolation=interpolation, blend=blend),
+            extend_to=extend_to, extend_direction=extend_direction,
         ).validate()
     except OptionsError as exc:
         options_failure(exc, FLAGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from . import Options, OptionsError, check_choice, check_float, check_int
+from ._latent_rules import parse_extend_to
 from .choices import ENGINES, SIZE_MAX, SIZE_MIN, TIMINGS, VIDEO_FORMATS
 from .latent import LatentOptions
 
@@ -28,6 +29,10 @@ class TimelapseOptions(Options):
     * ``keep_flagged``: keep photos flagged as duplicates or other people.
     * ``stabilize``: smooth the face's position, scale and roll across photos.
     * ``latent``: the latent engine's options (ignored by the other engines).
+    * ``extend_to``: (earlier age, later age): with the latent engine, the time-lapse is extended
+      before its first and after its last photo along ``extend_direction`` (None: not extended).
+    * ``extend_direction``: an age direction file (``facereel directions fit``) or a weights name
+      (``e4e-age``); needed with ``extend_to``.
     """
 
     engine: str = "morph"
@@ -41,6 +46,8 @@ class TimelapseOptions(Options):
     keep_flagged: bool = False
     stabilize: bool = False
     latent: LatentOptions = dataclasses.field(default_factory=LatentOptions)
+    extend_to: tuple[float, float] | None = None
+    extend_direction: str | None = None
 
     def validate(self) -> TimelapseOptions:
         check_choice("engine", self.engine, ENGINES)
@@ -61,4 +68,19 @@ class TimelapseOptions(Options):
             self.latent.validate()
         except OptionsError as exc:
             raise OptionsError(f"latent.{exc.field}", exc.message) from None
+        if self.extend_to is not None:
+            if isinstance(self.extend_to, str):
+                object.__setattr__(self, "extend_to", parse_extend_to(self.extend_to))
+            try:
+                lo, hi = (float(v) for v in self.extend_to)
+            except (TypeError, ValueError):
+                raise OptionsError("extend_to", f"give two ages (earlier, later), got {self.extend_to!r}") from None
+            parse_extend_to(f"{lo},{hi}")
+            object.__setattr__(self, "extend_to", (lo, hi))
+            if self.engine != "latent":
+                raise OptionsError("extend_to", f"extending needs the latent engine, not {self.engine}")
+            if not self.extend_direction:
+                raise OptionsError("extend_direction", "extend_to needs an age direction (a file or e4e-age)")
+        elif self.extend_direction is not None:
+            raise OptionsError("extend_direction", "only used with extend_to")
         return self

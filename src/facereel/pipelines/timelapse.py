@@ -384,10 +384,62 @@ def plan_timelapse(
         identity, warning = _check_identity(inverter, eng, kfs)
         if warning:
             warnings.append(warning)
+    if options.extend_to is not None:
+        kfs, schedule = _extend(eng, kfs, options, used)
     for w in warnings:
         log.debug("%s", w)
     return TimelapseJob(keyframes=kfs, schedule=schedule, engine=eng, options=options, timing=used,
                         skipped=skipped, manifest=manifest, warnings=warnings, identity=identity)
+
+
+def _extend(eng, kfs: list[Keyframe], options: TimelapseOptions, timing: str) -> tuple[list[Keyframe], Schedule]:
+    """Keyframes and schedule with generated keyframes before the first and after the last photo:
+    the first/last photo's latent moved along the age direction to ages down to / up to
+    ``options.extend_to`` (strengths from the age model's read-out of the renders,
+    :func:`facereel.latent.lifespan.extend_by_direction`).  The photos' keyframes are kept as they are."""
+    import torch
+
+    from facereel.latent.directions import DirectionError
+    from facereel.latent.lifespan import LifespanError, extend_by_direction
+    from facereel.latent.space import LatentSpaceError
+    from facereel.pipelines.latent import resolve_direction
+
+    if getattr(eng, "latents", None) is None or getattr(eng, "generator", None) is None:
+        raise TimelapseError("--extend-to needs the latent engine")
+    ages = [k.age for k in kfs]
+    if any(a is None for a in ages):
+        raise TimelapseError("extending needs an age for every photo (none was given or estimated for "
+                             f"{next(k.label for k in kfs if k.age is None)})")
+    lo, hi = options.extend_to
+    if lo > float(ages[0]):
+        raise TimelapseError(f"extend_to's earlier age {lo:g} is above the first photo's age {float(ages[0]):g}")
+    if hi < float(ages[-1]):
+        raise TimelapseError(f"extend_to's later age {hi:g} is below the last photo's age {float(ages[-1]):g}")
+    G = eng.generator
+    try:
+        direction = resolve_direction(options.extend_direction, G)
+        lat, out_ages, kinds = extend_by_direction(G, eng.latents, [float(a) for a in ages], direction,
+                                                   (lo, hi), batch=eng.batch_size)
+    except (DirectionError, LatentSpaceError, LifespanError) as exc:
+        raise TimelapseError(f"extend_to: {exc}") from None
+    new = [i for i, k in enumerate(kinds) if k == "extended"]
+    images = []
+    for s in range(0, len(new), eng.batch_size):
+        with torch.inference_mode():
+            images += eng._to_uint8(G.synthesize(lat[new[s:s + eng.batch_size]].to(G.device)))
+    made = iter(images)
+    photos = iter(kfs)
+    out = [Keyframe(image=next(made), landmarks=None, age=a, label=f"extended to {a:.0f}", meta={"extended": True})
+           if kind == "extended" else next(photos) for a, kind in zip(out_ages, kinds)]
+    eng.latents = lat
+    eng.keyframes = out
+    try:
+        schedule = make_schedule(len(out), frames_per_gap=options.frames_per_gap, timing=timing,
+                                 hold=options.hold, times=out_ages if timing == "age" else None)
+    except ScheduleError as exc:
+        raise TimelapseError(str(exc)) from None
+    log.info("extended: %d generated keyframes at ages %s", len(new), [round(out_ages[i], 1) for i in new])
+    return out, schedule
 
 
 def _inversion_crop(k: Keyframe, size: int, stabilized: bool) -> np.ndarray:
