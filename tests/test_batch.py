@@ -93,7 +93,7 @@ def test_stores_refuse_mixing_and_options_validate(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    ray = pytest.importorskip("ray")
+    import ray  # a dependency of the test extras: its absence fails the suite, it does not skip
     # Workers unpickle this module's stage by value (they cannot import the tests package).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

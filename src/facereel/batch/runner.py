@@ -121,7 +121,7 @@ def connect_ray(address: str):
     try:
         import ray
     except ImportError as exc:
-        raise BatchError(f"--ray needs the ray package: pip install 'ray[data]' ({exc})") from None
+        raise BatchError(f"--ray needs Ray: pip install 'facereel[ray]' ({exc})") from None
     logging.getLogger("ray.data").setLevel(logging.WARNING)   # per-dataset progress lines are noise here
     if ray.is_initialized():
         _quiet(ray)
