@@ -31,18 +31,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     raise typer.Exit(code)
 
 
+def _rich_progress() -> RichProgress:
+    """The one look of facereel's progress bars."""
+    return RichProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[Progress]:
     """Yields a ``progress(done, total)`` callback rendered as a rich progress bar."""
-    with RichProgress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as prog:
+    with _rich_progress() as prog:
         task = prog.add_task(description, total=total)
 
         def callback(done: int, total_: int) -> None:
@@ -55,15 +53,7 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Progres
 def staged_progress() -> Iterator[Callable[[str], Progress]]:
     """Yields ``stage(description)`` -> a ``progress(done, total)`` callback whose bar appears on its
     first call, so one library call with several progress callbacks shows one bar per stage."""
-    with RichProgress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as prog:
+    with _rich_progress() as prog:
 
         def stage(description: str) -> Progress:
             task = None
