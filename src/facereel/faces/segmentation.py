@@ -14,17 +14,14 @@ import atexit
 import functools
 import hashlib
 import logging
-import subprocess
-import sys
-import tempfile
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from facereel.core.atomic import write_bytes
 from facereel.core.errors import FacereelError
+from facereel.core.registry import wheel_member
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -59,25 +56,7 @@ def _sha256(data: bytes) -> str:
 def fetch_model() -> Path:
     """Downloads the MediaPipe 0.10 wheel (no dependencies), extracts the model, verifies it."""
     dest = cache_dir("models") / FILENAME
-    with tempfile.TemporaryDirectory(prefix="facereel-mediapipe-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-               "-d", tmp, WHEEL]
-        log.info("fetching %s for %s", WHEEL, FILENAME)
-        try:
-            subprocess.run(cmd, check=True, capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as exc:  # pragma: no cover - network dependent
-            detail = getattr(exc, "stderr", "") or str(exc)
-            raise SegmentationUnavailable(f"could not download {WHEEL}: {detail.strip()[-300:]}") from exc
-        wheels = sorted(Path(tmp).glob("mediapipe-*.whl"))
-        if not wheels:  # pragma: no cover - pip succeeded without a wheel
-            raise SegmentationUnavailable(f"pip download {WHEEL} left no wheel")
-        with zipfile.ZipFile(wheels[0]) as zf:
-            try:
-                data = zf.read(MEMBER)
-            except KeyError as exc:  # pragma: no cover - a different wheel layout
-                raise SegmentationUnavailable(f"{MEMBER} not found in {wheels[0].name}") from exc
-    if _sha256(data) != SHA256:
-        raise SegmentationUnavailable(f"{FILENAME} from {WHEEL} has an unexpected SHA-256 {_sha256(data)}")
+    data = wheel_member(WHEEL, "mediapipe-*.whl", MEMBER, SHA256, error=SegmentationUnavailable)
     write_bytes(dest, data)
     return dest
 
