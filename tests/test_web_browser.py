@@ -287,10 +287,10 @@ window.generate = async (encoder, opacity) => {
 </script></body></html>"""
 
 
-def test_thesis_client_page_on_another_origin(browser, tmp_path_factory, samples):
-    """A page served from another port uploads with XHR + FormData, shows the thumbnails from
-    ``/storage`` and asks a GIF (``responseType: 'blob'``) for every encoder the thesis' client
-    offers: a GIF arrives where the weights are installed, else facereel's message reaches the page."""
+def _thesis_page(browser, root: Path, samples: Path, env: dict | None = None, shot: str = "web_thesis_client.png"):
+    """The page above, served from another port against a real server (``--cors-origin`` that
+    port): upload three photos, check the thumbnails, then ask every card the client offers.
+    Returns {encoder: result of ``generate``}."""
     import http.server
     import threading
 
@@ -298,8 +298,7 @@ def test_thesis_client_page_on_another_origin(browser, tmp_path_factory, samples
 
     page_port = free_port()
     origin = f"http://127.0.0.1:{page_port}"
-    root = tmp_path_factory.mktemp("thesis-page")
-    srv = ServerProcess(root / "data", fake=False, extra=["--cors-origin", origin])
+    srv = ServerProcess(root / "data", fake=False, extra=["--cors-origin", origin], env=env)
     srv.start(timeout=120)
     (root / "index.html").write_text(THESIS_PAGE % {"base": srv.url})
     handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
@@ -316,19 +315,51 @@ def test_thesis_client_page_on_another_origin(browser, tmp_path_factory, samples
                                " && document.querySelectorAll('img.face').length === 3", timeout=30_000)
         widths = page.eval_on_selector_all("img.face", "els => els.map(e => e.naturalWidth)")
         assert widths == [256, 256, 256], widths   # not blocked by the resource policy
-        ok = {}
+        results = {}
         for encoder, opacity in (("psp", "0"), ("toonify", "50"), ("restyle", "50"), ("pixel", "100")):
             res = page.evaluate(f"generate({encoder!r}, {opacity!r})")
-            ok[encoder] = res
+            results[encoder] = res
             if res["status"] == 200:
                 assert res["type"] == "image/gif" and res["width"] == 256, res
             else:
                 assert 400 <= res["status"] < 500 and "weights" in res["error"], res
                 assert page.text_content(f"#card-{encoder} .error") == res["error"]
-        assert ok["pixel"]["status"] == 200
-        page.screenshot(path=str(ARTIFACTS / "web_thesis_client.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
         assert not errors, errors
+        return results
     finally:
         page.close()
         httpd.shutdown()
         srv.stop()
+
+
+def test_thesis_client_page_on_another_origin(browser, tmp_path_factory, samples):
+    """A page served from another port uploads with XHR + FormData, shows the thumbnails from
+    ``/storage`` and asks a GIF (``responseType: 'blob'``) for every encoder the thesis' client
+    offers: a GIF arrives where the weights are installed, else facereel's message reaches the page."""
+    results = _thesis_page(browser, tmp_path_factory.mktemp("thesis-page"), samples)
+    assert results["pixel"]["status"] == 200
+
+
+def test_thesis_client_cards_render_with_the_weights_installed(browser, tmp_path_factory, samples):
+    """The machine "with the weights": the three GAN cards' weights names (psp_ffhq_encode,
+    psp_ffhq_toonify, restyle_pSp_sg3_ffhq) hold small seeded checkpoints in the official layouts
+    (pSp over a rosinality decoder, ReStyle-pSp over StyleGAN3-R), so each card goes the whole way —
+    weights name, safe reader, encoder, latent engine, GIF — and every card of the client gets a GIF."""
+    from facereel import weights
+    from facereel.paths import cache_dir
+    from tests.helpers.encoders import write_psp_checkpoint, write_restyle_sg3_checkpoint
+
+    root = tmp_path_factory.mktemp("thesis-weights")
+    home = root / "home"
+    for shared in ("models", "samples"):       # the offline models fetched at setup stay where they are
+        (home / shared).parent.mkdir(parents=True, exist_ok=True)
+        (home / shared).symlink_to(cache_dir(shared), target_is_directory=True)
+    wdir = home / "weights"
+    write_psp_checkpoint(wdir / weights.entry("psp_ffhq_encode").filename, seed=0)
+    write_psp_checkpoint(wdir / weights.entry("psp_ffhq_toonify").filename, seed=1)
+    write_restyle_sg3_checkpoint(wdir / weights.entry("restyle_pSp_sg3_ffhq").filename, seed=2)
+    results = _thesis_page(browser, root, samples, env={"FACEREEL_HOME": str(home)},
+                           shot="web_thesis_client_weights.png")
+    assert {enc: r["status"] for enc, r in results.items()} == {"psp": 200, "toonify": 200, "restyle": 200,
+                                                                 "pixel": 200}, results

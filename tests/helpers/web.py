@@ -146,8 +146,9 @@ class ServerProcess:
     """``facereel`` web app under uvicorn in a subprocess on 127.0.0.1 (bounded start-up)."""
 
     def __init__(self, data_dir: Path, fake: bool = False, frame_delay: float = 0.0, extra: list[str] | None = None,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, env: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
+        self.env = env or {}
         self.fake = fake
         self.frame_delay = frame_delay
         self.extra = extra or []
@@ -167,7 +168,7 @@ class ServerProcess:
         if self.fake:
             cmd += ["--fake", "--frame-delay", str(self.frame_delay)]
         cmd += self.extra
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2", **self.env}
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
         deadline = time.monotonic() + timeout
