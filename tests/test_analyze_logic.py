@@ -303,3 +303,29 @@ def test_aligned_crop_cache_follows_file_and_quad(tmp_path, monkeypatch):
         pa.aligned_crop(entry, size=64, recipe="psp")
     with pytest.raises(ValueError, match="no chosen face"):
         pa.aligned_crop(PhotoEntry(path=str(photo)), size=64)
+
+
+def test_ages_from_dates_puts_dated_photos_on_one_axis():
+    """The web page's ages: years since the birth date, given or inferred as the median of
+    (date − estimate) over the person's dated photos (other people and unusable entries left out)."""
+    from facereel.manifest import Manifest
+    from facereel.pipelines.analyze.ordering import ages_from_dates, infer_birth_date
+
+    quad = SQUARE.tolist()
+
+    def entry(name, date, est, flags=()):
+        return PhotoEntry(path=name, date=date, age_estimated=est, chosen=0, quad=quad, flags=list(flags))
+
+    photos = [entry("a.jpg", "2000-01-01T00:00:00", 10.0), entry("b.jpg", "2010-01-01T00:00:00", 22.0),
+              entry("c.jpg", "2020-01-01T00:00:00", 29.0), entry("d.jpg", None, 40.0),
+              entry("e.jpg", "2015-01-01T00:00:00", 80.0, flags=["other_person"])]
+    born = infer_birth_date(photos)                       # offsets: 1990, 1988, 1991 -> median 1990
+    assert abs((born - __import__("datetime").datetime(1990, 1, 1)).days) <= 1
+    m = Manifest(photos=photos)
+    ages_from_dates(m)
+    assert m.settings["birth_date_inferred"] == born.date().isoformat()
+    assert [p.age for p in photos[:3]] == pytest.approx([10.0, 20.0, 30.0], abs=0.01)
+    assert photos[3].age is None                          # undated: untouched
+    m2 = Manifest(photos=[entry("a.jpg", "2000-01-01T00:00:00", 10.0)], birth_date="1995-01-01")
+    ages_from_dates(m2)
+    assert m2.photos[0].age == pytest.approx(5.0, abs=0.01) and "birth_date_inferred" not in m2.settings

@@ -115,6 +115,43 @@ def test_redirects_are_followed_and_checked_hop_by_hop():
                            max_pixels=10**7, allow_private=True)
 
 
+def test_the_checked_address_is_the_one_connected_to(monkeypatch):
+    """DNS rebinding: the name is resolved once per hop, by the check, and the connection goes to
+    that address.  Here the "DNS server" answers the check with the (declared public) test server
+    and any other lookup with a local address; the download must reach the test server and no
+    other lookup of the name may happen.  The server still sees the name in ``Host``."""
+    import socket
+    import types
+
+    import facereel.web.crawl as crawl_mod
+
+    real = socket.getaddrinfo
+    checked: list[str] = []
+    rebound: list[str] = []
+
+    def answer(log, addr):
+        def getaddrinfo(host, port, *a, **kw):
+            if host != "photos.example":
+                return real(host, port, *a, **kw)
+            log.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (addr, port))]
+        return getaddrinfo
+
+    monkeypatch.setattr(crawl_mod, "socket", types.SimpleNamespace(getaddrinfo=answer(checked, "127.0.0.1"),
+                                                                   SOCK_STREAM=socket.SOCK_STREAM))
+    monkeypatch.setattr(socket, "getaddrinfo", answer(rebound, "10.1.2.3"))     # what the HTTP client would get
+    monkeypatch.setattr(crawl_mod, "address_allowed", lambda ip: str(ip) == "127.0.0.1")
+    with make_search() as fake:
+        fake.routes["/moved.jpg"] = (302, "text/plain", b"/kid.jpg", 0)
+        port = fake.url.rsplit(":", 1)[1]
+        img = download_image(f"http://photos.example:{port}/moved.jpg", timeout=1, total_timeout=5,
+                             max_bytes=10**6, max_pixels=10**7)
+        assert img.sha256 == __import__("hashlib").sha256(GOOD[0]).hexdigest()
+        assert fake.hits[-2:] == ["/moved.jpg", "/kid.jpg"]
+        assert fake.hosts[-2:] == [f"photos.example:{port}"] * 2
+    assert checked == ["photos.example"] * 2 and rebound == []      # one check per hop, no second lookup
+
+
 @pytest.fixture
 def crawl_client(tmp_path):
     fake = make_search()

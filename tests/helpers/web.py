@@ -240,6 +240,7 @@ class FakeSearch:
         self.key, self.cx = key, cx
         self.queries: list[dict] = []
         self.hits: list[str] = []
+        self.hosts: list[str] = []       # the Host header of every request
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -251,6 +252,7 @@ class FakeSearch:
             def do_GET(self):
                 u = urlsplit(self.path)
                 outer.hits.append(u.path)
+                outer.hosts.append(self.headers.get("Host", ""))
                 if u.path == "/customsearch/v1":
                     q = {k: v[0] for k, v in parse_qs(u.query).items()}
                     outer.queries.append(q)

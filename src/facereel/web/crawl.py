@@ -128,7 +128,14 @@ def address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _check_host(url: str, allow_private: bool) -> None:
+def _check_host(url: str, allow_private: bool) -> tuple[str, dict[str, str], dict]:
+    """(URL to connect to, extra headers, request extensions) for ``url`` after the address check.
+
+    The host name is resolved once, here; the request then goes to the checked address itself
+    (an IP literal in the URL, the name in ``Host`` and, for https, as the TLS server name that
+    the certificate is verified against).  Letting the HTTP client resolve the name again would
+    let a DNS server answer a public address to the check and a local one to the connection
+    (DNS rebinding)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UploadError("refused URL scheme", 400)
@@ -136,15 +143,25 @@ def _check_host(url: str, allow_private: bool) -> None:
     if not host:
         raise UploadError("URL without host", 400)
     if allow_private:
-        return
+        return url, {}, {}
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise UploadError("cannot resolve the image's host", 400) from exc
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    for ip in addresses:
         if not address_allowed(ip):
             raise UploadError(f"refused address {ip} (local network or otherwise not public)", 400)
+    if not addresses:
+        raise UploadError("cannot resolve the image's host", 400)
+    ip = addresses[0]
+    literal = f"[{ip}]" if ip.version == 6 else str(ip)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = parts.netloc.rsplit("@", 1)[-1]      # name[:port], without any user info
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, {"Host": host_header}, extensions
 
 
 class _Decoder:
@@ -190,14 +207,15 @@ def download_image(url: str, *, timeout: float, total_timeout: float, max_bytes:
     deadline = time.monotonic() + total_timeout
     # Redirects are followed by hand so that every hop passes the host check.
     for _hop in range(4):
-        _check_host(url, allow_private)
+        target, host_headers, extensions = _check_host(url, allow_private)
         left = max(0.1, deadline - time.monotonic())
         try:
-            with httpx.stream("GET", url, timeout=httpx.Timeout(min(timeout, left)), follow_redirects=False,
-                              headers={"User-Agent": USER_AGENT, "Accept": "image/*",
-                                       "Accept-Encoding": "identity"}) as r:
+            with httpx.Client(timeout=httpx.Timeout(min(timeout, left)), follow_redirects=False) as client, \
+                    client.stream("GET", target, headers={"User-Agent": USER_AGENT, "Accept": "image/*",
+                                                          "Accept-Encoding": "identity", **host_headers},
+                                  extensions=extensions) as r:
                 if r.is_redirect and "location" in r.headers:
-                    url = str(r.url.join(r.headers["location"]))
+                    url = str(httpx.URL(url).join(r.headers["location"]))   # relative to the name, not the address
                     continue
                 if r.status_code != 200:
                     raise UploadError(f"HTTP {r.status_code}", 502)

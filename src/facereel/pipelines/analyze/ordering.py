@@ -44,17 +44,39 @@ def check_birth_date(photos: Sequence[_Photo], birth: datetime) -> None:
         raise AnalyzeError(f"the birth date {birth.date().isoformat()} is after the date of {named}{more}")
 
 
+def infer_birth_date(entries: Sequence) -> datetime | None:
+    """The median of (date − estimated age) over the dated photos of the person (manifest
+    entries), or None when no photo has both."""
+    offsets = [datetime.fromisoformat(e.date) - timedelta(days=365.2425 * e.age_estimated)
+               for e in entries if e.date and e.age_estimated is not None and _of_the_person(e)]
+    if not offsets:
+        return None
+    return datetime.fromtimestamp(float(np.median([o.timestamp() for o in offsets])))
+
+
+def ages_from_dates(manifest) -> None:
+    """Every dated photo's ``age`` on one time axis: years since the birth date (given, else
+    :func:`infer_birth_date`, recorded as ``settings["birth_date_inferred"]``).  For front ends that
+    order and show dated photos by date (the web page); ``analyze`` itself keeps estimates."""
+    given = datetime.fromisoformat(manifest.birth_date) if manifest.birth_date else None
+    born = given or infer_birth_date(manifest.photos)
+    if born is None:
+        return
+    if given is None:
+        manifest.settings["birth_date_inferred"] = born.date().isoformat()
+    for e in manifest.photos:
+        if e.date:
+            e.age = round(_years_between(born, datetime.fromisoformat(e.date)), 2)
+
+
 def _assign_ages_and_order(photos: Sequence[_Photo], birth: datetime | None, settings: dict) -> None:
     entries = [p.entry for p in photos]
     axis_birth = birth
     if birth is not None:
         check_birth_date(photos, birth)
     else:
-        offsets = [datetime.fromisoformat(e.date) - timedelta(days=365.2425 * e.age_estimated)
-                   for e in entries if e.date and e.age_estimated is not None and _of_the_person(e)]
-        if offsets:
-            ts = np.median([o.timestamp() for o in offsets])
-            axis_birth = datetime.fromtimestamp(float(ts))
+        axis_birth = infer_birth_date(entries)
+        if axis_birth is not None:
             settings["birth_date_inferred"] = axis_birth.date().isoformat()
     for e in entries:
         if e.date and birth is not None and "other_person" not in e.flags:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime
 from pathlib import Path
-from statistics import median
 
+from facereel.pipelines.analyze.ordering import ages_from_dates
 from facereel.web.crawl import CrawlError, GoogleCustomSearch, crawl
 from facereel.web.errors import Conflict, Unavailable
 from facereel.web.jobs import JobContext, JobError, QueueFull
@@ -17,30 +16,9 @@ from facereel.web.storage import new_id
 
 log = logging.getLogger(__name__)
 
-YEAR_S = 365.2425 * 86400
 #: below this many faces (and without a crawl or a reference) nobody is flagged as another
 #: person: the median of two or three faces is not "the person" (the thesis' rule)
 MIN_FACES_FOR_OTHER_PERSON = 4
-
-
-def date_ages(manifest) -> None:
-    """Ages of the dated photos on one axis, as the CLI's analysis does: the birth date (given,
-    else the median of date − estimated age over the dated photos of the person) turns each
-    date into an age."""
-    birth = manifest.birth_date
-    born = datetime.fromisoformat(birth).timestamp() if birth else None
-    if born is None:
-        offsets = [datetime.fromisoformat(e.date).timestamp() - e.age_estimated * YEAR_S
-                   for e in manifest.photos if e.date and e.age_estimated is not None and e.chosen is not None
-                   and "other_person" not in e.flags]
-        if offsets:
-            born = median(offsets)
-            manifest.settings["birth_date_inferred"] = datetime.fromtimestamp(born).date().isoformat()
-    if born is None:
-        return
-    for e in manifest.photos:
-        if e.date:
-            e.age = round((datetime.fromisoformat(e.date).timestamp() - born) / YEAR_S, 2)
 
 
 class AnalysisMixin:
@@ -95,7 +73,7 @@ class AnalysisMixin:
             for e in manifest.photos:
                 if "other_person" in e.flags:
                     e.flags.remove("other_person")
-        date_ages(manifest)
+        ages_from_dates(manifest)
 
     def _store_entry(self, pid: str, it: dict, entry) -> None:
         thumb_name = None
