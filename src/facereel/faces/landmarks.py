@@ -30,8 +30,7 @@ MP_WHOLE_MAX = 1280
 _mp_lock = threading.Lock()
 
 
-@functools.cache
-def _face_landmarker():
+def _create_landmarker(num_faces: int = 4):
     import mediapipe as mp  # noqa: F401  (registers the native library)
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core.base_options import BaseOptions
@@ -41,7 +40,7 @@ def _face_landmarker():
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(path)),
         running_mode=vision.RunningMode.IMAGE,
-        num_faces=4,
+        num_faces=num_faces,
         min_face_detection_confidence=0.4,
         min_face_presence_confidence=0.4,
         output_face_blendshapes=True,
@@ -51,6 +50,32 @@ def _face_landmarker():
     # Close while the interpreter is intact (MediaPipe's __del__ fails at late shutdown).
     atexit.register(_close_quietly, landmarker)
     return landmarker
+
+
+@functools.cache
+def _face_landmarker():
+    return _create_landmarker()
+
+
+class FaceLandmarker:
+    """A Face Landmarker of one's own, for a worker thread: MediaPipe releases the GIL while it
+    runs, so two of them in two threads label twice as many faces a second as the shared one
+    behind :func:`landmarks_mediapipe`'s lock.  ``num_faces`` 1: the single-face images of a
+    generator (no second mesh per image)."""
+
+    def __init__(self, num_faces: int = 1):
+        self._landmarker = _create_landmarker(num_faces)
+
+    def largest(self, rgb: np.ndarray) -> Landmarks | None:
+        """The largest face of the whole image (as :func:`landmarks_mediapipe` without a box;
+        the image is used at its own size)."""
+        faces = _run_mediapipe(np.ascontiguousarray(rgb, dtype=np.uint8), self._landmarker)
+        if not faces:
+            return None
+        return _make(*max(faces, key=lambda f: np.ptp(f[0][:, 0]) * np.ptp(f[0][:, 1])))
+
+    def close(self) -> None:
+        _close_quietly(self._landmarker)
 
 
 def _close_quietly(landmarker) -> None:
@@ -69,17 +94,21 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
-def _run_mediapipe(rgb: np.ndarray):
-    """[(points [478, 2] in rgb pixels, blendshapes, matrix)] for each face MediaPipe finds."""
+def _run_mediapipe(rgb: np.ndarray, landmarker=None):
+    """[(points [478, 2] in rgb pixels, blendshapes, matrix)] for each face MediaPipe finds
+    (with the shared landmarker, or ``landmarker``: one owned by the calling thread)."""
     import mediapipe as mp
 
     h, w = rgb.shape[:2]
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, dtype=np.uint8))
-    with _mp_lock:
-        result = _face_landmarker().detect(image)
+    if landmarker is not None:
+        result = landmarker.detect(image)
+    else:
+        with _mp_lock:
+            result = _face_landmarker().detect(image)
     faces = []
     for i, lms in enumerate(result.face_landmarks):
-        pts = np.array([(p.x * w, p.y * h) for p in lms], dtype=np.float64)
+        pts = np.array([(p.x, p.y) for p in lms], dtype=np.float64) * (w, h)
         shapes = {}
         if result.face_blendshapes and i < len(result.face_blendshapes):
             shapes = {c.category_name: float(c.score) for c in result.face_blendshapes[i]}

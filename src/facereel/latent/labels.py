@@ -18,7 +18,9 @@ every sample.  A label the models cannot read (MediaPipe finds no face) is NaN; 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -68,6 +70,8 @@ def check_label(label: str) -> str:
 PAD = 0.25
 #: side of the padded working image in pixels
 WORK = 384
+#: MediaPipe worker threads (each with its own landmarker)
+MP_WORKERS = 2
 #: face box (l, t, r, b) as fractions of the unpadded image, used until calibrated (measured
 #: with dlib HOG on DigiFace DCGAN samples)
 DEFAULT_BOX = (0.13, 0.21, 0.86, 0.94)
@@ -83,7 +87,13 @@ class FaceLabeller:
             if s not in SOURCES:
                 raise LabelError(f"unknown label source {s!r}; choose from {', '.join(SOURCES)}")
         self.box_fraction = tuple(box) if box is not None else None
-        self._pool = concurrent.futures.ThreadPoolExecutor(1) if threads and "mediapipe" in self.sources else None
+        # MediaPipe is the slowest source (one mesh per face, single-threaded inside): it runs in
+        # MP_WORKERS threads with a landmarker each, beside the age/gender and emotion nets
+        self._pool = (concurrent.futures.ThreadPoolExecutor(MP_WORKERS)
+                      if threads and "mediapipe" in self.sources else None)
+        self._landmarkers: list = []
+        self._local = threading.local()
+        self._mp_lock = threading.Lock()
 
     @classmethod
     def for_labels(cls, labels: Iterable[str], **kw) -> FaceLabeller:
@@ -126,13 +136,22 @@ class FaceLabeller:
         return self.box_fraction
 
     # -- labelling --------------------------------------------------------------------------
-    @staticmethod
-    def _mediapipe(works: list[np.ndarray]) -> list[dict[str, float]]:
-        from facereel.faces.landmarks import landmarks_mediapipe
+    def _landmarker(self):
+        """This thread's own MediaPipe landmarker (made on first use, closed by :meth:`close`)."""
+        lm = getattr(self._local, "landmarker", None)
+        if lm is None:
+            from facereel.faces.landmarks import FaceLandmarker
 
+            lm = self._local.landmarker = FaceLandmarker(num_faces=1)
+            with self._mp_lock:
+                self._landmarkers.append(lm)
+        return lm
+
+    def _mediapipe(self, works: list[np.ndarray]) -> list[dict[str, float]]:
+        landmarker = self._landmarker()
         out = []
         for w in works:
-            lm = landmarks_mediapipe(w)
+            lm = landmarker.largest(w)
             row: dict[str, float] = {}
             if lm is not None:
                 row.update({k: float(v) for k, v in lm.blendshapes.items() if not k.startswith("_")})
@@ -158,6 +177,13 @@ class FaceLabeller:
         return tuple(out)
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        with self.torch_scope():
+            return self.finish(self.begin(images))
+
+    def begin(self, images: np.ndarray):
+        """Starts labelling a batch: the MediaPipe shares go to the worker threads, the other
+        sources run now.  :meth:`finish` waits for the workers; in between the caller can make
+        the next batch (``sample_labelled`` overlaps generation with MediaPipe this way)."""
         import cv2
 
         images = np.asarray(images, dtype=np.uint8)
@@ -169,13 +195,13 @@ class FaceLabeller:
         h = images.shape[1]
         box = self._box(h, prepared[0][1], prepared[0][2]) if n else (0, 0, 0, 0)
         result = {k: np.full(n, np.nan) for k in self.labels()}
-        future = None
+        futures = []
         if "mediapipe" in self.sources:
-            if self._pool is not None:
-                future = self._pool.submit(self._mediapipe, works)
+            if self._pool is not None:   # interleaved shares: each worker gets every MP_WORKERS-th image
+                futures = [self._pool.submit(self._mediapipe, works[k::MP_WORKERS]) for k in range(MP_WORKERS)]
             else:
-                future = concurrent.futures.Future()
-                future.set_result(self._mediapipe(works))
+                futures = [concurrent.futures.Future()]
+                futures[0].set_result(self._mediapipe(works))
         if "agegender" in self.sources:
             from facereel.faces import age as agemod
             from facereel.faces.landmarks import landmarks_dlib5
@@ -204,11 +230,19 @@ class FaceLabeller:
             desc = self.descriptors(images)
             for j in range(IDENTITY_DIM):
                 result[f"identity_{j}"] = desc[:, j]
-        if future is not None:
-            for i, row in enumerate(future.result()):
-                for k, v in row.items():
-                    if k in result:
-                        result[k][i] = v
+        return result, futures
+
+    @staticmethod
+    def finish(pending) -> dict[str, np.ndarray]:
+        """The labels of a batch started by :meth:`begin`."""
+        result, futures = pending
+        n = len(next(iter(result.values()))) if result else 0
+        step = len(futures)
+        for k, future in enumerate(futures):
+            for i, row in zip(range(k, n, step), future.result(), strict=True):
+                for key, v in row.items():
+                    if key in result:
+                        result[key][i] = v
         return result
 
     def descriptors(self, images: np.ndarray) -> np.ndarray:
@@ -226,10 +260,32 @@ class FaceLabeller:
             out[i] = face_descriptor(work, landmarks_dlib5(work, box), box)
         return out
 
+    @contextlib.contextmanager
+    def torch_scope(self):
+        """Torch single-threaded while the MediaPipe workers run: torch's OpenMP threads spin
+        after each parallel region and take the cores the landmarkers need (the emotion net and
+        a DCGAN batch are small).  The previous thread count is restored on exit."""
+        import torch
+
+        old = torch.get_num_threads()
+        if self._pool is None or old == 1:
+            yield
+            return
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._mp_lock:
+            for lm in self._landmarkers:
+                lm.close()
+            self._landmarkers.clear()
+        self._local = threading.local()
 
 
 def sample_labelled(G, n: int, *, seed: int = 0, batch: int = 32, labeller: FaceLabeller | None = None,
@@ -248,14 +304,21 @@ def sample_labelled(G, n: int, *, seed: int = 0, batch: int = 32, labeller: Face
         raise LabelError(f"need at least one sample, got {n}")
     labeller = labeller or FaceLabeller()
     codes, parts = [], []
-    with torch.inference_mode():
+    pending, done = None, 0
+    with torch.inference_mode(), labeller.torch_scope():
         for start in range(0, n, max(1, batch)):
             seeds = list(range(seed + start, seed + min(n, start + batch)))
             lat = G.sample(seeds, truncation_psi=truncation_psi)
             imgs = to_uint8(G.synthesize(lat))
             codes.append(native_to_fit(G, lat).double().cpu().numpy())
-            parts.append(labeller(imgs))
-            report(progress, min(n, start + batch), n)
+            # batch k's MediaPipe shares run while batch k + 1 is generated
+            started = labeller.begin(imgs)
+            if pending is not None:
+                parts.append(labeller.finish(pending))
+                report(progress, done, n)
+            pending, done = started, min(n, start + batch)
+        parts.append(labeller.finish(pending))
+        report(progress, done, n)
     labels = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return np.concatenate(codes), labels
 
