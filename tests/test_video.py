@@ -65,11 +65,11 @@ def test_mp4_pads_odd_sizes(tmp_path):
     assert _psnr(dec[1][:33, :47], frames[1]) > 30
 
 
-@pytest.mark.parametrize("dither", [True, False])
+@pytest.mark.parametrize("dither", [True, False, "ordered", "auto"])
 def test_gif_writer(tmp_path, dither):
     frames = _frames(9)
     path = tmp_path / "v.gif"
-    with open_writer(path, fps=12.5, dither=dither) as w:
+    with open_writer(path, fps=12.5, dither=dither, fuzz=0) as w:
         for f in frames:
             w.write(f)
     with Image.open(path) as im:
@@ -86,6 +86,44 @@ def test_gif_writer(tmp_path, dither):
     # also decodable by FFmpeg
     dec, _, _ = _decode(path)
     assert len(dec) == len(frames)
+
+
+def test_gif_frame_differencing(tmp_path):
+    """After the first frame only the changed box is written (unchanged pixels transparent), and
+    the decoded frames are still the frames; a still video costs almost nothing per frame."""
+    frames = _frames(2, 64, 80)
+    moving = [frames[0].copy() for _ in range(6)]
+    for i, f in enumerate(moving):
+        f[10:20, 5 + 5 * i:15 + 5 * i] = (250, 20, 20)   # a small square moves, the rest stays
+    for name, seq in (("moving", moving), ("still", [frames[1]] * 6), ("one", moving[:1])):
+        with open_writer(tmp_path / f"{name}.gif", fps=10, dither="none", fuzz=0) as w:
+            for f in seq:
+                w.write(f)
+    sizes = {n: (tmp_path / f"{n}.gif").stat().st_size for n in ("moving", "still", "one")}
+    assert sizes["moving"] < 1.5 * sizes["one"] and sizes["still"] < 1.2 * sizes["one"]
+    with Image.open(tmp_path / "moving.gif") as im:
+        assert im.n_frames == 6
+        for i in range(6):
+            im.seek(i)
+            assert _psnr(np.asarray(im.convert("RGB")), moving[i]) > 28
+
+
+def test_gif_fuzz_bounds_the_error(tmp_path):
+    """Lossy differencing: a kept pixel is at most ``fuzz`` worse than the frame's own palette
+    colour, so the decoded frames stay within the exact GIF's error + fuzz, and the file shrinks."""
+    frames = [np.clip(f.astype(np.int16) + i, 0, 255).astype(np.uint8) for i, f in enumerate(_frames(1) * 8)]
+    got = {}
+    for fuzz in (0, 6):
+        path = tmp_path / f"f{fuzz}.gif"
+        with open_writer(path, fps=10, dither="none", fuzz=fuzz, palette_images=frames) as w:
+            for f in frames:
+                w.write(f)
+        with Image.open(path) as im:
+            got[fuzz] = [np.asarray((im.seek(i), im.convert("RGB"))[1]).astype(np.int16) for i in range(8)]
+        got[f"size{fuzz}"] = path.stat().st_size
+    for exact, lossy, f in zip(got[0], got[6], frames):
+        assert (np.abs(lossy - f).max(2) <= np.abs(exact - f).max(2) + 6).all()
+    assert got["size6"] < got["size0"]
 
 
 def test_frames_folder(tmp_path):

@@ -242,26 +242,31 @@ def _is_manifest_path(p: str | os.PathLike) -> bool:
 def keyframe_landmarks(keyframes: Sequence[Keyframe], progress: Progress | None = None) -> None:
     """Fills ``Keyframe.landmarks`` (MediaPipe 478 in crop pixels) where missing.
 
-    Runs MediaPipe on the aligned crop; if that finds no face, falls back to the manifest's
-    MediaPipe landmarks mapped from the photo into the crop through the alignment quad.
+    The analysis already ran MediaPipe on each photo: its points, mapped from the photo into the
+    crop through the alignment quad (a similarity, exact), are used where the manifest has them,
+    so no detector runs twice.  Otherwise MediaPipe runs on the aligned crop.
     """
     todo = [k for k in keyframes if k.landmarks is None]
-    from facereel.faces.landmarks import landmarks_mediapipe
-
     for n, k in enumerate(todo, 1):
-        try:
-            res = landmarks_mediapipe(k.image)
-        except Exception as exc:  # noqa: BLE001 - a detector failure only costs the warp
-            log.debug("landmarks on %s failed: %s", k.label, exc)
-            res = None
-        pts = None if res is None else np.asarray(res.points, np.float64)
+        pts = _manifest_landmarks(k)
         if pts is None:
-            pts = _manifest_landmarks(k)
+            pts = _crop_landmarks(k)
         if pts is None:
             log.warning("%s: no landmarks on the aligned crop", k.label or "keyframe")
         k.landmarks = pts
         if progress:
             progress(n, len(todo))
+
+
+def _crop_landmarks(k: Keyframe) -> np.ndarray | None:
+    from facereel.faces.landmarks import landmarks_mediapipe
+
+    try:
+        res = landmarks_mediapipe(k.image)
+    except Exception as exc:  # noqa: BLE001 - a detector failure only costs the warp
+        log.debug("landmarks on %s failed: %s", k.label, exc)
+        return None
+    return None if res is None else np.asarray(res.points, np.float64)
 
 
 def _manifest_landmarks(k: Keyframe) -> np.ndarray | None:

@@ -245,33 +245,37 @@ def _ramp_lut(sdf_scale: float, feather: float) -> np.ndarray:
 def composite(wa: np.ndarray, wb: np.ndarray, bg_a: np.ndarray, bg_b: np.ndarray, lam: float,
               sdf_scale: float, feather: float, parts: bool = False):
     """The in-between frame from warped RGBA layers ``wa``, ``wb`` ([H, W, 4] uint8) and the two
-    background plates (see the module docstring).  With ``parts`` also returns (P, M, α_A, α_B).
+    background plates (see the module docstring).  With ``parts`` also returns
+    (P, M, α_A, α_B, RGB_A', RGB_B').
 
     The SDF is linear in its uint8 code, so sdf_λ's code is the uint8 blend of the two codes and
-    every ramp is a 256-entry table; cv2.blendLinear does the per-pixel weighted means.
+    every ramp is a 256-entry table (cv2.LUT); cv2.blendLinear does the per-pixel weighted means.
+    Channels are split with OpenCV (a strided numpy copy of [..., :3] cost as much as a remap).
     """
     import cv2
 
     lam = float(lam)
     lut = _ramp_lut(sdf_scale, feather)
-    ca, cb = np.ascontiguousarray(wa[..., 3]), np.ascontiguousarray(wb[..., 3])
-    alpha_a, alpha_b = lut[ca], lut[cb]
-    m = lut[cv2.addWeighted(ca, 1.0 - lam, cb, lam, 0.0)]
-    eps = np.float32(1e-3)  # where neither has person (outer feather): the plain dissolve
-    ka = alpha_a * np.float32(1.0 - lam) + eps * np.float32(1.0 - lam)
-    kb = alpha_b * np.float32(lam) + eps * np.float32(lam)
-    person = cv2.blendLinear(np.ascontiguousarray(wa[..., :3]), np.ascontiguousarray(wb[..., :3]), ka, kb)
+    ca, cb = cv2.extractChannel(wa, 3), cv2.extractChannel(wb, 3)
+    ra, rb = cv2.cvtColor(wa, cv2.COLOR_RGBA2RGB), cv2.cvtColor(wb, cv2.COLOR_RGBA2RGB)
+    alpha_a, alpha_b = cv2.LUT(ca, lut), cv2.LUT(cb, lut)
+    m = cv2.LUT(cv2.addWeighted(ca, 1.0 - lam, cb, lam, 0.0), lut)
+    eps = 1e-3  # where neither has person (outer feather): the plain dissolve
+    ka = cv2.addWeighted(alpha_a, 1.0 - lam, alpha_a, 0.0, eps * (1.0 - lam))
+    kb = cv2.addWeighted(alpha_b, lam, alpha_b, 0.0, eps * lam)
+    person = cv2.blendLinear(ra, rb, ka, kb)
     bg = cv2.addWeighted(bg_a, 1.0 - lam, bg_b, lam, 0.0)
-    frame = cv2.blendLinear(person, bg, m, 1.0 - m)
+    frame = cv2.blendLinear(person, bg, m, cv2.subtract(1.0, m))
     if parts:
-        return frame, person, m, alpha_a, alpha_b
+        return frame, person, m, alpha_a, alpha_b, ra, rb
     return frame
 
 
-def layer_over(warped: np.ndarray, alpha: np.ndarray, person: np.ndarray, m: np.ndarray,
+def layer_over(rgb: np.ndarray, alpha: np.ndarray, person: np.ndarray, m: np.ndarray,
                background: np.ndarray) -> np.ndarray:
-    """One keyframe's colour where it has person, inside the frame's outline ``m``, over its plate."""
+    """One keyframe's colour (``rgb``: its warped RGB) where it has person, inside the frame's
+    outline ``m``, over its plate."""
     import cv2
 
-    p = cv2.blendLinear(np.ascontiguousarray(warped[..., :3]), person, alpha, 1.0 - alpha + np.float32(1e-6))
-    return cv2.blendLinear(p, background, m, 1.0 - m)
+    p = cv2.blendLinear(rgb, person, alpha, cv2.subtract(1.0 + 1e-6, alpha))
+    return cv2.blendLinear(p, background, m, cv2.subtract(1.0, m))

@@ -401,9 +401,9 @@ class MorphEngine(Engine):
         (ax, ay), (bx, by) = dense_maps(t, [a, b], w, h, self._triangles(j, t))
         wa = cv2.remap(la.rgba, ax, ay, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         wb = cv2.remap(lb.rgba, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out, person, m, alpha_a, alpha_b = composite(wa, wb, la.background, lb.background, lam,
-                                                     la.sdf_scale, la.feather, parts=True)
-        self._recent[id(out)] = (out, j, (wa, alpha_a), (wb, alpha_b), person, m)
+        out, person, m, alpha_a, alpha_b, ra, rb = composite(wa, wb, la.background, lb.background, lam,
+                                                             la.sdf_scale, la.feather, parts=True)
+        self._recent[id(out)] = (out, j, (ra, alpha_a), (rb, alpha_b), person, m)
         return out
 
     def frame(self, j: int, lam: float) -> np.ndarray:
