@@ -220,6 +220,14 @@ _BAYER8 = np.array([[0, 32, 8, 40, 2, 34, 10, 42], [48, 16, 56, 24, 50, 18, 58, 
 _CLEAR = 255
 
 
+def _channel_max(img: np.ndarray) -> np.ndarray:
+    """[H, W] uint8 largest channel of an [H, W, 3] uint8 image."""
+    import cv2
+
+    c = cv2.split(img)
+    return cv2.max(cv2.max(c[0], c[1]), c[2])
+
+
 class GifWriter(Writer):
     """Streamed GIF with ONE palette for the whole video (a global colour table), frame differencing.
 
@@ -281,7 +289,8 @@ class GifWriter(Writer):
         from PIL import Image
 
         imgs = [np.asarray(i, np.uint8) for i in (self.palette_images or [])] or [first]
-        side = 160
+        # median cut costs ~linear in pixels: a ~128k-pixel mosaic whatever the keyframe count
+        side = int(np.clip(np.sqrt(131072 / len(imgs)), 48, 160))
         tiles = [cv2.resize(np.ascontiguousarray(i[..., :3]), (side, side), interpolation=cv2.INTER_AREA) for i in imgs]
         mosaic = np.concatenate(tiles, axis=1)
         q = Image.fromarray(mosaic, "RGB").quantize(colors=self.colors, method=Image.Quantize.MEDIANCUT,
@@ -301,17 +310,30 @@ class GifWriter(Writer):
 
         if dither == "ordered":
             h, w = a.shape[:2]
-            if self._threshold is None or self._threshold.shape[:2] != (h, w):
-                # ±half a palette step (~16 levels for a 255-colour palette of one person's colours)
-                t = (_BAYER8 + 0.5) / 64.0 - 0.5
-                self._threshold = np.tile(t, (h // 8 + 1, w // 8 + 1))[:h, :w, None] * np.float32(16.0)
-            a = np.clip(a + self._threshold, 0, 255).astype(np.uint8)
+            if self._threshold is None or self._threshold[0].shape[:2] != (h, w):
+                # ±half a palette step (~16 levels for a 255-colour palette of one person's colours),
+                # as a positive and a negative uint8 part for OpenCV's saturating add / subtract
+                t = np.rint(16.0 * ((_BAYER8 + 0.5) / 64.0 - 0.5)).astype(np.int16)
+                t = np.repeat(np.tile(t, (h // 8 + 1, w // 8 + 1))[:h, :w, None], 3, axis=2)
+                self._threshold = (np.maximum(t, 0).astype(np.uint8), np.maximum(-t, 0).astype(np.uint8))
+            import cv2
+
+            a = cv2.subtract(cv2.add(a, self._threshold[0]), self._threshold[1])
         mode = Image.Dither.FLOYDSTEINBERG if dither == "floyd-steinberg" else Image.Dither.NONE
         q = np.asarray(Image.fromarray(a, "RGB").quantize(palette=self._palette, dither=mode))
         if q.max() >= _CLEAR:
             q = q.copy()
             q[q >= _CLEAR] = 0  # duplicates of entry 0 (see _make_palette)
         return q
+
+    def _rgb(self, q: np.ndarray) -> np.ndarray:
+        """[H, W, 3] uint8 colours of palette indices ``q``."""
+        if getattr(self, "_lut", None) is None or self._lut[1] is not self._palette:
+            pal = np.asarray(self._palette.getpalette()[:768], np.uint8).reshape(1, 256, 3)
+            self._lut = (np.ascontiguousarray(pal), self._palette)
+        import cv2
+
+        return cv2.LUT(cv2.merge([q, q, q]), self._lut[0])
 
     def _palette_error(self, a: np.ndarray) -> float:
         """Mean |error| (grey levels) of a 64x64 thumbnail mapped onto the palette."""
@@ -341,27 +363,36 @@ class GifWriter(Writer):
         offset = (0, 0)
         params = {"duration": self._duration_ms(self.count), "include_color_table": self._local}
         if self._prev is not None and not new_palette:
-            changed = q != self._prev
+            import cv2
+
+            # uint8 masks (0/255) and OpenCV's saturating SIMD ops: numpy's channel max and
+            # fancy-indexed palette look-ups cost more than the quantisation itself
+            changed = cv2.compare(q, self._prev, cv2.CMP_NE)
+            rgb = None
             if self.fuzz > 0 and self.dither != "floyd-steinberg":  # its noise is no colour to keep
                 # lossy differencing: a pixel whose colour on screen is at most ``fuzz`` grey levels
                 # (largest channel) worse than the new frame's own palette colour is left as it is;
                 # compared with what is shown, never with the last frame, so the error stays bounded
-                pal = np.asarray(self._palette.getpalette()[:768], np.int16).reshape(256, 3)
-                shown = np.abs(pal[self._prev] - a).max(2)
-                near = shown <= np.abs(pal[q] - a).max(2) + self.fuzz
-                changed &= ~near
-                q = np.where(changed, q, self._prev)
-            rows, cols = np.flatnonzero(changed.any(1)), np.flatnonzero(changed.any(0))
-            if rows.size:
-                y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-            else:  # nothing changed: one transparent pixel carries the delay
-                y0, y1, x0, x1 = 0, 1, 0, 1
-            self._prev = q
-            q = np.where(changed[y0:y1, x0:x1], q[y0:y1, x0:x1], np.uint8(_CLEAR))
+                rgb = self._rgb(q)
+                near = cv2.compare(_channel_max(cv2.absdiff(self._shown, a)),
+                                   cv2.add(_channel_max(cv2.absdiff(rgb, a)), self.fuzz), cv2.CMP_LE)
+                changed = cv2.bitwise_and(changed, cv2.bitwise_not(near))
+            x0, y0, w, h = cv2.boundingRect(changed)
+            if w == 0 or h == 0:  # nothing changed: one transparent pixel carries the delay
+                x0, y0, w, h = 0, 0, 1, 1
+            box = (slice(y0, y0 + h), slice(x0, x0 + w))
+            tile = np.full((h, w), _CLEAR, np.uint8)
+            cv2.copyTo(q[box], changed[box], tile)
+            cv2.copyTo(q, changed, self._prev)
+            if rgb is not None:
+                cv2.copyTo(rgb, changed, self._shown)
+            q = tile
             offset = (int(x0), int(y0))
             params.update(transparency=_CLEAR, disposal=1)
         else:
-            self._prev = q
+            self._prev = q.copy()
+            if self.fuzz > 0 and self.dither != "floyd-steinberg":
+                self._shown = self._rgb(q)
         im = Image.frombytes("P", (q.shape[1], q.shape[0]), np.ascontiguousarray(q).tobytes())
         im.putpalette(self._palette.getpalette())
         if self.count == 0:
