@@ -197,3 +197,115 @@ def test_labelled_samples_on_ray_match_in_process(tmp_path, ray_cluster):
     X0, labels0 = _reference_labels(10)
     np.testing.assert_allclose(X, X0, rtol=0, atol=1e-6)
     np.testing.assert_allclose(labels["age"], labels0["age"], rtol=0, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- many videos
+
+
+def _walk_options(**kw):
+    from facereel.options.walk import WalkOptions
+
+    return WalkOptions(**{"mode": "random", "frames": 8, "keypoints": 2, "batch": 4, "device": "cpu", **kw}).validate()
+
+
+def _frames(path):
+    from facereel.metrics.video_io import read_frames
+
+    return np.stack(list(read_frames(str(path))))
+
+
+def test_many_walks_in_process_resume_and_match_single_renders(tmp_path):
+    from facereel.options.batch import BatchRenderOptions
+    from facereel.pipelines.latent import render_walk, render_walks
+
+    opts = _walk_options()
+    render = BatchRenderOptions(out_dir=str(tmp_path / "v"), seeds=(0, 1, 2)).validate()
+    rep = render_walks(opts, render, BatchOptions(batch_size=2))
+    assert (rep.total, rep.computed, rep.errors, rep.backend) == (3, 3, [], "local")
+    videos = sorted((tmp_path / "v").glob("*.mp4"))
+    assert [p.name for p in videos] == ["random-seed0.mp4", "random-seed1.mp4", "random-seed2.mp4"]
+    assert not [p for p in (tmp_path / "v").iterdir() if ".tmp" in p.name]
+    single = render_walk(dataclasses_replace(opts, seed=1, output=str(tmp_path / "one.mp4")))
+    a, b = _frames(tmp_path / "v" / "random-seed1.mp4"), _frames(tmp_path / "one.mp4")
+    assert a.shape == b.shape == (8, 64, 64, 3) and single["frames"] == 8
+    np.testing.assert_array_equal(a, b)                        # the batch renders the same video
+    assert np.abs(a[0].astype(int) - _frames(videos[0])[0].astype(int)).mean() > 5   # seeds differ
+    mtimes = {p.name: p.stat().st_mtime_ns for p in videos}
+    rep2 = render_walks(opts, render)
+    assert (rep2.done_before, rep2.computed) == (3, 0)
+    assert {p.name: p.stat().st_mtime_ns for p in videos} == mtimes   # nothing rewritten
+    videos[2].unlink()                                         # a deleted video is rendered again
+    rep3 = render_walks(opts, render)
+    assert (rep3.done_before, rep3.computed) == (2, 1) and videos[2].is_file()
+    with pytest.raises(BatchError, match="another stage or model"):   # other settings: another folder
+        render_walks(_walk_options(frames=9), render)
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
+def test_a_failed_video_is_reported_the_rest_written_and_a_rerun_retries_it(tmp_path):
+    from facereel.batch.render import render_many
+    from facereel.pipelines.latent import WalkJob
+
+    out = tmp_path / "v"
+    items = [{"key": "a", "seed": 0, "output": str(out / "a.mp4")},
+             {"key": "bad", "seed": 1, "output": str(out / "bad.xyz")},      # no writer for .xyz
+             {"key": "c", "seed": 2, "output": str(out / "c.mp4")}]
+    rep = render_many(items, WalkJob(_walk_options()), out)
+    assert [k for k, _ in rep.errors] == ["bad"] and "xyz" in rep.errors[0][1]
+    assert (out / "a.mp4").is_file() and (out / "c.mp4").is_file() and not (out / "bad.xyz").exists()
+    items[1]["output"] = str(out / "bad.mp4")
+    rep2 = render_many(items, WalkJob(_walk_options()), out)
+    assert (rep2.done_before, rep2.computed, rep2.errors) == (2, 1, [])
+    assert _frames(out / "bad.mp4").shape[0] == 8
+
+
+def _manifest(folder, n, seed):
+    import cv2
+
+    from facereel.manifest import Manifest, PhotoEntry, save_manifest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = []
+    for i in range(n):
+        img = cv2.GaussianBlur((np.random.default_rng(seed + i).random((96, 96, 3)) * 255).astype(np.uint8), (0, 0), 3)
+        cv2.imwrite(str(folder / f"p{i}.png"), img)
+        photos.append(PhotoEntry(path=str(folder / f"p{i}.png"), chosen=0, quad=[[16, 16], [16, 80], [80, 80], [80, 16]],
+                                 faces=[{"box": [16, 16, 80, 80]}], order=i))
+    return save_manifest(Manifest(photos=photos), folder / f"person{seed}.json")
+
+
+def test_timelapses_of_several_manifests(tmp_path):
+    from facereel.options.batch import BatchRenderOptions
+    from facereel.options.timelapse import TimelapseOptions
+    from facereel.pipelines.timelapse import render_timelapses
+
+    ms = [_manifest(tmp_path / "a", 3, 0), _manifest(tmp_path / "b", 2, 10), tmp_path / "missing.json"]
+    opts = TimelapseOptions(engine="crossfade", frames_per_gap=4, size=64).validate()
+    render = BatchRenderOptions(out_dir=str(tmp_path / "v")).validate()
+    rep = render_timelapses(ms, opts, render)
+    assert [k for k, _ in rep.errors] == ["missing"]
+    assert _frames(tmp_path / "v" / "person0.mp4").shape[0] == 9 and _frames(tmp_path / "v" / "person10.mp4").shape[0] == 5
+    assert (render_timelapses(ms[:2], opts, render).computed, render_timelapses(ms[:2], opts, render).done_before) == (0, 2)
+
+
+@pytest.mark.slow
+def test_many_walks_on_ray_match_in_process(tmp_path, ray_cluster):
+    from facereel.options.batch import BatchRenderOptions
+    from facereel.pipelines.latent import render_walks
+
+    opts = _walk_options()
+    ray_out = BatchRenderOptions(out_dir=str(tmp_path / "ray"), seeds=(3, 4, 5)).validate()
+    rep = render_walks(opts, ray_out, BatchOptions(ray="auto", batch_size=1, workers=2))
+    assert (rep.computed, rep.errors, rep.backend) == (3, [], "ray")
+    local = BatchRenderOptions(out_dir=str(tmp_path / "local"), seeds=(3, 4, 5)).validate()
+    render_walks(opts, local)
+    for s in (3, 4, 5):
+        np.testing.assert_array_equal(_frames(tmp_path / "ray" / f"random-seed{s}.mp4"),
+                                      _frames(tmp_path / "local" / f"random-seed{s}.mp4"))
+    rep2 = render_walks(opts, ray_out, BatchOptions(ray="auto", batch_size=1))
+    assert (rep2.done_before, rep2.computed) == (3, 0)

@@ -75,3 +75,19 @@ def test_walk_and_emotions(tmp_path):
     assert r.exit_code == 1 and "--model" in r.output
     r = run("emotions", "train", tmp_path / "missing.mp4")
     assert r.exit_code == 1 and "no such video" in r.output
+
+
+def test_walk_many_seeds_into_a_folder(tmp_path):
+    d = tmp_path / "walks"
+    r = run("walk", "loop", "--seeds", "0-1,5", "--out-dir", d, "--frames", "6", "--keypoints", "2", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "3 walks rendered, 0 already there, 0 failed (local)" in " ".join(r.output.split())
+    assert sorted(p.name for p in d.glob("*.mp4")) == ["loop-seed0.mp4", "loop-seed1.mp4", "loop-seed5.mp4"]
+    r = run("walk", "loop", "--seeds", "0-1,5,6", "--out-dir", d, "--frames", "6", "--keypoints", "2", "--device", "cpu")
+    assert r.exit_code == 0 and "1 walks rendered, 3 already there" in " ".join(r.output.split()), r.output
+    for args, msg in ((("--seeds", "0-3"), "--seeds and --out-dir go together"),
+                      (("--ray", "auto"), "--ray and --workers apply to --seeds"),
+                      (("--seeds", "5-2", "--out-dir", d), "--seeds"),
+                      (("--seeds", "0", "--out-dir", d, "--format", "avi"), "--format")):
+        r = run("walk", *args)
+        assert r.exit_code != 0 and msg in " ".join(r.output.split()), (args, r.output)

@@ -16,6 +16,8 @@ GENERATOR_KINDS = ("stylegan2", "stylegan3", "rosinality", "dcgan")
 
 ENGINES = ("morph", "crossfade", "latent")
 VIDEO_FORMATS = ("mp4", "webm", "gif", "frames")
+#: formats of the videos a batch render writes into its folder (``--out-dir``)
+BATCH_VIDEO_FORMATS = ("mp4", "webm", "gif")
 TIMINGS = ("uniform", "age")
 INVERSION_METHODS = ("optimize", "psp", "e4e", "restyle", "hybrid")
 #: The inversion methods that run an encoder checkpoint (which brings its own decoder).

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.batch.render import RenderJob, render_many
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress, report
 from facereel.latent.directions import Direction, DirectionError, load_direction
@@ -240,16 +241,55 @@ def _progress_batches(batches, total: int, batch: int, progress):
         report(progress, done, total)
 
 
-def render_walk(options, progress: Progress | None = None) -> dict:
+def render_walk(options, progress: Progress | None = None, *, G=None) -> dict:
+    """One walk video per :class:`~facereel.options.walk.WalkOptions` (``G``: an already loaded generator)."""
     from facereel.latent.walk import plan_walk, render_frames
 
-    G = load_generator(options.generator, options.device)
+    G = G if G is not None else load_generator(options.generator, options.device)
     plan = plan_walk(G, options.mode, seed=options.seed, frames=options.frames, keypoints=options.keypoints,
                      loop_space=options.loop_space, even=options.even, truncation_psi=options.psi,
                      batch=options.batch)
     n = write_video(options.output, render_frames(G, plan, batch=options.batch, progress=progress),
                     fps=options.fps, size=options.size)
     return {"output": str(options.output), "frames": n, **{k: v for k, v in plan.info.items() if k != "pilot_change"}}
+
+
+class WalkJob(RenderJob):
+    """The walks of many seeds with the settings of one :class:`~facereel.options.walk.WalkOptions`
+    (its ``seed`` and ``output`` are each item's); the generator loads once per worker."""
+
+    def __init__(self, options):
+        self.options = options
+        self._G = None
+
+    def __getstate__(self):
+        return {"options": self.options, "_G": None}      # workers load their own generator
+
+    def signature(self) -> str:
+        o = self.options
+        return (f"walk:{o.generator}:{o.mode}:n={o.frames}:k={o.keypoints}:{o.loop_space}:even={o.even}:"
+                f"psi={o.psi}:fps={o.fps}:size={o.size}")
+
+    def setup(self) -> None:
+        if self._G is None:
+            self._G = load_generator(self.options.generator, self.options.device)
+
+    def render(self, item: dict) -> int:
+        import dataclasses
+
+        self.setup()
+        opts = dataclasses.replace(self.options, seed=int(item["seed"]), output=str(item["output"]))
+        return render_walk(opts, G=self._G)["frames"]
+
+
+def render_walks(options, render, batch=None, progress: Progress | None = None):
+    """The walk of every seed of ``render`` (:class:`~facereel.options.batch.BatchRenderOptions`) as
+    ``out_dir/<mode>-seed<S>.<format>``, in this process or on Ray (``batch``); finished videos are
+    skipped, failed ones reported.  Returns the :class:`~facereel.batch.runner.BatchReport`."""
+    out_dir = Path(render.out_dir)
+    items = [{"key": f"{options.mode}-seed{s}", "seed": int(s),
+              "output": str(out_dir / f"{options.mode}-seed{s}.{render.format}")} for s in render.seeds]
+    return render_many(items, WalkJob(options), out_dir, batch, progress=progress)
 
 
 def emotion_directions(G, *, samples: int = 1000, seed: int = 0, folder: str | None = None, batch: int = 32,

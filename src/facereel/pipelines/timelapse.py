@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facereel.batch.render import RenderJob
 from facereel.core.errors import FacereelError
 from facereel.core.progress import Progress
 from facereel.options.timelapse import LatentOptions, TimelapseOptions
@@ -541,3 +542,34 @@ def render_timelapse(
         skipped=job.skipped, gaps=list(job.schedule.gaps), seconds=time.perf_counter() - t0,
         warnings=list(job.warnings), identity=list(job.identity), manifest=job.manifest,
     )
+
+
+class TimelapseBatchJob(RenderJob):
+    """The time-lapses of many manifests with one :class:`TimelapseOptions` (items: ``{"manifest"}``)."""
+
+    def __init__(self, options: TimelapseOptions):
+        self.options = options
+
+    def signature(self) -> str:
+        import hashlib
+
+        return "timelapse:" + hashlib.sha256(repr(self.options).encode()).hexdigest()[:16]
+
+    def render(self, item: dict) -> int:
+        return render_timelapse(str(item["manifest"]), str(item["output"]), self.options).frames
+
+
+def render_timelapses(manifests: Sequence[str | os.PathLike], options: TimelapseOptions, render, batch=None,
+                      progress: Progress | None = None):
+    """The time-lapse of every manifest as ``out_dir/<manifest stem>.<format>`` (``render``:
+    :class:`~facereel.options.batch.BatchRenderOptions`), in this process or on Ray (``batch``);
+    finished videos are skipped, failed ones reported.  Returns the :class:`BatchReport`."""
+    from facereel.batch.render import render_many
+
+    out_dir = Path(render.out_dir)
+    stems = [Path(m).stem for m in manifests]
+    items = []
+    for m, stem in zip(manifests, stems):
+        name = stem if stems.count(stem) == 1 else f"{stem}-{Path(m).parent.name}"
+        items.append({"key": name, "manifest": str(Path(m).resolve()), "output": str(out_dir / f"{name}.{render.format}")})
+    return render_many(items, TimelapseBatchJob(options), out_dir, batch, progress=progress)
