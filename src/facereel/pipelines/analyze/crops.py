@@ -184,6 +184,10 @@ def resolve_manifest(source, options: AnalyzeOptions | None = None, *, progress:
     return collection.analyze_collection(paths, options, progress=progress)
 
 
+#: crops made at once by :func:`load_aligned`
+CROP_THREADS = 2
+
+
 def load_aligned(
     source,
     options: AnalyzeOptions | None = None,
@@ -213,11 +217,25 @@ def load_aligned(
     fast = fast and options.recipe == "ffhq"
     frames = _decode_video_frames(entries, size, options.recipe, fast)
     images, kept = [], []
-    for n, e in enumerate(entries, 1):
+    # Two crops at a time: JPEG decoding, Pillow's warp, OpenCV's blur, PNG encoding and the cache
+    # file's fsync all release the GIL, so a second thread uses the second core.  Results are
+    # taken in manifest order; every crop is computed exactly as one at a time would be.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def crop(e: PhotoEntry) -> np.ndarray:
+        return aligned_crop(e, size=size, recipe=options.recipe, rgb=frames.pop(id(e), None), fast=fast)
+
+    pool = ThreadPoolExecutor(max_workers=CROP_THREADS)
+    try:
+        results = [(e, pool.submit(crop, e)) for e in entries]
+    finally:
+        pool.shutdown(wait=False)  # the queued crops still run; results are awaited below
+    for n, (e, fut) in enumerate(results, 1):
         try:
-            img = aligned_crop(e, size=size, recipe=options.recipe, rgb=frames.pop(id(e), None), fast=fast)
+            img = fut.result()
         except (OSError, ValueError) as exc:
             if not skip_failed:
+                pool.shutdown(cancel_futures=True)
                 raise AnalyzeError(f"{e.name}: cannot make the aligned crop ({exc})") from None
             skipped.append((e.path, f"cannot make the aligned crop ({exc})"))
             continue

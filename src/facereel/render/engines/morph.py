@@ -301,16 +301,28 @@ class MorphEngine(Engine):
 
     def _head_layers(self, marks: list, have: list[int]) -> list | None:
         """One HeadLayer per keyframe with landmarks, or None (then the face rings are used)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from scipy.spatial import ConvexHull
 
         from facereel.render.head import build_layer
 
         hull = ConvexHull(np.mean([marks[i] for i in have], axis=0)).vertices
         layers: list = [None] * len(marks)
+
+        def build(i: int):
+            k = self.keyframes[i]
+            return build_layer(k.image, marks[i], hull, k.meta.get("person_mask"))
+
+        # two keyframes at a time: the segmenter runs one image at a time (its lock), but the
+        # distance transforms and the background fill of one layer (OpenCV, GIL released)
+        # overlap with the next one's segmentation
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {i: pool.submit(build, i) for i in have}
         for i in have:
             k = self.keyframes[i]
             try:
-                layers[i] = build_layer(k.image, marks[i], hull, k.meta.get("person_mask"))
+                layers[i] = futures[i].result()
             except Exception as exc:  # noqa: BLE001 - no segmentation model: the face-only morph
                 if self.head is True:
                     raise
