@@ -49,7 +49,16 @@ def test_interface_is_abstract():
     m.observe(np.zeros((2, 2, 3), np.uint8))
     m.prepare(np.zeros((2, 2, 3), np.uint8), ReenactOptions())
     assert m.drive(np.ones((2, 2, 3), np.uint8)).sum() == 12 and m.report() == {}
+    # drive_frames: drive() of each frame, in order
+    outs = list(m.drive_frames(np.full((2, 2, 3), v, np.uint8) for v in (1, 2, 3)))
+    assert [int(o[0, 0, 0]) for o in outs] == [1, 2, 3]
     m.close()
+
+
+def test_registry_gives_the_three_method_classes():
+    for name in ("warp", "baseline", "learned"):
+        klass = get_method(name)
+        assert issubclass(klass, ReenactMethod) and klass.name == name
 
 
 def test_paste_back_puts_the_face_where_the_quad_is():

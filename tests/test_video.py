@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facereel.render.video import VideoError, check_output, format_from_path, open_writer
+from facereel.render.video import VideoError, check_output, format_from_path, in_background, open_writer
 
 
 def _frames(n=12, h=64, w=80):
@@ -213,3 +213,23 @@ def test_bad_outputs(tmp_path):
         ro.chmod(0o500)
         with pytest.raises(VideoError, match="not writable"):
             check_output(ro / "x.mp4")
+
+
+def test_background_writes_every_frame_and_raises_its_errors(tmp_path):
+    out = tmp_path / "bg.mp4"
+    frames = [np.full((32, 48, 3), 10 * i, np.uint8) for i in range(12)]
+    with open_writer(out, fps=10) as w, in_background(w, depth=2) as bw:
+        for f in frames:
+            bw.write(f)
+    with av.open(str(out)) as c:
+        got = [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+    assert len(got) == 12 and all(abs(int(g.mean()) - int(f.mean())) <= 2 for g, f in zip(got, frames))
+    # a frame the encoder refuses: the error reaches the caller, no output is left
+    bad = tmp_path / "bad.mp4"
+    with pytest.raises(VideoError):
+        with open_writer(bad, fps=10) as w, in_background(w) as bw:
+            bw.write(frames[0])
+            bw.write(np.zeros((16, 16, 3), np.uint8))     # another size
+            for f in frames:
+                bw.write(f)
+    assert not bad.exists()

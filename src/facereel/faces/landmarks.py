@@ -30,7 +30,7 @@ MP_WHOLE_MAX = 1280
 _mp_lock = threading.Lock()
 
 
-def _create_landmarker(num_faces: int = 4):
+def _create_landmarker(num_faces: int = 4, video: bool = False, blendshapes: bool = True):
     import mediapipe as mp  # noqa: F401  (registers the native library)
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core.base_options import BaseOptions
@@ -39,12 +39,12 @@ def _create_landmarker(num_faces: int = 4):
     log.debug("loading MediaPipe Face Landmarker from %s", path)
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(path)),
-        running_mode=vision.RunningMode.IMAGE,
+        running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
         num_faces=num_faces,
         min_face_detection_confidence=0.4,
         min_face_presence_confidence=0.4,
-        output_face_blendshapes=True,
-        output_facial_transformation_matrixes=True,
+        output_face_blendshapes=blendshapes,
+        output_facial_transformation_matrixes=blendshapes,
     )
     landmarker = vision.FaceLandmarker.create_from_options(options)
     # Close while the interpreter is intact (MediaPipe's __del__ fails at late shutdown).
@@ -61,15 +61,28 @@ class FaceLandmarker:
     """A Face Landmarker of one's own, for a worker thread: MediaPipe releases the GIL while it
     runs, so two of them in two threads label twice as many faces a second as the shared one
     behind :func:`landmarks_mediapipe`'s lock.  ``num_faces`` 1: the single-face images of a
-    generator (no second mesh per image)."""
+    generator (no second mesh per image).
 
-    def __init__(self, num_faces: int = 1):
-        self._landmarker = _create_landmarker(num_faces)
+    ``video``: the frames of one video, in order — MediaPipe's VIDEO mode tracks the face from
+    the previous frame's mesh and runs its face detector only when the track is lost (each call
+    gets the next timestamp).  ``blendshapes`` False: no blendshapes nor head pose (a cheaper
+    graph; the Landmarks then carry the points only)."""
+
+    def __init__(self, num_faces: int = 1, video: bool = False, blendshapes: bool = True):
+        self._landmarker = _create_landmarker(num_faces, video=video, blendshapes=blendshapes)
+        self._video = video
+        self._frame = 0
 
     def largest(self, rgb: np.ndarray) -> Landmarks | None:
         """The largest face of the whole image (as :func:`landmarks_mediapipe` without a box;
         the image is used at its own size)."""
-        faces = _run_mediapipe(np.ascontiguousarray(rgb, dtype=np.uint8), self._landmarker)
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if self._video:
+            # timestamps must increase; 40 ms a frame (the value only orders the frames)
+            self._frame += 1
+            faces = _run_mediapipe(rgb, self._landmarker, timestamp_ms=40 * self._frame)
+        else:
+            faces = _run_mediapipe(rgb, self._landmarker)
         if not faces:
             return None
         return _make(*max(faces, key=lambda f: np.ptp(f[0][:, 0]) * np.ptp(f[0][:, 1])))
@@ -94,14 +107,17 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
-def _run_mediapipe(rgb: np.ndarray, landmarker=None):
+def _run_mediapipe(rgb: np.ndarray, landmarker=None, timestamp_ms: int | None = None):
     """[(points [478, 2] in rgb pixels, blendshapes, matrix)] for each face MediaPipe finds
-    (with the shared landmarker, or ``landmarker``: one owned by the calling thread)."""
+    (with the shared landmarker, or ``landmarker``: one owned by the calling thread; with
+    ``timestamp_ms``, a VIDEO-mode one)."""
     import mediapipe as mp
 
     h, w = rgb.shape[:2]
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, dtype=np.uint8))
-    if landmarker is not None:
+    if timestamp_ms is not None:
+        result = landmarker.detect_for_video(image, int(timestamp_ms))
+    elif landmarker is not None:
         result = landmarker.detect(image)
     else:
         with _mp_lock:

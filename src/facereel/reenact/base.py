@@ -8,8 +8,8 @@ A method is driven by the runner (:mod:`facereel.reenact.runner`) like this::
         for frame in driver_frames():
             method.observe(frame)
     method.prepare(target_rgb, options)             # loads models, analyses the target photo
-    for frame in driver_frames():                   # streamed, one frame at a time
-        out = method.drive(frame)                   # uint8 image, or None = no face in this frame
+    for out in method.drive_frames(driver_frames()):  # streamed; default: drive() per frame
+        ...                                         # uint8 image, or None = no face in this frame
     method.close()
 
 Contract of :meth:`ReenactMethod.drive`'s output: with ``options.paste_back`` False, the
@@ -27,6 +27,9 @@ Additions to the minimal interface (all optional, with defaults here):
   every driver frame through ``observe`` (in order) before ``prepare``.  The driver is decoded
   twice rather than held in memory.
 * :meth:`report` — a short dict the runner adds to its summary (which face was used, counts).
+* :meth:`drive_frames` — the outputs of a whole stream of driver frames, in order; the default
+  calls :meth:`drive` per frame.  A method may override it to work ahead (the warp method finds
+  the landmarks of the next frames in a worker thread while it warps this one).
 
 The target face: the methods call :func:`facereel.reenact.target.select_target_face` with the
 options they were given; it honours ``options.face_index``, then ``options.reference``, then picks
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -82,6 +86,11 @@ class ReenactMethod(abc.ABC):
         """One driver frame (H×W×3 uint8) -> output frame (uint8, see the module docstring), or
         None when the frame shows no face."""
 
+    def drive_frames(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray | None]:
+        """:meth:`drive` of each frame of ``frames``, in order (one output per frame)."""
+        for frame in frames:
+            yield self.drive(frame)
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release models and buffers."""
 
@@ -105,16 +114,7 @@ def get_method(name: str) -> type[ReenactMethod]:
     except KeyError:
         raise ReenactError(f"unknown reenactment method {name!r}; choose one of {', '.join(METHODS)}") from None
     module, _, cls = target.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            raise ReenactError(f"the {name!r} method is not available in this build") from None
-        raise
-    klass = getattr(mod, cls)
-    if not (isinstance(klass, type) and issubclass(klass, ReenactMethod)):
-        raise TypeError(f"{target} is not a ReenactMethod")
-    return klass
+    return getattr(importlib.import_module(module), cls)
 
 
 def create_method(name: str) -> ReenactMethod:

@@ -2,7 +2,8 @@
 
 :func:`reenact_video` checks everything that can be checked before the long work (target photo
 readable and showing a face, driver decodable, output writable), then streams: one driver frame
-decoded, driven and encoded at a time, so memory stays flat however long the driver is.  Frames
+decoded, driven and encoded at a time (the encoder in a thread of its own, a few frames behind), so
+memory stays flat however long the driver is.  Frames
 without a face hold the last output (the undriven target before the first face) and are counted.
 The output is written under a temporary name and renamed only when complete; the driver's audio is
 copied in (MP4) when it has some.
@@ -61,7 +62,7 @@ def reenact_video(driver: str | Path, target: str | Path, output: str | Path, op
     ``method``: a ready :class:`~facereel.reenact.base.ReenactMethod` instance (tests); default
     ``create_method(options.method)``.
     """
-    from facereel.render.video import check_output, open_writer
+    from facereel.render.video import check_output, in_background, open_writer
 
     options = options.validate()
     t0 = time.perf_counter()
@@ -89,8 +90,7 @@ def reenact_video(driver: str | Path, target: str | Path, output: str | Path, op
         def frames():
             nonlocal written, missing
             last = still
-            for frame in source.frames():
-                out = method.drive(frame)
+            for out in method.drive_frames(source.frames()):
                 if out is None:
                     missing += 1
                     out = last
@@ -110,18 +110,18 @@ def reenact_video(driver: str | Path, target: str | Path, output: str | Path, op
             with atomic_path(final) as tmp:
                 video_only = tmp.with_name(tmp.name + ".video.mp4")
                 try:
-                    with open_writer(video_only, format="mp4", fps=fps) as w:
+                    with open_writer(video_only, format="mp4", fps=fps) as w, in_background(w) as bw:
                         for out in frames():
-                            w.write(out)
+                            bw.write(out)
                     with_audio = copy_audio(video_only, source.path, tmp, written / fps)
                     if not with_audio:
                         video_only.replace(tmp)
                 finally:
                     video_only.unlink(missing_ok=True)
         else:
-            with open_writer(final, format=fmt, fps=fps) as w:
+            with open_writer(final, format=fmt, fps=fps) as w, in_background(w) as bw:
                 for out in frames():
-                    w.write(out)
+                    bw.write(out)
     finally:
         method.close()
     if missing:

@@ -14,11 +14,33 @@ with a face):
 5. the mouth: where the driver's inner-lip polygon opens wider than the target's, the inner
    mouth of the warped face is darkened by the opening (a stretched lip is not a mouth interior);
    the eyes close with the eyelid landmarks, which the warp carries.
+
+Two implementations of the same picture (``WarpMethod.impl``):
+
+* ``fast`` (the default): everything about the target computed once in :meth:`WarpMethod.prepare`
+  (triangulation, ramp table); the driver's landmarks from a landmarker of the method's own (one
+  face, no blendshapes: the same points as the shared one), on the frame downscaled to at most
+  ``LANDMARK_MAX`` px (as :func:`facereel.faces.landmarks.landmarks_mediapipe` does), in a worker
+  thread that also decodes the driver (MediaPipe and libav release the GIL), so it runs ahead of
+  the warp (:meth:`WarpMethod.drive_frames`); ``track`` True: MediaPipe's VIDEO mode, which
+  follows the face from the previous frame's mesh instead of detecting it in every frame (a
+  little cheaper, but its points differ from the detector's by about a pixel, so it is off by
+  default); the triangulation kept from frame to frame while no
+  triangle folds (a triangulation whose triangles all keep their orientation, with a fixed
+  border, still tiles the crop); the backward map built at 1/``MAP_STEP`` of the crop side and
+  bilinearly upsampled (a piecewise-affine map is reproduced exactly inside every triangle; only
+  its kinks along the edges are rounded); the composite in uint8; the mouth only in its box.
+* ``reference``: the first implementation (a Delaunay triangulation and a full-resolution map
+  per frame, the shared IMAGE-mode landmarker), kept to test the fast one against and as the
+  bench's baseline.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -28,18 +50,42 @@ log = logging.getLogger(__name__)
 
 #: MediaPipe inner-lip contour (upper then lower), for the mouth interior
 INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+#: fast path: driver frames larger than this (px, longer side) are downscaled for the landmarker
+#: (the shared landmarker's limit for whole images, so both find the same points)
+LANDMARK_MAX = 1280
+#: fast path: the warp's backward map is built on a grid MAP_STEP times coarser than the crop
+MAP_STEP = 2
+#: fast path: driver frames the landmark thread may run ahead of the warp
+LOOKAHEAD = 4
+#: the mouth interior's colour (RGB) where the driver's mouth opens
+MOUTH_DARK = (40, 18, 20)
+
+_END = object()
 
 
 class WarpMethod(ReenactMethod):
     name = "warp"
+    #: ``fast`` | ``reference`` (see the module docstring)
+    impl = "fast"
+    #: fast path: MediaPipe's VIDEO mode (face tracking) for the driver
+    track = False
+
+    def __init__(self, impl: str | None = None, track: bool | None = None):
+        if track is not None:
+            self.track = bool(track)
+        if impl is not None:
+            if impl not in ("fast", "reference"):
+                raise ValueError(f"impl must be 'fast' or 'reference', got {impl!r}")
+            self.impl = impl
+        self._landmarker = None
 
     def prepare(self, target_rgb: np.ndarray, options) -> None:
         from scipy.spatial import ConvexHull
 
         from facereel.faces.align import photo_to_crop
         from facereel.reenact.target import select_target_face
-        from facereel.render.engines.morph import border_points
-        from facereel.render.head import build_layer
+        from facereel.render.engines.morph import _signed_areas, border_points, triangulate
+        from facereel.render.head import _ramp_lut, build_layer
 
         self.options = options
         face = select_target_face(target_rgb, options)
@@ -64,18 +110,111 @@ class WarpMethod(ReenactMethod):
         self.delta = None
         self.missing = 0
         self.frames = 0
+        self.retriangulated = 0
         self._mouth_t = _polygon_area(self.target_lm[list(INNER_LIPS)])
+        # fast path: the target's triangulation (and each triangle's orientation), the ramp of
+        # the outline channel as uint8 tables (weight of the person, of the background)
+        tri = triangulate(self.src)
+        self._tri = (tri, np.sign(_signed_areas(self.src, tri)))
+        if self.layer is not None:
+            ramp = _ramp_lut(self.layer.sdf_scale, self.layer.feather)
+            self._lut8 = np.rint(ramp * 255.0).astype(np.uint8).reshape(1, 256)
 
+    # -- landmarks --------------------------------------------------------------------------
+    def _new_landmarker(self):
+        from facereel.faces.landmarks import FaceLandmarker
+
+        return FaceLandmarker(num_faces=1, video=self.track, blendshapes=False)
+
+    def landmarks(self, frame_rgb: np.ndarray, landmarker=None) -> np.ndarray | None:
+        """[478, 2] float64 MediaPipe points of the driver frame's face (frame pixels), or None."""
+        frame_rgb = np.ascontiguousarray(frame_rgb, dtype=np.uint8)
+        if self.impl == "reference":
+            from facereel.faces.landmarks import landmarks_mediapipe
+
+            lm = landmarks_mediapipe(frame_rgb)
+            return None if lm is None else np.asarray(lm.points, np.float64)
+        import cv2
+
+        if landmarker is None:
+            if self._landmarker is None:
+                self._landmarker = self._new_landmarker()
+            landmarker = self._landmarker
+        h, w = frame_rgb.shape[:2]
+        scale = min(1.0, LANDMARK_MAX / max(h, w))
+        small = frame_rgb
+        if scale < 1.0:
+            small = cv2.resize(frame_rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                               interpolation=cv2.INTER_AREA)
+        lm = landmarker.largest(small)
+        if lm is None:
+            return None
+        return np.asarray(lm.points, np.float64) / scale
+
+    # -- driving ----------------------------------------------------------------------------
     def drive(self, frame_rgb: np.ndarray) -> np.ndarray | None:
-        from facereel.faces.landmarks import landmarks_mediapipe
+        return self.drive_points(self.landmarks(frame_rgb))
+
+    def drive_frames(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray | None]:
+        """Fast path: the driver decoded and its landmarks found in a worker thread (with a
+        landmarker of its own) up to ``LOOKAHEAD`` frames ahead of the warp in this one."""
+        if self.impl == "reference":
+            yield from super().drive_frames(frames)
+            return
+        q: queue.Queue = queue.Queue(maxsize=LOOKAHEAD)
+        stop = threading.Event()
+
+        def put(item) -> None:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def work() -> None:
+            landmarker = None
+            end: object = _END
+            it = iter(frames)
+            try:
+                landmarker = self._new_landmarker()
+                for frame in it:
+                    if stop.is_set():
+                        break
+                    put((self.landmarks(frame, landmarker),))
+            except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
+                end = exc
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+                if landmarker is not None:
+                    landmarker.close()
+            put(end)
+
+        worker = threading.Thread(target=work, name="warp-landmarks", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = q.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield self.drive_points(item[0])
+        finally:
+            stop.set()
+            worker.join()
+
+    def drive_points(self, d: np.ndarray | None) -> np.ndarray | None:
+        """The output frame for a driver frame's landmarks ``d`` ([478, 2], frame pixels; None:
+        no face in the frame, counted)."""
         from facereel.render.stabilize import fit_similarity
 
         self.frames += 1
-        lm = landmarks_mediapipe(np.ascontiguousarray(frame_rgb, dtype=np.uint8))
-        if lm is None:
+        if d is None:
             self.missing += 1
             return None
-        d = np.asarray(lm.points, np.float64)
         if self.neutral is None:
             self.neutral = d
             self.norm = fit_similarity(d, self.target_lm)          # driver → target crop frame
@@ -95,13 +234,10 @@ class WarpMethod(ReenactMethod):
         self.delta = delta if self.delta is None else a * self.delta + (1.0 - a) * delta
         return self.render(self.delta, d0 + self.delta, d0)
 
+    # -- rendering --------------------------------------------------------------------------
     def render(self, delta: np.ndarray, moved: np.ndarray, rest: np.ndarray) -> np.ndarray:
         """The target with its landmarks moved by ``delta`` (crop pixels) and its head outline by
         the similarity ``rest`` → ``moved``."""
-        import cv2
-
-        from facereel.render.engines.morph import dense_maps
-        from facereel.render.head import _ramp_lut
         from facereel.render.stabilize import fit_similarity
 
         s = self.size
@@ -109,6 +245,20 @@ class WarpMethod(ReenactMethod):
         rig = fit_similarity(rest, moved)
         head = np.clip(self.head_pts @ rig[:, :2].T + rig[:, 2], 0, s - 1)
         dst = np.concatenate([lm, head, self.border])
+        out = self._render_reference(dst, lm) if self.impl == "reference" else self._render_fast(dst, lm)
+        if getattr(self.options, "paste_back", False):
+            from facereel.reenact.paste import paste_back
+
+            return paste_back(out, self.photo, self.face.alignment)
+        return out
+
+    def _render_reference(self, dst: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        import cv2
+
+        from facereel.render.engines.morph import dense_maps
+        from facereel.render.head import _ramp_lut
+
+        s = self.size
         ((mx, my),) = dense_maps(dst, [self.src], s, s)
         if self.layer is None:
             out = cv2.remap(self.crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -116,30 +266,104 @@ class WarpMethod(ReenactMethod):
             w = cv2.remap(self.layer.rgba, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             m = _ramp_lut(self.layer.sdf_scale, self.layer.feather)[w[..., 3]]
             out = cv2.blendLinear(np.ascontiguousarray(w[..., :3]), self.layer.background, m, 1.0 - m)
-        out = self._mouth(out, lm)
-        if getattr(self.options, "paste_back", False):
-            from facereel.reenact.paste import paste_back
+        return self._mouth_reference(out, lm)
 
-            return paste_back(out, self.photo, self.face.alignment)
-        return out
-
-    def _mouth(self, out: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    def _render_fast(self, dst: np.ndarray, lm: np.ndarray) -> np.ndarray:
         import cv2
 
+        mx, my = self._maps(dst)
+        if self.layer is None:
+            out = cv2.remap(self.crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        else:
+            w = cv2.remap(self.layer.rgba, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # M·person + (1 − M)·background with M = ramp(outline channel), in uint8 (±1 of the
+            # float blend): the tables give M and 1 − M as 0..255
+            m = cv2.LUT(cv2.extractChannel(w, 3), self._lut8)
+            m3 = cv2.merge([m, m, m])
+            out = cv2.add(cv2.multiply(cv2.cvtColor(w, cv2.COLOR_RGBA2RGB), m3, scale=1.0 / 255.0),
+                          cv2.multiply(self.layer.background, cv2.bitwise_not(m3), scale=1.0 / 255.0))
+        return self._mouth_fast(out, lm)
+
+    def _triangles(self, dst: np.ndarray) -> np.ndarray:
+        """The last triangulation while every triangle keeps its orientation at ``dst``, else a
+        Delaunay triangulation of ``dst`` (kept for the next frames)."""
+        from facereel.render.engines.morph import _signed_areas, triangulate
+
+        tri, sign = self._tri
+        if np.all(_signed_areas(dst, tri) * sign > 1e-6):
+            return tri
+        tri = triangulate(dst)
+        self._tri = (tri, np.sign(_signed_areas(dst, tri)))
+        self.retriangulated += 1
+        return tri
+
+    def _maps(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Backward maps [S, S] float32 (x, y) of the warp dst ← src, built on the coarse grid."""
+        import cv2
+
+        from facereel.render.engines.morph import dense_maps
+
+        s, f = self.size, MAP_STEP
+        tri = self._triangles(dst)
+        if f == 1:
+            ((mx, my),) = dense_maps(dst, [self.src], s, s, tri)
+            return mx, my
+        # coarse pixel j sits at crop coordinate (j − 1 + ½)·f − ½: one coarse pixel of margin on
+        # every side, so upsampling interpolates (never clamps) up to the crop's outer pixels; the
+        # margin lies outside the triangulation and takes the affine of the nearest span
+        n = -(-s // f) + 2
+        low = (dst + 0.5) / f + 0.5
+        ((cx, cy),) = dense_maps(low, [self.src], n, n, tri)
+        big = cv2.resize(cv2.merge([cx, cy]), (n * f, n * f), interpolation=cv2.INTER_LINEAR)
+        big = big[f:f + s, f:f + s]
+        return big[..., 0], big[..., 1]
+
+    def _mouth_opening(self, lm: np.ndarray) -> tuple[np.ndarray, float]:
         poly = lm[list(INNER_LIPS)]
         area = _polygon_area(poly)
-        opening = (area - self._mouth_t) / max(area, 1e-6)
+        return poly, (area - self._mouth_t) / max(area, 1e-6)
+
+    def _mouth_reference(self, out: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        import cv2
+
+        poly, opening = self._mouth_opening(lm)
         if opening <= 0.05:
             return out
         mask = np.zeros(out.shape[:2], np.uint8)
         cv2.fillPoly(mask, [np.rint(poly).astype(np.int32)], 255)
         k = max(1, round(self.size / 256))
         mask = cv2.GaussianBlur(mask, (0, 0), 1.5 * k).astype(np.float32) / 255.0 * min(1.0, opening) * 0.85
-        dark = np.array([40, 18, 20], np.float32)
+        dark = np.array(MOUTH_DARK, np.float32)
         return np.clip(out * (1 - mask[..., None]) + dark * mask[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+    def _mouth_fast(self, out: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        """As :meth:`_mouth_reference`, in the inner lips' box grown by the blur's radius (the
+        blurred mask is exactly 0 outside it, so the result is the same)."""
+        import cv2
+
+        poly, opening = self._mouth_opening(lm)
+        if opening <= 0.05:
+            return out
+        k = max(1, round(self.size / 256))
+        sigma = 1.5 * k
+        radius = (int(round(sigma * 3 * 2 + 1)) | 1) // 2      # OpenCV's uint8 Gaussian kernel
+        ipoly = np.rint(poly).astype(np.int32)
+        h, w = out.shape[:2]
+        x0, y0 = np.maximum(ipoly.min(0) - radius - 1, 0)
+        x1, y1 = np.minimum(ipoly.max(0) + radius + 2, (w, h))
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [ipoly - (x0, y0)], 255)
+        mask = cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) / 255.0 * min(1.0, opening) * 0.85
+        dark = np.array(MOUTH_DARK, np.float32)
+        box = out[y0:y1, x0:x1]
+        out[y0:y1, x0:x1] = np.clip(box * (1 - mask[..., None]) + dark * mask[..., None] + 0.5, 0, 255)
+        return out
 
     def close(self) -> None:
         self.neutral = self.delta = None
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
 
     def report(self) -> dict:
         return {"frames": self.frames, "frames_without_face": self.missing,
@@ -151,4 +375,4 @@ def _polygon_area(p: np.ndarray) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-__all__ = ["NoFaceError", "WarpMethod"]
+__all__ = ["LANDMARK_MAX", "MAP_STEP", "NoFaceError", "WarpMethod"]

@@ -473,3 +473,69 @@ def open_writer(
             writer._abort()
             raise
     log.debug("wrote %d frames to %s", writer.count, final)
+
+
+class BackgroundWriter:
+    """A writer's :meth:`write` handed to a thread: frames queue (at most ``depth``) and are
+    encoded while the caller makes the next ones (libx264 and libswscale release the GIL).  An
+    error of the encoding thread is raised in the caller at its next :meth:`write` or at
+    :meth:`finish`.  The caller must not modify a frame after handing it over."""
+
+    _END = object()
+
+    def __init__(self, writer: Writer, depth: int = 4):
+        import queue
+        import threading
+
+        self.writer = writer
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._dropping = False
+        self._thread = threading.Thread(target=self._run, name="video-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            frame = self._q.get()
+            if frame is self._END:
+                return
+            if self._error is None and not self._dropping:
+                try:
+                    self.writer.write(frame)
+                except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                    self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, frame: np.ndarray) -> None:
+        self._check()
+        self._q.put(frame)
+
+    @property
+    def count(self) -> int:
+        return self.writer.count
+
+    def finish(self) -> None:
+        """Waits until every queued frame is written (then raises the thread's error, if any)."""
+        if self._thread.is_alive():
+            self._q.put(self._END)
+            self._thread.join()
+        self._check()
+
+
+@contextlib.contextmanager
+def in_background(writer: Writer, depth: int = 4) -> Iterator[BackgroundWriter]:
+    """``writer`` (from :func:`open_writer`) written by a thread inside the ``with`` block; every
+    frame is written when the block ends (an error in the block stops the thread after the
+    frames already queued)."""
+    bg = BackgroundWriter(writer, depth)
+    try:
+        yield bg
+    except BaseException:
+        bg._dropping = True     # the output is discarded: the queued frames need not be encoded
+        with contextlib.suppress(BaseException):
+            bg.finish()
+        raise
+    bg.finish()
