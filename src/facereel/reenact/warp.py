@@ -313,8 +313,7 @@ class WarpMethod(ReenactMethod):
         # margin lies outside the triangulation and takes the affine of the nearest span
         n = -(-s // f) + 2
         low = (dst + 0.5) / f + 0.5
-        ((cx, cy),) = dense_maps(low, [self.src], n, n, tri)
-        big = cv2.resize(cv2.merge([cx, cy]), (n * f, n * f), interpolation=cv2.INTER_LINEAR)
+        big = cv2.resize(_span_map(low, self.src, tri, n), (n * f, n * f), interpolation=cv2.INTER_LINEAR)
         big = big[f:f + s, f:f + s]
         return big[..., 0], big[..., 1]
 
@@ -368,6 +367,41 @@ class WarpMethod(ReenactMethod):
     def report(self) -> dict:
         return {"frames": self.frames, "frames_without_face": self.missing,
                 "head_outline": self.layer is not None}
+
+
+def _affines(dst: np.ndarray, src: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """[T, 3, 2] per-triangle affine M with [x, y, 1] @ M = source point, as
+    :func:`facereel.render.engines.morph.affine_coefficients` solves it, in closed form: with
+    barycentric λ1, λ2 of (x, y) in the dst triangle, source = s0 + λ1 (s1 − s0) + λ2 (s2 − s0)."""
+    d = dst[tri]                                           # [T, 3, 2]
+    sv = src[tri]
+    e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]          # [T, 2]
+    det = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
+    bad = np.abs(det) < 1e-9                               # zero-area: covers no pixel centre
+    inv = 1.0 / np.where(bad, 1.0, det)
+    f1, f2 = sv[:, 1] - sv[:, 0], sv[:, 2] - sv[:, 0]      # [T, 2]
+    ax = (e2[:, 1, None] * f1 - e1[:, 1, None] * f2) * inv[:, None]    # ∂source/∂x
+    ay = (e1[:, 0, None] * f2 - e2[:, 0, None] * f1) * inv[:, None]    # ∂source/∂y
+    c = sv[:, 0] - d[:, 0, 0, None] * ax - d[:, 0, 1, None] * ay
+    m = np.stack([ax, ay, c], axis=1)
+    m[bad] = np.eye(3)[:, :2]
+    return m
+
+
+def _span_map(dst: np.ndarray, src: np.ndarray, tri: np.ndarray, n: int) -> np.ndarray:
+    """[n, n, 2] float32 backward map (x, y) of the piecewise-affine warp dst ← src over an n × n
+    grid, as :func:`facereel.render.engines.morph.dense_maps` builds it (per scan-line span: slope
+    and intercept expanded with ``np.repeat``, one multiply-add per pixel)."""
+    from facereel.render.engines.morph import _grid, scanline_spans
+
+    ids, row, _, length = scanline_spans(dst, tri, n, n)
+    m = _affines(dst, src, tri)[ids]                       # [K, 3, 2] per span
+    slope = np.repeat(m[:, 0].astype(np.float32), length, axis=0)                     # [n², 2]
+    icpt = np.repeat((m[:, 1] * row[:, None] + m[:, 2]).astype(np.float32), length, axis=0)
+    xs, _ = _grid(n, n)
+    slope *= xs.reshape(-1, 1)
+    slope += icpt
+    return slope.reshape(n, n, 2)
 
 
 def _polygon_area(p: np.ndarray) -> float:

@@ -1,0 +1,232 @@
+"""``--method warp`` speed end to end: decoded driver frame -> encoded MP4 frame, at 256 and 512.
+
+Run: ``python bench/reenact_warp.py [--frames 100] [--repeats 2] [--sizes 256,512] [--track]``
+
+Driver: a 640x480 25 fps video made in this run from the real sample photos (each of the three
+photos of one person framed around its face with a slow pan, roll and zoom, cross-fading into the
+next), target ``biden.jpg``.  Three paths over the same driver, interleaved so machine load hits
+them alike:
+
+* ``fast``: ``reenact_video(..., method="warp")`` as the CLI runs it (decode + landmarks in a
+  worker thread, warp here, MP4 encoding in a background thread);
+* ``before``: the previous code path — one loop decode -> ``WarpMethod("reference").drive`` ->
+  encode, all in this thread (what the runner did before the fast path);
+* ``io``: decode + encode alone (the target crop written once per driver frame): the floor.
+
+Frames/s are timed from the first frame's progress report to the closed output file, so model
+loading and the target's analysis (once per run, printed separately) are not in them.  A per-stage
+breakdown (each stage alone over the same frames, this thread) follows.  Goals: >= 25 frames/s at
+256, >= 10 at 512, on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+GOALS = {256: 25.0, 512: 10.0}
+
+
+def make_driver(path: Path, frames: int, size=(640, 480), fps: int = 25) -> None:
+    """The sample photos of one person as a short video (see the module docstring)."""
+    import av
+    import cv2
+    from PIL import Image
+
+    from facereel.faces.landmarks import landmarks_mediapipe
+    from facereel.samples import SAME_PERSON, sample_dir
+
+    w, h = size
+    shots = []
+    for name in SAME_PERSON:
+        with Image.open(sample_dir() / name) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        pts = landmarks_mediapipe(rgb).points
+        shots.append((rgb, pts.mean(0), np.ptp(pts[:, 1])))
+
+    def shot(k: int, t: float) -> np.ndarray:
+        rgb, c, side = shots[k]
+        scale = 0.45 * h / side * (1 + 0.06 * np.sin(2 * np.pi * t))
+        m = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), 6 * np.sin(2 * np.pi * 1.3 * t), scale)
+        m[:, 2] += [w / 2 + 20 * np.sin(2 * np.pi * t) - c[0], h / 2 + 10 * np.cos(2 * np.pi * t) - c[1]]
+        return cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+
+    per = -(-frames // len(shots))
+    with av.open(str(path), "w") as c:
+        st = c.add_stream("libx264", rate=fps, options={"crf": "18"})
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for i in range(frames):
+            k, j = divmod(i, per)
+            t = j / per
+            f = shot(k, t)
+            fade = j - (per - 8)
+            if fade >= 0 and k + 1 < len(shots):       # cross-fade into the next photo
+                f = cv2.addWeighted(f, 1 - (fade + 1) / 9, shot(k + 1, 0.0), (fade + 1) / 9, 0)
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            for p in st.encode(vf):
+                c.mux(p)
+        for p in st.encode(None):
+            c.mux(p)
+
+
+class _Clock:
+    """Progress callback: the time of the first report (the first frame driven)."""
+
+    def __init__(self):
+        self.first = None
+
+    def __call__(self, done, total):
+        if self.first is None:
+            self.first = time.perf_counter()
+
+
+def run_fast(driver, target, out, size, track=False) -> float:
+    from facereel.options.reenact import ReenactOptions
+    from facereel.reenact.runner import reenact_video
+    from facereel.reenact.warp import WarpMethod
+
+    clock = _Clock()
+    rep = reenact_video(driver, target, out, ReenactOptions(method="warp", size=size, keep_audio=False),
+                        progress=clock, method=WarpMethod(track=track) if track else None)
+    return (rep.frames - 1) / (time.perf_counter() - clock.first)
+
+
+def run_before(driver, target, out, size) -> float:
+    from facereel.faces.io import load_image
+    from facereel.options.reenact import ReenactOptions
+    from facereel.reenact.io import DriverSource
+    from facereel.reenact.warp import WarpMethod
+    from facereel.render.video import open_writer
+
+    opts = ReenactOptions(method="warp", size=size, keep_audio=False).validate()
+    m = WarpMethod("reference")
+    m.configure(opts)
+    m.prepare(load_image(target).rgb, opts)
+    n, first = 0, None
+    with open_writer(out, fps=25) as w:
+        for frame in DriverSource(driver).frames():
+            o = m.drive(frame)
+            w.write(o if o is not None else m.crop)
+            n += 1
+            first = first or time.perf_counter()
+    m.close()
+    return (n - 1) / (time.perf_counter() - first)
+
+
+def run_io(driver, target, out, size) -> float:
+    from facereel.faces.io import load_image
+    from facereel.options.reenact import ReenactOptions
+    from facereel.reenact.io import DriverSource
+    from facereel.reenact.target import select_target_face
+    from facereel.render.video import open_writer
+
+    crop = select_target_face(load_image(target).rgb, ReenactOptions(size=size).validate()).alignment.image
+    n, first = 0, None
+    with open_writer(out, fps=25) as w:
+        for _ in DriverSource(driver).frames():
+            w.write(crop)
+            n += 1
+            first = first or time.perf_counter()
+    return (n - 1) / (time.perf_counter() - first)
+
+
+def stages(driver, target, size, out) -> dict[str, float]:
+    """ms per frame of each stage alone, over the same frames, in this thread."""
+    from facereel.faces.io import load_image
+    from facereel.options.reenact import ReenactOptions
+    from facereel.reenact.io import DriverSource
+    from facereel.reenact.warp import WarpMethod
+    from facereel.render.video import open_writer
+
+    opts = ReenactOptions(method="warp", size=size).validate()
+    m = WarpMethod()
+    m.configure(opts)
+    m.prepare(load_image(target).rgb, opts)
+    t: dict[str, float] = {}
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            r = fn(*a, **k)
+            t[name] = t.get(name, 0.0) + time.perf_counter() - t0
+            return r
+        return wrapper
+
+    t0 = time.perf_counter()
+    frames = list(DriverSource(driver).frames())
+    t["decode"] = time.perf_counter() - t0
+    lmk = m._new_landmarker()
+    t0 = time.perf_counter()
+    pts = [m.landmarks(f, lmk) for f in frames]
+    t["landmarks"] = time.perf_counter() - t0
+    lmk.close()
+    m._maps = timed("map", m._maps)
+    m._mouth_fast = timed("mouth", m._mouth_fast)
+    m._render_fast = timed("_render", m._render_fast)
+    t0 = time.perf_counter()
+    outs = [m.drive_points(p) for p in pts]
+    t["_warp"] = time.perf_counter() - t0
+    t["remap+composite"] = t.pop("_render") - t["map"] - t.get("mouth", 0.0)
+    t["motion"] = t.pop("_warp") - t["remap+composite"] - t["map"] - t.get("mouth", 0.0)
+    t0 = time.perf_counter()
+    with open_writer(out, fps=25) as w:
+        for o in outs:
+            w.write(o if o is not None else m.crop)
+    t["encode"] = time.perf_counter() - t0
+    m.close()
+    return {k: 1000 * v / len(frames) for k, v in t.items()}
+
+
+def main(argv=None) -> int:
+    import os
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--sizes", default="256,512")
+    ap.add_argument("--track", action="store_true", help="also time the fast path with MediaPipe's VIDEO mode")
+    a = ap.parse_args(argv)
+    from facereel.samples import sample_dir
+
+    target = sample_dir() / "biden.jpg"
+    sizes = [int(s) for s in a.sizes.split(",")]
+    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (other jobs share the machine)")
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        driver = d / "driver.mp4"
+        make_driver(driver, a.frames)
+        t0 = time.perf_counter()
+        run_fast(driver, target, d / "cold.mp4", sizes[0])        # model loading, once per process
+        print(f"driver: {a.frames} frames 640x480; first run (models loaded, target analysed): "
+              f"{time.perf_counter() - t0:.1f} s")
+        paths = {"fast": run_fast, "before": run_before, "io": run_io}
+        if a.track:
+            paths["fast+track"] = lambda *x: run_fast(*x, track=True)
+        for size in sizes:
+            fps: dict[str, list[float]] = {k: [] for k in paths}
+            for r in range(a.repeats):
+                order = list(paths.items())
+                for name, fn in (order if r % 2 == 0 else order[::-1]):
+                    fps[name].append(fn(driver, target, d / f"{name}{size}.mp4", size))
+            med = {k: statistics.median(v) for k, v in fps.items()}
+            goal = GOALS.get(size)
+            line = "  ".join(f"{k} {v:.1f}" for k, v in med.items())
+            print(f"\n{size}x{size}: frames/s (median of {a.repeats}, decode -> encoded output): {line}")
+            print(f"  fast / before {med['fast'] / med['before']:.2f}x   fast / io {med['fast'] / med['io']:.2f}"
+                  + (f"   fast / goal {med['fast'] / goal:.2f} (goal >= {goal:.0f})" if goal else ""))
+            st = stages(driver, target, size, d / f"stages{size}.mp4")
+            total = sum(st.values())
+            print("  stages alone, ms/frame: " + "  ".join(f"{k} {v:.1f}" for k, v in st.items())
+                  + f"  (sum {total:.1f} = {1000 / total:.1f} frames/s if run one after another)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
