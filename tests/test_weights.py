@@ -314,7 +314,7 @@ def test_cli_list_path_verify_import(server, home, monkeypatch, tmp_path):
 def test_table_entries_are_complete():
     for name, e in W.TABLE.items():
         assert e.name == name and e.filename and e.license and e.license_url.startswith("https://")
-        assert e.format in {"nvidia-pkl", "rosinality-pt", "psp-pt", "pet-pt", "torch-state-dict", "dcgan-tar",
+        assert e.format in {"nvidia-pkl", "rosinality-pt", "psp-pt", "pet-pt", "sam-pt", "torch-state-dict", "dcgan-tar",
                             "e4e-direction-pt"}
         assert e.offline or e.urls, name
         # every face model here is non-commercial; only the permissive LPIPS linear layers are not
@@ -326,6 +326,11 @@ def test_table_entries_are_complete():
     assert W.TABLE["dcgan-digiface"].offline
     assert dataclasses.replace(W.TABLE["psp_ffhq_encode"]).drive_view_url == \
         "https://drive.google.com/file/d/1bMTNWkh5LArlaWSc_wa8VKyq2V42T2z0/view"
+    # SAM's README links its FFHQ ageing model by this Drive id; its licence is the FFHQ generator's (NC)
+    sam = W.TABLE["sam_ffhq_aging"]
+    assert sam.drive_view_url == "https://drive.google.com/file/d/1XyumF6_fdAxFmxpFcmPf-q84LU_22EMC/view"
+    assert sam.kind == "sam" and sam.format == "sam-pt" and not sam.commercial_use
+    assert sam.sha256 is None and sam.size is None and "non-commercial" in sam.license.lower()
 
 
 def test_dcgan_offline_entry(home):

@@ -77,7 +77,7 @@ class WeightsEntry:
     name: str
     filename: str
     urls: tuple[str, ...]
-    format: str  # nvidia-pkl | rosinality-pt | psp-pt | pet-pt | torch-state-dict | dcgan-tar | e4e-direction-pt
+    format: str  # nvidia-pkl | rosinality-pt | psp-pt | pet-pt | sam-pt | torch-state-dict | dcgan-tar | e4e-direction-pt
     kind: str  # what it loads as: stylegan2 | stylegan3 | rosinality | psp | e4e | restyle_psp | ... | arcface
     license: str
     license_url: str
@@ -240,6 +240,17 @@ TABLE: dict[str, WeightsEntry] = {e.name: e for e in [
         "https://github.com/JahodaPetr/Pose-and-Expression-Transfer#installation",
         license_short="no licence stated + NVIDIA NC weights",
         config={"output_size": 1024, "n_styles": 18, "identity_encoder": "restyle_psp_ffhq_encode"}),
+    WeightsEntry(
+        "sam_ffhq_aging", "sam_ffhq_aging.pt", (_drive("1XyumF6_fdAxFmxpFcmPf-q84LU_22EMC"),),
+        "sam-pt", "sam",
+        "MIT code (yuval-alaluf/SAM); the checkpoint contains the FFHQ StyleGAN2 generator converted from "
+        "NVIDIA's and was trained on FFHQ, so its use is bound by the NVIDIA Source Code License-NC "
+        "(non-commercial). " + FFHQ_NOTE, NVIDIA_NC_URL,
+        "SAM age transformation (Alaluf et al. 2021): age encoder (GradualStyleEncoder, IR-SE50, RGB + age "
+        "channel) over the pretrained pSp FFHQ encoder + rosinality FFHQ 1024 decoder; target ages 0-100.",
+        "https://github.com/yuval-alaluf/SAM#pretrained-models",
+        license_short="MIT code + NVIDIA NC weights",
+        config={"input_nc": 4, "output_size": 1024, "n_styles": 18, "start_from_encoded_w_plus": True}),
     WeightsEntry(
         "lpips_alex_v0.1", "lpips_alex_v0.1.pth", (_github_raw("richzhang/PerceptualSimilarity", "lpips/weights/v0.1/alex.pth"),),
         "torch-state-dict", "lpips-lin", "BSD-2-Clause (richzhang/PerceptualSimilarity).",

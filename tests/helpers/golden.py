@@ -24,7 +24,7 @@ GOLDEN_DIR = REPO.parent / "shared" / "golden"
 
 
 #: subfolders whose models are implemented (their fixtures are replayed too)
-GOLDEN_SUBDIRS = ("pet",)
+GOLDEN_SUBDIRS = ("pet", "sam")
 
 
 def golden_dirs() -> list[Path]:

@@ -128,6 +128,10 @@ def _check_weights_file(path: Path, format: str, kind: str) -> None:
             raise CheckpointError(f"it holds a {got} network, not a rosinality StyleGAN2")
     elif format == "psp-pt":
         psp_decoder_spec(read_psp_checkpoint(path))
+    elif format == "sam-pt":
+        from .sam import read_sam_checkpoint
+
+        read_sam_checkpoint(path)
     elif not _state_dict_of_tensors(torch_load(path)):
         raise CheckpointError("it is not a dict of tensors")
 

@@ -64,7 +64,10 @@ def build_wrapper(meta, state, npz):
 
     from facereel.inversion.encoders import load_inverter
     from tests.helpers.golden import golden_tensor
+    from tests.helpers.golden_builders import sam
 
+    if meta["source_repo"] == sam.SOURCE_REPO:     # SAM's wrapper is models.psp.pSp too
+        return sam.build_sam(meta, state, npz)
     la = meta["wrapper"]["latent_avg"]
     ckpt = {
         "state_dict": state,
