@@ -23,7 +23,7 @@ app = typer.Typer(
 
 #: modules of facereel.commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = ("analyze", "timelapse", "evaluate", "weights", "generate", "invert", "serve", "reenact",
-                   "directions", "edit", "walk", "emotions", "lab")
+                   "directions", "edit", "walk", "emotions", "lab", "age")
 
 
 @app.callback()

@@ -62,3 +62,7 @@ SEQUENCE_MODELS = ("lstm", "markov")
 #: Outputs of ``facereel edit``: a grid image or a video.
 EDIT_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".webm", ".gif")
 LAB_REGRESSIONS = ("ridge", "lasso")
+#: How ``facereel age`` ages one photo: the SAM network, or a latent age direction.
+AGE_METHODS = ("sam", "direction")
+#: Target ages SAM takes (its age channel is int(age)/100, trained on 0..100).
+AGE_MIN, AGE_MAX = 0, 100

@@ -1,0 +1,163 @@
+"""SAM forward at 1024 on the CPU: facereel's path against the official code path, in the same run.
+
+Run: ``python bench/sam.py [--repeats 3] [--threads 2] [--ages 1]``
+
+The released FFHQ configuration (output 1024, 18 styles: age encoder with input_nc 4, pretrained
+pSp encoder, rosinality ``Generator(1024, 512, 8)``), random weights (speed does not depend on them;
+BatchNorm statistics randomised so folding is not a no-op), batch 1, float32.  Two paths,
+interleaved so machine load hits both alike:
+
+* ``official``: what ``scripts/inference.py`` runs, ``net(x, randomize_noise=False, resize=False)``
+  under ``torch.no_grad()``, emulated with reference ops: both encoders op by op (BatchNorm layers,
+  SE gates as modules), the decoder's reference path (``Generator.impl = "reference"``: per-sample
+  modulated weights, grouped convolutions, in the official order of calls) with the official CUDA
+  ops replaced by the CPU fallbacks the rosinality code ships (:func:`upfirdn2d_native_emulated`:
+  zero insertion on the ``[N*C, H, W, 1]`` view, pad/crop, one depthwise ``conv2d`` with the
+  flipped kernel, strided slicing; :func:`fused_leaky_relu_emulated`: ``leaky_relu(x + b, 0.2) *
+  sqrt(2)``); for K ages the pretrained encoder runs once per age, as every official call does;
+* ``facereel``: what ``facereel age --method sam`` runs: encoders fused (``SAM.fuse()``), the decoder
+  on the StyleGAN2 fast path with the stored noise, ``torch.inference_mode``; for K ages
+  ``SAM.age_codes`` (the age encoder on the batch of K, E_psp(x) + w̄ once) and one decoder batch.
+
+It also checks that both paths give the same images (max abs difference).  Goal: facereel /
+official <= 0.6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+GOAL_RATIO = 0.6
+
+
+def upfirdn2d_native_emulated(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
+                              pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """The rosinality CPU fallback's sequence of operations (same up/down/pad on both axes)."""
+    p0, p1 = pad
+    n, c, h, w = x.shape
+    out = x.reshape(-1, h, w, 1)                                           # [N*C, H, W, minor=1]
+    out = out.view(-1, h, 1, w, 1, 1)
+    out = F.pad(out, [0, 0, 0, up - 1, 0, 0, 0, up - 1])                    # zero insertion
+    out = out.view(-1, h * up, w * up, 1)
+    out = F.pad(out, [0, 0, max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
+    out = out[:, max(-p0, 0):out.shape[1] - max(-p1, 0), max(-p0, 0):out.shape[2] - max(-p1, 0), :]
+    out = out.permute(0, 3, 1, 2).reshape(-1, 1, h * up + p0 + p1, w * up + p0 + p1)
+    kh, kw = kernel.shape
+    out = F.conv2d(out, torch.flip(kernel, [0, 1]).view(1, 1, kh, kw))
+    out = out.reshape(-1, 1, h * up + p0 + p1 - kh + 1, w * up + p0 + p1 - kw + 1).permute(0, 2, 3, 1)
+    out = out[:, ::down, ::down, :]
+    oh, ow = out.shape[1], out.shape[2]
+    return out.reshape(n, c, oh, ow)
+
+
+def fused_leaky_relu_emulated(x: torch.Tensor, bias: torch.Tensor, negative_slope: float = 0.2,
+                              scale: float = 2 ** 0.5) -> torch.Tensor:
+    """The rosinality CPU fallback of ``fused_leaky_relu``."""
+    rest = [1] * (x.ndim - bias.ndim - 1)
+    return F.leaky_relu(x + bias.view(1, bias.shape[0], *rest), negative_slope=negative_slope) * scale
+
+
+@contextlib.contextmanager
+def official_ops():
+    """The decoder's ops swapped for the emulated official CPU fallbacks."""
+    from facereel.nets import rosinality as R
+
+    saved = R._upfirdn2d, R.fused_leaky_relu
+    R._upfirdn2d, R.fused_leaky_relu = upfirdn2d_native_emulated, fused_leaky_relu_emulated
+    try:
+        yield
+    finally:
+        R._upfirdn2d, R.fused_leaky_relu = saved
+
+
+def _randomise_bn(module: torch.nn.Module, g: torch.Generator) -> None:
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(1 + 0.1 * torch.rand(m.num_features, generator=g))
+
+
+def build(size: int = 1024):
+    from facereel.nets.sam import SAM
+
+    torch.manual_seed(0)
+    net = SAM(size).eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(1)
+    _randomise_bn(net, g)
+    with torch.no_grad():
+        net.latent_avg.normal_(0, 0.1, generator=g)
+    return net
+
+
+def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None) -> dict:
+    from facereel.nets.sam import age_channel
+
+    net = build(size) if net is None else net
+    x_rgb = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    targets = [int(a) for a in torch.linspace(10, 80, ages).round().tolist()] if ages > 1 else [40]
+    net.fuse()
+    # the fused plans, held aside while the official path runs op by op
+    plans = {m: m._fused for m in net.modules() if getattr(m, "_fused", None) is not None}
+
+    def official():
+        for m in plans:
+            object.__setattr__(m, "_fused", None)
+        net.decoder.impl = "reference"
+        try:
+            with torch.no_grad(), official_ops():
+                return torch.cat([net(age_channel(x_rgb, [a]), randomize_noise=False, resize=False)
+                                  for a in targets])
+        finally:
+            for m, p in plans.items():
+                object.__setattr__(m, "_fused", p)
+            net.decoder.impl = "fast"
+
+    def ours():
+        net.decoder.impl = "fast"
+        with torch.inference_mode():
+            codes = net.age_codes(x_rgb, targets)
+            return net.decoder([codes], input_is_latent=True, randomize_noise=False)[0]
+
+    a, b = official(), ours()          # warm-up (fast-path build, allocator) and the equivalence check
+    err = float((a - b).abs().max())
+    ref = float(a.abs().max())
+    times: dict[str, list[float]] = {"official": [], "facereel": []}
+    for r in range(repeats):
+        order = [("official", official), ("facereel", ours)]
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) / len(targets) for k, v in times.items()}
+    ratio = med["facereel"] / med["official"]
+    print(f"SAM {size}, {len(targets)} age(s), s/image (median of {repeats}): official {med['official']:.2f}  "
+          f"facereel {med['facereel']:.2f}  ratio {ratio:.2f} (goal <= {GOAL_RATIO})  "
+          f"min: {min(times['official']) / len(targets):.2f} / {min(times['facereel']) / len(targets):.2f}  "
+          f"max|diff| {err:.2e} (max|image| {ref:.2f})")
+    return {"official_s": med["official"], "facereel_s": med["facereel"], "ratio": ratio, "max_abs_diff": err}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ages", default="1", help="comma-separated numbers of target ages per photo (e.g. 1,9)")
+    ap.add_argument("--size", type=int, default=1024)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    net = build(a.size)
+    for k in (int(v) for v in a.ages.split(",")):
+        bench(a.repeats, k, a.size, net)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
