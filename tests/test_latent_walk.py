@@ -90,3 +90,31 @@ def test_coarse_walk_keeps_the_source_fine_layers():
     assert (lat[:, :4] - src[:, :4]).abs().max() > 1e-3
     with pytest.raises(Exception, match="selects no layer"):   # 32 px: no 64² styles to walk
         Wk.plan_walk(G, "fine", seed=1, frames=6, keypoints=3, even=False)
+
+
+@pytest.mark.parametrize("loop_space,seed", [("z", 0), ("z", 7), ("w", 2)])
+def test_loop_seam_is_an_ordinary_step(dcgan, loop_space, seed):
+    """The wrap (last frame -> first) changes the image like any other step: not a jump, not a
+    repeated frame."""
+    plan = Wk.plan_walk(dcgan, "loop", seed=seed, frames=48, loop_space=loop_space)
+    f = _frames(dcgan, plan)
+    _, d = _cv(f)
+    seam = float(np.abs(f[0] - f[-1]).mean())
+    assert abs(seam - d.mean()) <= 3 * d.std(), (seam, d.mean(), d.std())
+    assert 0.5 * d.min() <= seam <= 1.1 * d.max(), (seam, d.min(), d.max())
+
+
+def test_loop_video_seam(tmp_path):
+    """Same on the written MP4 (decoded uint8 frames), as a player wraps it."""
+    from facereel.metrics.video_io import read_frames
+    from facereel.options.walk import WalkOptions
+    from facereel.pipelines.latent import render_walk
+
+    out = tmp_path / "loop.mp4"
+    r = render_walk(WalkOptions(mode="loop", seed=3, frames=40, output=str(out), device="cpu").validate())
+    f = np.stack(list(read_frames(out))).astype(np.float32)
+    assert r["frames"] == len(f) == 40
+    d = np.abs(np.diff(f, axis=0)).mean(axis=(1, 2, 3))
+    seam = float(np.abs(f[0] - f[-1]).mean())
+    assert abs(seam - d.mean()) <= 3 * d.std() and seam <= 1.1 * d.max(), (seam, d.mean(), d.std(), d.max())
+    assert seam >= 0.5 * d.min()

@@ -233,3 +233,29 @@ def test_background_writes_every_frame_and_raises_its_errors(tmp_path):
             for f in frames:
                 bw.write(f)
     assert not bad.exists()
+def test_write_batches_in_a_background_thread(tmp_path):
+    """Batches encoded by the background writer come out in order; an error on either
+    side leaves no file."""
+    from facereel.metrics.video_io import read_frames
+    from facereel.render.video import write_batches
+
+    batches = [np.full((3, 32, 32, 3), 20 * i, np.float32) for i in range(5)]
+    out = tmp_path / "a.mp4"
+    n = write_batches(out, iter(batches), fps=10, convert=lambda b: b.astype(np.uint8))
+    frames = list(read_frames(out))
+    assert n == len(frames) == 15
+    assert [round(float(f.mean()) / 20) for f in frames] == [i // 3 for i in range(15)]
+
+    def broken():
+        yield batches[0]
+        raise RuntimeError("synthesis failed")
+
+    with pytest.raises(RuntimeError, match="synthesis failed"):
+        write_batches(tmp_path / "b.mp4", broken(), fps=10, convert=lambda b: b.astype(np.uint8))
+
+    def bad(b):
+        raise ValueError("cannot convert")
+
+    with pytest.raises(ValueError, match="cannot convert"):
+        write_batches(tmp_path / "c.mp4", iter(batches * 4), fps=10, convert=bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]

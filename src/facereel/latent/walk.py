@@ -12,7 +12,8 @@ Speed normalisation ("search"): the path is first re-parametrised by latent arc 
 cheap), then P pilot images along it are rendered (P ≈ frames/16, at least 2 per segment) and
 the mean absolute pixel change between neighbours measured; frame k is placed where the
 cumulative image change reaches k/(N−1) of the total (inverse interpolation), so every frame
-moves the picture by about the same amount.  The pilot costs P extra syntheses.
+moves the picture by about the same amount.  The pilot costs P extra syntheses.  On a loop the
+rate of change is interpolated periodically between pilot segments so the wrap is an ordinary step.
 """
 
 from __future__ import annotations
@@ -123,9 +124,18 @@ def even_times(G, to_native: Callable[[np.ndarray], object], path: Callable[[np.
     small = np.concatenate(imgs)
     change = [image_change(small[i], small[i + 1]) for i in range(len(small) - 1)]
     cum = np.concatenate([[0.0], np.cumsum(change)])
-    # Between pilot samples the change is taken as proportional to latent arc length.
     dense = arclength_times(path, t0, t1, 4 * pilot * 8 + 1, closed=False)
-    cum_dense = np.interp(np.linspace(0, pilot, len(dense)), np.arange(pilot + 1), cum)
+    s = np.linspace(0, pilot, len(dense))                  # pilot units of latent arc length
+    if closed:
+        # The rate of image change per unit arc length, change_j at the middle of pilot segment j,
+        # interpolated periodically and integrated: the rate is continuous across the wrap, so the
+        # last->first step is an ordinary step (with a per-segment rate the seam, always a pilot
+        # boundary, jumped from one segment's rate to the other's).
+        rate = np.interp(s, np.arange(pilot) + 0.5, np.asarray(change, np.float64), period=pilot)
+        cum_dense = np.concatenate([[0.0], np.cumsum((rate[1:] + rate[:-1]) / 2 * np.diff(s))])
+    else:
+        # Between pilot samples the change is taken as proportional to latent arc length.
+        cum_dense = np.interp(s, np.arange(pilot + 1), cum)
     return _invert_cumulative(cum_dense, dense, frames, closed), change
 
 

@@ -106,16 +106,13 @@ def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 def write_video(path: str | Path, batches: Iterable, *, fps: float, size: int = 0) -> int:
-    """Streams image batches ([b, 3, R, R] in [-1, 1]) to a video; returns the frame count."""
-    from facereel.render.video import open_writer
+    """Streams image batches ([b, 3, R, R] in [-1, 1]) to a video; returns the frame count.
 
-    n = 0
-    with open_writer(path, fps=fps) as writer:
-        for batch in batches:
-            for frame in _resize_frames(to_uint8(batch), size):
-                writer.write(frame)
-                n += 1
-    return n
+    The encoder runs in a background thread while the next batch is synthesised
+    (``render.video.write_batches``)."""
+    from facereel.render.video import write_batches
+
+    return write_batches(path, batches, fps=fps, convert=lambda b: _resize_frames(to_uint8(b), size))
 
 
 def write_grid(path: str | Path, images, *, cols: int | None = None, size: int = 0) -> Path:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -539,3 +539,24 @@ def in_background(writer: Writer, depth: int = 4) -> Iterator[BackgroundWriter]:
             bg.finish()
         raise
     bg.finish()
+
+
+def write_batches(
+    path: str | os.PathLike,
+    batches: Iterable,
+    *,
+    fps: float = 24.0,
+    convert: Callable[[object], np.ndarray] | None = None,
+    format: str | None = None,
+    size: tuple[int, int] | None = None,
+    depth: int = 32,
+    **options,
+) -> int:
+    """Streams ``batches`` (each ``convert``-ed to [N, H, W, 3] uint8, or already so) to ``path``
+    through :func:`in_background`: the encoder works on batch k while the producer (synthesis)
+    makes batch k+1.  Returns the frame count; an error on either side leaves no file."""
+    with open_writer(path, format, fps=fps, size=size, **options) as w, in_background(w, depth) as bw:
+        for b in batches:
+            for frame in (convert(b) if convert is not None else b):
+                bw.write(frame)
+    return w.count
