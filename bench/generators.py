@@ -3,11 +3,12 @@ StyleGAN3-T at 1024 when ``facereel.nets.stylegan3`` exists.
 
 For every configuration it prints the per-image time of
 
-* ``reference``: our plain reference path (the official op sequence: grouped fused modconv …),
-* ``fast``: the default path, with its speed-up over ``reference`` measured in the same run,
-* ``fused``: the fast path with the opt-in compiled CPU kernels (``fused_kernels=True``,
-  :mod:`facereel.nets.fused`; built on first use, skipped where no C compiler works),
-* ``bf16``: the opt-in bfloat16 path, its speed-up over ``fast`` and its PSNR against ``fast`` —
+* ``reference``: the reference plan (``facereel.nets.plan.REFERENCE``: the official op sequence,
+  grouped fused modconv …),
+* ``fast``: the default plan (``FAST``), with its speed-up over ``reference`` measured in the same run,
+* ``fused``: the fast plan with the opt-in compiled CPU kernels (``FUSED``, :mod:`facereel.nets.fused`;
+  built on first use, skipped where no C compiler works),
+* ``bf16``: the opt-in bfloat16 plan (``FAST.replace(dtype=torch.bfloat16)``), its speed-up over ``fast`` and its PSNR against ``fast`` —
   timed only where the CPU runs bfloat16 natively (AVX-512 BF16 / AMX); elsewhere oneDNN emulates
   it (~30x slower than fp32) and only its PSNR is measured, once at 256,
 
@@ -29,6 +30,11 @@ machine (golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2
     python bench/generators.py --quick    # 1 warm-up + 1 timed run (or FACEREEL_BENCH_QUICK=1)
     python bench/generators.py --res 256 --no-sg3
     python bench/generators.py --device cuda   # the same entries on a GPU (bf16 native there)
+
+The script also drives trees from before :mod:`facereel.nets.plan` (their ``impl=`` /
+``fused_kernels=`` / ``dtype=`` keywords, see :func:`_kw`), so a baseline checkout is measured by
+the same code: ``PYTHONPATH=<baseline>/src python bench/generators.py …``, then the same command
+without it.
 """
 
 from __future__ import annotations
@@ -85,6 +91,31 @@ def conv_peak(runs: int) -> float:
     return best
 
 
+def _kw(path: str) -> dict:
+    """Synthesis keyword arguments of a path ("reference", "fast", "fused", "bf16"): its
+    ExecutionPlan, or the keywords of a tree without facereel.nets.plan (a baseline checkout)."""
+    import torch
+
+    try:
+        from facereel.nets import plan as P
+    except ImportError:
+        return {"reference": dict(impl="reference"), "fast": dict(impl="fast", fused_kernels=False),
+                "fused": dict(impl="fast", fused_kernels=True),
+                "bf16": dict(impl="fast", fused_kernels=False, dtype=torch.bfloat16)}[path]
+    return dict(plan={"reference": P.REFERENCE, "fast": P.FAST, "fused": P.FUSED,
+                      "bf16": P.FAST.replace(dtype=torch.bfloat16)}[path])
+
+
+def _prepare_process() -> None:
+    """What the CLI does before any command (the glibc heap setting); older trees did it inside
+    the fast forward pass."""
+    try:
+        from facereel.nets.plan import prepare_process
+    except ImportError:
+        return
+    prepare_process()
+
+
 def fill_(G, seed: int = 0) -> None:
     """Golden-README-like fill by official name (weights N(1), biases N(0.1), affine bias 1+N(0.1),
     mapping lr-multiplied N(100)/N(10), noise strengths N(0.1), w_avg N(0.1)); filters kept."""
@@ -117,6 +148,7 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    _prepare_process()
     from facereel.nets import fused as fused_kernels
     from facereel.nets.ops import has_native_bf16
     from facereel.nets.stylegan2 import Generator, conv_flops, ffhq_config
@@ -132,20 +164,17 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
         ws = wss[batch]
         out = {"model": "StyleGAN2", "res": res, "batch": batch, "gflop": conv_flops(G, batch) / 1e9,
                "native_bf16": native_bf16}
-        variants = [("reference", dict(impl="reference")), ("fast", dict(impl="fast", fused_kernels=False))]
-        if have_fused:
-            variants.append(("fused", dict(impl="fast", fused_kernels=True)))
-        if native_bf16:
-            variants.append(("bf16", dict(impl="fast", dtype=torch.bfloat16)))
+        variants = [(p, _kw(p)) for p in ["reference", "fast"] + (["fused"] if have_fused else [])
+                    + (["bf16"] if native_bf16 else [])]
         with torch.inference_mode():
             for label, kw in variants:
                 out[label] = _timeit(lambda kw=kw, ws=ws: G.synthesis(ws, noise_mode="const", **kw), runs) / batch
-            ref = G.synthesis(ws, noise_mode="const", impl="reference")
-            fast = G.synthesis(ws, noise_mode="const", impl="fast", fused_kernels=False)
-            fz = G.synthesis(ws, noise_mode="const", fused_kernels=True) if have_fused else None
+            ref = G.synthesis(ws, noise_mode="const", **_kw("reference"))
+            fast = G.synthesis(ws, noise_mode="const", **_kw("fast"))
+            fz = G.synthesis(ws, noise_mode="const", **_kw("fused")) if have_fused else None
             # Emulated bf16 (no AVX-512 BF16/AMX) is ~30x slower than fp32: only its accuracy is
             # measured there, once, at the smallest size.
-            bf = (G.synthesis(ws, noise_mode="const", impl="fast", dtype=torch.bfloat16)
+            bf = (G.synthesis(ws, noise_mode="const", **_kw("bf16"))
                   if native_bf16 or (batch == batches[0] and res == 256) else None)
         out["fast_vs_ref_rel_err"] = ((fast - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
         if fz is not None:
@@ -154,7 +183,7 @@ def child_sg2(res: int, batches: list[int], runs: int, threads: int) -> None:
             out["bf16_psnr_db"] = psnr(fast, bf)
         out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print("RESULT " + json.dumps(out), flush=True)
-    paths = {"fast": dict(fused_kernels=False)} | ({"fused": dict(fused_kernels=True)} if have_fused else {})
+    paths = {p: _kw(p) for p in ["fast"] + (["fused"] if have_fused else [])}
     # Share of the conv peak with both measured side by side in this process, round after round:
     # the machine's throughput drifts by 20-40 % within minutes, so a peak read in another process
     # minutes earlier can misstate the share either way.
@@ -183,13 +212,14 @@ def child_batch(res: int, batch: int, path: str, rounds: int, threads: int) -> N
     import torch
 
     torch.set_num_threads(threads)
+    _prepare_process()
     from facereel.nets.stylegan2 import Generator, ffhq_config
 
     G = Generator(**ffhq_config(res)).eval().requires_grad_(False)
     fill_(G)
     G = G.to(DEVICE)
     ws = G.mapping(torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(batch)).to(DEVICE), None)
-    kw = dict(fused_kernels=path == "fused")
+    kw = _kw(path)
     with torch.inference_mode():
         G.synthesis(ws, noise_mode="const", **kw)
         _sync()
@@ -235,6 +265,7 @@ def child_sg3(runs: int, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    _prepare_process()
     try:
         from facereel.nets import stylegan3
     except ImportError as e:
@@ -248,13 +279,15 @@ def child_sg3(runs: int, threads: int) -> None:
     if hasattr(stylegan3, "synthesis_flops"):
         out["gflop"] = sum(stylegan3.synthesis_flops(G, 1).values()) / 1e9
     with torch.inference_mode():
-        out["fast"] = _timeit(lambda: G.synthesis(ws, noise_mode="const"), runs)
+        fast_kw = _kw("fast")
+        fast_kw.pop("fused_kernels", None)      # (an older tree's StyleGAN3 has no such keyword)
+        out["fast"] = _timeit(lambda: G.synthesis(ws, noise_mode="const", **fast_kw), runs)
         out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-        fast = G.synthesis(ws, noise_mode="const")
+        fast = G.synthesis(ws, noise_mode="const", **fast_kw)
         # The reference path (the official CPU op sequence) takes about a minute: timed once, no warm-up.
         _sync()
         t0 = time.perf_counter()
-        ref = G.synthesis(ws, noise_mode="const", impl="reference")
+        ref = G.synthesis(ws, noise_mode="const", **_kw("reference"))
         _sync()
         out["reference"] = time.perf_counter() - t0
     out["fast_vs_ref_rel_err"] = ((fast - ref).abs().max() / ref.abs().max().clamp_min(1)).item()
@@ -290,8 +323,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     peak = conv_peak(runs)
-    print(f"device={args.device}  threads={args.threads}  runs/entry={runs}  fp32 3x3-conv throughput: {peak:.1f} GFLOP/s",
-          flush=True)
+    import facereel
+
+    print(f"device={args.device}  threads={args.threads}  runs/entry={runs}  fp32 3x3-conv throughput: {peak:.1f} GFLOP/s"
+          f"  facereel from {os.path.dirname(facereel.__file__)}", flush=True)
     jobs = [str(r) for r in args.res] + ([] if args.no_sg3 else ["sg3"])
     results = []
     for job in jobs:

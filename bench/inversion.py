@@ -33,6 +33,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from facereel.nets.plan import REFERENCE, prepare_process
+
 #: README "Encoder forward times" of the official code (batch 1, 2 threads, s / image)
 OFFICIAL_S = {"psp": 1.00, "e4e": 0.95, "restyle": 0.52, "restyle_e4e": 0.57, "arcface": 0.09}
 GOAL_RATIO = 0.5
@@ -139,7 +141,7 @@ def print_encoder_rows(rows: list[dict], file=sys.stdout) -> None:
 # optimisation inversion and the latent time-lapse (facereel.inversion.optimize, the latent engine)
 
 
-def _sg2_256(impl: str = "fast"):
+def _sg2_256():
     """StyleGAN2 with the official FFHQ config at 256, weights filled like the golden fixtures'
     rule (bench/generators.py ``fill_``), wrapped as a FaceGenerator on the CPU."""
     from facereel.nets.adapters import NVFaceGenerator
@@ -153,7 +155,6 @@ def _sg2_256(impl: str = "fast"):
         fill_ = None
     if fill_ is not None:
         fill_(G)
-    G.synthesis.impl = impl
     return NVFaceGenerator(G, name="stylegan2-256-filled", device="cpu")
 
 
@@ -215,15 +216,15 @@ def bench_optimize(quick: bool = False, repeats: int = 1) -> list[dict]:
     rows.append({"model": "dcgan-64 (z, 8 restarts)", "steps_per_s": total / (time.perf_counter() - t),
                  "baseline": "-", "baseline_sps": float("nan"), "mse": float(res.mse.mean())})
 
-    sg = _sg2_256("fast")
+    sg = _sg2_256()
     with torch.no_grad():
         tgt = sg.synthesize(sg.sample([0]))
     ref_steps = max(2, steps // 3)
     raw = _raw_steps_per_s(sg, sg.w_avg[None].clone(), tgt, ref_steps)
     sps, mse = _invert_steps_per_s(sg, _uint8(tgt), ref_steps, space="w+")
-    sg.G.synthesis.impl = "reference"
+    sg.G.synthesis.plan = REFERENCE
     ref_sps, _ = _invert_steps_per_s(sg, _uint8(tgt), ref_steps, space="w+")
-    sg.G.synthesis.impl = "fast"
+    sg.G.synthesis.plan = None
     rows.append({"model": "stylegan2-256 (w+)", "steps_per_s": sps, "baseline": "reference synthesis path",
                  "baseline_sps": ref_sps, "mse": mse, "raw_sps": raw})
     return rows
@@ -259,7 +260,7 @@ def bench_latent_timelapse(quick: bool = False, keyframes: int = 5, frames: int 
     from facereel.render.engines.latent import LatentEngine
 
     steps = 2 if quick else 20
-    sg = _sg2_256("fast")
+    sg = _sg2_256()
     with torch.no_grad():
         imgs = _uint8(torch.cat([sg.synthesize(sg.sample([s])) for s in range(keyframes)]))
     kfs = [Keyframe(image=im, label=f"seed{i}") for i, im in enumerate(imgs)]
@@ -342,6 +343,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
     torch.set_num_threads(args.threads)
+    prepare_process()           # as the CLI does before any command
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {args.repeats} timed runs")
     if "encoders" in sections:
         rows = bench_encoders([n for n in args.only.split(",") if n], repeats=args.repeats, batch=args.batch)

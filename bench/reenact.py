@@ -12,7 +12,7 @@ interleaved so machine load hits them alike:
   recomputed from the target crop (ReStyle-pSp, ``--identity-iterations`` steps, each an IR-SE50
   pass on [t, ŷ] and a decoder pass, as the thesis' Tool does for every frame), then E_m(s), M and
   G; all fp32 under ``no_grad``, E_m and the ReStyle encoder op by op (BatchNorm layers, SE as
-  modules), the decoders on the reference path (``Generator.impl = "reference"``: upfirdn2d and
+  modules), the decoders on the reference path (``Generator.plan = REFERENCE``: upfirdn2d and
   fused leaky ReLU as the official ops' CPU stand-ins, per-sample modulated weights), fresh noise
   per call;
 * ``thesis, E_i cached``: the same without recomputing E_i(t) (the network forward alone);
@@ -32,6 +32,8 @@ import sys
 import time
 
 import torch
+
+from facereel.nets.plan import FAST, REFERENCE, prepare_process
 
 GOAL_RATIO = 0.6
 
@@ -54,7 +56,7 @@ def _identity_encoder(n_styles: int):
     enc = BackboneEncoder(50, "ir_se", n_styles=n_styles, input_nc=6)
     _randomise_bn(enc, seed=1)
     inv = EncoderInverter(enc, Generator(1024, 512, 8), 0.1 * torch.randn(n_styles, 512), "restyle_psp")
-    inv.decoder.impl = "reference"
+    inv.decoder.plan = REFERENCE
     return inv.eval().requires_grad_(False)
 
 
@@ -78,7 +80,7 @@ def bench_learned(repeats: int, identity_iterations: int) -> dict:
     def thesis_path(recompute_identity: bool):
         for m in plans:
             object.__setattr__(m, "_fused", None)
-        net.decoder.impl = "reference"
+        net.decoder.plan = REFERENCE
         try:
             with torch.no_grad():
                 t = e_i.restyle_loop(target, identity_iterations).latents if recompute_identity else t_code
@@ -88,7 +90,7 @@ def bench_learned(repeats: int, identity_iterations: int) -> dict:
                 object.__setattr__(m, "_fused", p)
 
     def ours():
-        net.decoder.impl = "fast"
+        net.decoder.plan = FAST
         with torch.inference_mode():
             return net(x, t_code, resize=False, randomize_noise=False)
 
@@ -120,6 +122,7 @@ def main(argv=None) -> int:
                     help="ReStyle steps of E_i(t) (ReenactOptions.restyle_iterations' default)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    prepare_process()           # as the CLI does before any command
     print(f"torch threads {a.threads}, load average {os.getloadavg()[0]:.1f} (other jobs share the machine)")
     bench_learned(a.repeats, a.identity_iterations)
     return 0

@@ -9,7 +9,7 @@ interleaved so machine load hits both alike:
 
 * ``official``: what ``scripts/inference.py`` runs, ``net(x, randomize_noise=False, resize=False)``
   under ``torch.no_grad()``, emulated with reference ops: both encoders op by op (BatchNorm layers,
-  SE gates as modules), the decoder's reference path (``Generator.impl = "reference"``: per-sample
+  SE gates as modules), the decoder's reference path (``Generator.plan = REFERENCE``: per-sample
   modulated weights, grouped convolutions, in the official order of calls) with the official CUDA
   ops replaced by the CPU fallbacks the rosinality code ships (:func:`upfirdn2d_native_emulated`:
   zero insertion on the ``[N*C, H, W, 1]`` view, pad/crop, one depthwise ``conv2d`` with the
@@ -33,6 +33,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from facereel.nets.plan import FAST, REFERENCE, prepare_process
 
 GOAL_RATIO = 0.6
 
@@ -110,7 +112,7 @@ def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None) -> dict:
     def official():
         for m in plans:
             object.__setattr__(m, "_fused", None)
-        net.decoder.impl = "reference"
+        net.decoder.plan = REFERENCE
         try:
             with torch.no_grad(), official_ops():
                 return torch.cat([net(age_channel(x_rgb, [a]), randomize_noise=False, resize=False)
@@ -118,10 +120,10 @@ def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None) -> dict:
         finally:
             for m, p in plans.items():
                 object.__setattr__(m, "_fused", p)
-            net.decoder.impl = "fast"
+            net.decoder.plan = FAST
 
     def ours():
-        net.decoder.impl = "fast"
+        net.decoder.plan = FAST
         with torch.inference_mode():
             codes = net.age_codes(x_rgb, targets)
             return net.decoder([codes], input_is_latent=True, randomize_noise=False)[0]
@@ -153,6 +155,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=1024)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    prepare_process()           # as the CLI does before any command
     net = build(a.size)
     for k in (int(v) for v in a.ages.split(",")):
         bench(a.repeats, k, a.size, net)

@@ -1,9 +1,10 @@
 """Opt-in fused CPU kernels (facereel.nets.fused): the compiled StyleGAN2 layer tails (upsampling
-layers; same-size layers with their block's toRGB) against the pure-PyTorch ops they replace, the generator with ``fused_kernels`` against the reference path,
-the opt-in switches, the build cache, and the fallback where no compiler works."""
+layers; same-size layers with their block's toRGB) against the pure-PyTorch ops they replace, the generator with a ``fused_kernels`` plan against the reference path,
+the opt-in switches (the ExecutionPlan of a call, of the network, of the process), the build cache, and the fallback where no compiler works."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -12,11 +13,14 @@ import torch
 import torch.nn.functional as F
 
 import facereel.nets.fused as fused
-import facereel.nets.stylegan2 as sg2
+import facereel.nets.plan as plan_mod
 from facereel.nets import ops
+from facereel.nets.plan import FAST, FUSED, REFERENCE
 from tests.helpers.nets import rel_err, tiny
 
 needs_cc = pytest.mark.skipif(fused._compiler() is None, reason="no C compiler on this machine")
+# Every upsampling layer on the polyphase path the fused upsampling kernel needs.
+FUSED_ALL = FUSED.replace(polyphase_min_pixels=1)
 CL = torch.channels_last
 
 
@@ -146,17 +150,16 @@ def _count_calls(monkeypatch, name="up2_fir_post"):
 @pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_generator_with_fused_kernels_matches_reference(monkeypatch, architecture, batch):
-    monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", 1)       # every upsampling layer polyphase
     G = tiny(architecture, res=64)
     ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(3))
     calls = _count_calls(monkeypatch)
     post = _count_calls(monkeypatch, "post_rgb")
     with torch.no_grad():
         for kw in (dict(noise_mode="const"), dict(noise_mode="none")):
-            ref = G.synthesis(ws, impl="reference", **kw)
+            ref = G.synthesis(ws, plan=REFERENCE, **kw)
             calls.clear()
             post.clear()
-            out = G.synthesis(ws, fused_kernels=True, **kw)
+            out = G.synthesis(ws, plan=FUSED_ALL, **kw)
             # Every upsampling layer (8 .. 64 px) of every sample went through the kernel, and
             # every same-size layer (4 .. 64 px) through the other, with the toRGB where it reads
             # that layer's output (skip: every block; orig: the last; resnet: none).
@@ -168,48 +171,77 @@ def test_generator_with_fused_kernels_matches_reference(monkeypatch, architectur
             assert rel_err(out, ref) < 1e-5, kw
         # Random noise: the same draws as the fast path.
         torch.manual_seed(7)
-        fast = G.synthesis(ws, noise_mode="random")
+        fast = G.synthesis(ws, noise_mode="random", plan=FUSED_ALL.replace(fused_kernels=False))
         torch.manual_seed(7)
-        out = G.synthesis(ws, noise_mode="random", fused_kernels=True)
+        out = G.synthesis(ws, noise_mode="random", plan=FUSED_ALL)
         assert rel_err(out, fast) < 1e-5
 
 
 @needs_cc
-def test_fused_kernels_are_opt_in_and_follow_the_switches(monkeypatch):
-    monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", 1)
+def test_fused_kernels_are_opt_in_and_follow_the_plans(monkeypatch):
     G = tiny(res=32)
     ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(4))
     calls = _count_calls(monkeypatch)
-    monkeypatch.delenv(fused.ENV, raising=False)
+    post = _count_calls(monkeypatch, "post_rgb")
+    monkeypatch.setattr(plan_mod, "_default", None)           # restored afterwards
+    monkeypatch.delenv(plan_mod.FUSED_ENV, raising=False)
     with torch.no_grad():
         G.synthesis(ws, noise_mode="const")
-        assert calls == []                                     # off by default
-        monkeypatch.setenv(fused.ENV, "1")
+        assert calls == [] and post == []                      # off by default
+        assert plan_mod.default_plan() == FAST
+        # The environment is read once, when the process default is built.
+        monkeypatch.setenv(plan_mod.FUSED_ENV, "1")
         G.synthesis(ws, noise_mode="const")
-        assert len(calls) == 3                                 # the environment turns it on
-        G.synthesis(ws, noise_mode="const", fused_kernels=False)
-        assert len(calls) == 3                                 # ... a call turns it off
-        G.synthesis.fused_kernels = False
+        assert post == []
+        plan_mod.set_default_plan(None)                        # rebuilt from the environment
+        assert plan_mod.default_plan() == FUSED
         G.synthesis(ws, noise_mode="const")
-        assert len(calls) == 3                                 # ... and so does the attribute
-        G.synthesis.fused_kernels = True
-        monkeypatch.setenv(fused.ENV, "0")
+        # 32 px: the one upsampling layer with a 16x16 input is polyphase, the 4 same-size layers fuse
+        assert len(calls) == 1 and len(post) == 4
+        monkeypatch.setenv(plan_mod.FUSED_ENV, "0")
         G.synthesis(ws, noise_mode="const")
-        assert len(calls) == 6
-        G.synthesis(ws, noise_mode="const", impl="reference")
-        assert len(calls) == 6                                 # the reference path never uses it
+        assert len(calls) == 2 and len(post) == 8              # no second reading
+        G.synthesis(ws, noise_mode="const", plan=FAST)
+        assert len(post) == 8                                  # a call's plan wins ...
+        G.synthesis.plan = FAST
+        G.synthesis(ws, noise_mode="const")
+        assert len(post) == 8                                  # ... and so does the network's
+        plan_mod.set_default_plan(FAST)
+        G.synthesis.plan = FUSED_ALL
+        G.synthesis(ws, noise_mode="const")
+        assert len(calls) == 5 and len(post) == 12             # the network's plan over the default (3 up layers)
+        G.synthesis(ws, noise_mode="const", plan=REFERENCE.replace(fused_kernels=True))
+        assert len(calls) == 5 and len(post) == 12             # the reference path never uses them
+
+
+def test_plans_are_frozen_and_checked(monkeypatch):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FAST.fused_kernels = True                              # frozen: replace() makes another
+    assert FAST.replace(fused_kernels=True) == FUSED and FAST.fast and FUSED.fused
+    with pytest.raises(ValueError, match="implementation"):
+        plan_mod.ExecutionPlan(implementation="quick")
+    # Reduced precision exists only on the fast path.
+    assert REFERENCE.replace(dtype=torch.bfloat16).implementation == "fast"
+    assert REFERENCE.replace(dtype=torch.float32).implementation == "reference"
+    assert not REFERENCE.replace(fused_kernels=True).fused
+    with pytest.raises(TypeError):
+        plan_mod.set_default_plan("fast")
+    monkeypatch.setattr(plan_mod, "_default", None)
+    plan_mod.set_default_plan(REFERENCE)
+    assert plan_mod.default_plan() is REFERENCE
+    assert plan_mod.resolve() is REFERENCE and plan_mod.resolve(None, FAST) is FAST
+    assert plan_mod.resolve(FUSED, FAST) is FUSED
 
 
 @needs_cc
 def test_fused_kernels_stay_out_of_autograd(monkeypatch):
-    monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", 1)
     G = tiny(res=32).requires_grad_(False)
     calls = _count_calls(monkeypatch)
     ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(5), requires_grad=True)
-    G.synthesis(ws, noise_mode="const", fused_kernels=True).square().sum().backward()
+    G.synthesis(ws, noise_mode="const", plan=FUSED_ALL).square().sum().backward()
     assert calls == [] and ws.grad is not None
     ws2 = ws.detach().clone().requires_grad_(True)
-    G.synthesis(ws2, noise_mode="const").square().sum().backward()
+    G.synthesis(ws2, noise_mode="const", plan=FUSED_ALL.replace(fused_kernels=False)).square().sum().backward()
     assert torch.allclose(ws.grad, ws2.grad)
 
 
@@ -234,7 +266,6 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
 
 
 def test_no_compiler_warns_once_and_runs_the_fast_path(monkeypatch, tmp_path):
-    monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", 1)
     monkeypatch.setenv("FACEREEL_HOME", str(tmp_path))
     monkeypatch.setattr(fused, "_lib", None)
     monkeypatch.setattr(fused, "_reason", None)
@@ -244,9 +275,9 @@ def test_no_compiler_warns_once_and_runs_the_fast_path(monkeypatch, tmp_path):
     ws = torch.randn(2, G.num_ws, 24, generator=torch.Generator().manual_seed(6))
     with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = G.synthesis(ws, noise_mode="const", fused_kernels=True)
-        again = G.synthesis(ws, noise_mode="const", fused_kernels=True)
-        fast = G.synthesis(ws, noise_mode="const")
+        out = G.synthesis(ws, noise_mode="const", plan=FUSED_ALL)
+        again = G.synthesis(ws, noise_mode="const", plan=FUSED_ALL)
+        fast = G.synthesis(ws, noise_mode="const", plan=FUSED_ALL.replace(fused_kernels=False))
     msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert len(msgs) == 1 and "no C compiler" in msgs[0]
     assert not fused.available() and "no C compiler" in fused.unavailable_reason()

@@ -105,20 +105,33 @@ def test_generate_nvidia_pickle_official_seeds(tmp_path, torch_threads):
     assert res.exit_code == 1 and "NVIDIA" in res.output
 
 
-def test_fused_kernels_flag_turns_the_switch_on(tmp_path, monkeypatch):
+def test_fused_kernels_flag_sets_the_default_plan(tmp_path, monkeypatch):
     import os
 
-    from facereel.nets import fused
+    from facereel.nets import plan
 
-    monkeypatch.setenv(fused.ENV, "")      # recorded, so the CLI's setting is undone afterwards
+    monkeypatch.setattr(plan, "_default", None)     # the CLI's setting is undone afterwards
+    monkeypatch.delenv(plan.FUSED_ENV, raising=False)
+    env_before = dict(os.environ)
     runner = CliRunner()
     assert "--fused-kernels" in runner.invoke(_app(), ["--help"]).output
     res = runner.invoke(_app(), ["generate", "--seeds", "0", "-o", str(tmp_path / "a.png")])
     assert res.exit_code == 0, res.output
-    assert not fused.enabled_by_env()
+    assert plan.default_plan() == plan.FAST
     res = runner.invoke(_app(), ["--fused-kernels", "generate", "--seeds", "0", "-o", str(tmp_path / "b.png")])
     assert res.exit_code == 0, res.output
-    assert fused.enabled_by_env() and os.environ[fused.ENV] == "1"
+    assert plan.default_plan() == plan.FUSED
+    # The environment variable still works (as the option's envvar), and nothing is written back.
+    res = runner.invoke(_app(), ["generate", "--seeds", "0", "-o", str(tmp_path / "c.png")])
+    assert res.exit_code == 0 and plan.default_plan() == plan.FAST
+    res = runner.invoke(_app(), ["generate", "--seeds", "0", "-o", str(tmp_path / "d.png")],
+                        env={plan.FUSED_ENV: "1"})
+    assert res.exit_code == 0, res.output
+    assert plan.default_plan() == plan.FUSED
+    assert dict(os.environ) == env_before
+    # The fused kernels compute the same picture (to float rounding: the PNG bytes may differ by 1).
+    a, b = (np.asarray(Image.open(tmp_path / n).convert("RGB"), dtype=np.int16) for n in ("a.png", "b.png"))
+    assert np.abs(a - b).max() <= 1
 
 
 def _read_only_dir(tmp_path):

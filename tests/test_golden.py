@@ -52,6 +52,24 @@ def test_golden_fixtures_found():
 SG2_DECODERS = ("training.networks_stylegan2.Generator", "models.stylegan2.model.Generator", "models.psp.pSp",
                 "psp.MypSp")
 SG2_FILES = [p for p in FILES if load_meta(p)["module"] in SG2_DECODERS]
+PLANNED_FILES = SG2_FILES + [p for p in FILES if load_meta(p)["module"] == "training.networks_stylegan3.Generator"]
+
+
+@pytest.mark.parametrize("path", PLANNED_FILES, ids=[f"golden-reference-{p.name}" for p in PLANNED_FILES])
+def test_golden_fixture_with_reference_plan(path, torch_threads, monkeypatch):
+    """The fixtures of the networks with an ExecutionPlan (StyleGAN2 and its decoders, StyleGAN3)
+    with the reference plan as the process default (the plain replay runs the default fast plan)."""
+    import facereel.nets.filtered_lrelu as fl
+    import facereel.nets.plan as plan
+    import facereel.nets.stylegan2_fast as sg2_fast
+
+    monkeypatch.setattr(plan, "_default", plan.REFERENCE)
+    ran = []
+    for mod, name in ((sg2_fast, "synthesis_layer"), (fl, "_filtered_lrelu_fast")):
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, _real=real, **k: (ran.append(1), _real(*a, **k))[1])
+    test_golden_fixture(path, torch_threads)
+    assert not ran, "a fast path ran under the reference plan"
 
 
 @pytest.mark.parametrize("path", SG2_FILES, ids=[f"golden-fused-{p.name}" for p in SG2_FILES])
@@ -59,12 +77,11 @@ def test_golden_fixture_with_fused_kernels(path, torch_threads, monkeypatch):
     """The StyleGAN2 fixtures (NVlabs, rosinality and the pSp/e4e/ReStyle decoders on it) through
     the opt-in compiled kernels, every upsampling layer on the polyphase path they need."""
     import facereel.nets.fused as fused
-    import facereel.nets.stylegan2 as sg2
+    import facereel.nets.plan as plan
 
     if fused._compiler() is None:
         pytest.skip("no C compiler on this machine")
-    monkeypatch.setenv(fused.ENV, "1")
-    monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", 1)
+    monkeypatch.setattr(plan, "_default", plan.FUSED.replace(polyphase_min_pixels=1))
     used = []
     for name in ("up2_fir_post", "post_rgb"):
         real = getattr(fused, name)

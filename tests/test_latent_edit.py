@@ -9,6 +9,7 @@ import torch
 from facereel.latent import edit as E
 from facereel.latent.directions import Direction
 from facereel.latent.space import LatentSpaceError, space_of
+from facereel.nets.plan import REFERENCE
 from tests.helpers.latent import tiny_nv, tiny_ros
 
 
@@ -56,7 +57,7 @@ def _styles_ros(G, ws):
     for name in E.rosinality_style_indices(G.G):
         mod = G.G.get_submodule(name).conv.modulation
         hooks.append(mod.register_forward_hook(lambda m, i, o, name=name: styles.__setitem__(name, o.detach().clone())))
-    G.G.impl = "reference"
+    G.G.plan = REFERENCE
     with torch.no_grad():
         G.synthesize(ws)
     for h in hooks:

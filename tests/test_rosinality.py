@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from facereel.nets.base import FaceGenerator
+from facereel.nets.plan import FAST, REFERENCE
 from facereel.nets.rosinality import Generator, RosinalityFaceGenerator
 
 
@@ -98,10 +99,8 @@ def _filled(size=32, seed=3):
 
 def _both(g, *args, **kwargs):
     out = {}
-    for impl in ("reference", "fast"):
-        g.impl = impl
-        out[impl] = g(*args, **kwargs)
-    g.impl = "fast"
+    for name, plan in (("reference", REFERENCE), ("fast", FAST)):
+        out[name] = g(*args, plan=plan, **kwargs)
     return out["fast"], out["reference"]
 
 
@@ -141,13 +140,13 @@ def test_fast_path_gradients_and_fallbacks():
     g = _filled().requires_grad_(False)
     w0 = torch.randn(1, g.n_latent, 32)
     grads = []
-    for impl in ("fast", "reference"):
-        g.impl = impl
+    for plan in (FAST, REFERENCE):
+        g.plan = plan
         w = w0.clone().requires_grad_()
         img, _ = g([w], input_is_latent=True, randomize_noise=False)
         (img * torch.linspace(-1, 1, img.numel()).reshape(img.shape)).sum().backward()
         grads.append(w.grad)
-    g.impl = "fast"
+    g.plan = None
     assert grads[0].abs().sum() > 0 and _rel(grads[0], grads[1]) < 1e-4
     # Training the generator's own weights needs the reference path (the fast one holds a copy).
     g.requires_grad_(True)
@@ -159,7 +158,5 @@ def test_fast_path_gradients_and_fallbacks():
         torch.manual_seed(5)
         a, _ = g([w0], input_is_latent=True, randomize_noise=True)
         torch.manual_seed(5)
-        g.impl = "reference"
-        b, _ = g([w0], input_is_latent=True, randomize_noise=True)
-        g.impl = "fast"
+        b, _ = g([w0], input_is_latent=True, randomize_noise=True, plan=REFERENCE)
     torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-import facereel.nets.stylegan2 as sg2
 from facereel.nets.adapters import NVFaceGenerator
 from facereel.nets.base import FaceGenerator
+from facereel.nets.plan import FAST, REFERENCE
 from facereel.nets.stylegan2 import conv_flops
 from tests.helpers.nets import rel_err, tiny
 
@@ -37,8 +37,8 @@ def test_fast_path_matches_reference(architecture, batch, device):
     ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(2)).to(device)
     with torch.no_grad():
         for kw in (dict(noise_mode="const"), dict(noise_mode="none"), dict(noise_mode="const", fused_modconv=False)):
-            ref = G.synthesis(ws, impl="reference", **kw)
-            fast = G.synthesis(ws, impl="fast", **kw)
+            ref = G.synthesis(ws, plan=REFERENCE, **kw)
+            fast = G.synthesis(ws, plan=FAST, **kw)
             assert fast.shape == (batch, 3, 32, 32)
             # The fast path keeps its skip image channels-last inside; callers still get NCHW.
             assert fast.is_contiguous() and ref.is_contiguous()
@@ -46,57 +46,54 @@ def test_fast_path_matches_reference(architecture, batch, device):
 
 
 @pytest.mark.parametrize("modulate_input", [False, True])
-def test_batch1_small_maps_modulate_input_or_weight(monkeypatch, modulate_input):
+def test_batch1_small_maps_modulate_input_or_weight(modulate_input):
     # With the switch on, the tiny model's low-resolution layers (weight > maps) scale the maps and
     # the 32-px layers the weight; off, every batch-1 layer modulates the weight.
-    monkeypatch.setattr(sg2, "SMALL_MAPS_MODULATE_INPUT", modulate_input)
+    plan = FAST.replace(small_maps_modulate_input=modulate_input)
     G = tiny("skip")
     ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
-        ref = G.synthesis(ws, impl="reference", noise_mode="const")
-        fast = G.synthesis(ws, impl="fast", noise_mode="const")
+        ref = G.synthesis(ws, plan=REFERENCE, noise_mode="const")
+        fast = G.synthesis(ws, plan=plan, noise_mode="const")
     assert rel_err(fast, ref) < 1e-5
 
 
 @pytest.mark.parametrize("per_sample_res", [8, 16, 10 ** 9])
 @pytest.mark.parametrize("polyphase_pixels", [1, 10 ** 9])
-def test_fast_batch_splits_and_polyphase_match_reference(monkeypatch, per_sample_res, polyphase_pixels):
+def test_fast_batch_splits_and_polyphase_match_reference(per_sample_res, polyphase_pixels):
     # The fast path runs high-resolution blocks per sample and upsampling convs as polyphase
     # ordinary convs; every split point and both upsampling forms give the reference numbers.
-    monkeypatch.setattr(sg2, "PER_SAMPLE_MIN_RES", per_sample_res)
-    monkeypatch.setattr(sg2, "POLYPHASE_MIN_PIXELS", polyphase_pixels)
+    fast_plan = FAST.replace(per_sample_min_res=per_sample_res, polyphase_min_pixels=polyphase_pixels)
     G = tiny("resnet", c_dim=2)
     ws = torch.randn(3, G.num_ws, 24, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
-        ref = G.synthesis(ws, impl="reference", noise_mode="const")
-        fast = G.synthesis(ws, impl="fast", noise_mode="const")
-        single = torch.cat([G.synthesis(ws[i:i + 1], impl="fast", noise_mode="const") for i in range(3)])
+        ref = G.synthesis(ws, plan=REFERENCE, noise_mode="const")
+        fast = G.synthesis(ws, plan=fast_plan, noise_mode="const")
+        single = torch.cat([G.synthesis(ws[i:i + 1], plan=fast_plan, noise_mode="const") for i in range(3)])
     assert rel_err(fast, ref) < 1e-5
     assert rel_err(single, ref) < 1e-5
     torch.manual_seed(0)
-    rnd = G.synthesis(ws, impl="fast", noise_mode="random")
+    rnd = G.synthesis(ws, plan=fast_plan, noise_mode="random")
     assert rnd.shape == ref.shape and rel_err(rnd, ref) > 1e-4       # random noise is drawn per sample
 
 
 @pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
 @pytest.mark.parametrize("min_rows", [3, 8])
-def test_row_striped_layers_match_reference(monkeypatch, architecture, min_rows):
+def test_row_striped_layers_match_reference(architecture, min_rows):
     # Batch-1 layers run stripe by stripe of output rows when large; tiny stripes (3 rows: edges on
     # odd rows of the upsampling layers) must give the unstriped numbers.
     G = tiny(architecture)
     ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
-        ref = G.synthesis(ws, impl="reference", noise_mode="const")
+        ref = G.synthesis(ws, plan=REFERENCE, noise_mode="const")
     with torch.inference_mode():
-        whole = G.synthesis(ws, impl="fast", noise_mode="const")
-        monkeypatch.setattr(sg2, "STRIPE_BYTES", 1)
-        monkeypatch.setattr(sg2, "STRIPE_MIN_ROWS", min_rows)
-        striped = G.synthesis(ws, impl="fast", noise_mode="const")
+        whole = G.synthesis(ws, plan=FAST, noise_mode="const")
+        striped_plan = FAST.replace(stripe_bytes=1, stripe_min_rows=min_rows)
+        striped = G.synthesis(ws, plan=striped_plan, noise_mode="const")
         torch.manual_seed(1)
-        rnd_striped = G.synthesis(ws, impl="fast", noise_mode="random")
-        monkeypatch.setattr(sg2, "STRIPE_BYTES", 1 << 62)
+        rnd_striped = G.synthesis(ws, plan=striped_plan, noise_mode="random")
         torch.manual_seed(1)
-        rnd_whole = G.synthesis(ws, impl="fast", noise_mode="random")
+        rnd_whole = G.synthesis(ws, plan=FAST.replace(stripe_bytes=1 << 62), noise_mode="random")
     assert rel_err(striped, ref) < 1e-5
     assert rel_err(striped, whole) < 1e-6
     assert rel_err(rnd_striped, rnd_whole) < 1e-6
@@ -115,21 +112,19 @@ def test_winograd_layers_match_reference(monkeypatch, architecture, batch, strip
     G = tiny(architecture, c_dim=2 if architecture == "resnet" else 0)
     ws = torch.randn(batch, G.num_ws, 24, generator=torch.Generator().manual_seed(8))
     with torch.no_grad():
-        ref = G.synthesis(ws, impl="reference", noise_mode="const")
+        ref = G.synthesis(ws, plan=REFERENCE, noise_mode="const")
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
     monkeypatch.setattr(winograd, "MIN_ELEMENTS", 1)
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
-    if striped:
-        monkeypatch.setattr(sg2, "STRIPE_BYTES", 1)
-        monkeypatch.setattr(sg2, "STRIPE_MIN_ROWS", 3)
+    plan = FAST.replace(stripe_bytes=1, stripe_min_rows=3) if striped else FAST
     with torch.inference_mode():
-        fast = G.synthesis(ws, impl="fast", noise_mode="const")
+        fast = G.synthesis(ws, plan=plan, noise_mode="const")
     assert len(calls) >= 4   # b4 ... b32 conv1 at least
     assert rel_err(fast, ref) < 1e-5
     # with autograd recording, the direct conv runs instead (the transforms are not differentiable)
     calls.clear()
     ws.requires_grad_(True)
-    G.synthesis(ws, impl="fast", noise_mode="const").sum().backward()
+    G.synthesis(ws, plan=FAST, noise_mode="const").sum().backward()
     assert not calls and ws.grad is not None
 
 
@@ -137,8 +132,8 @@ def test_fused_and_unfused_reference_agree_and_noise_modes():
     G = tiny()
     ws = torch.randn(2, G.num_ws, 24, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        a = G.synthesis(ws, noise_mode="const", impl="reference", fused_modconv=True)
-        b = G.synthesis(ws, noise_mode="const", impl="reference", fused_modconv=False)
+        a = G.synthesis(ws, noise_mode="const", plan=REFERENCE, fused_modconv=True)
+        b = G.synthesis(ws, noise_mode="const", plan=REFERENCE, fused_modconv=False)
         assert rel_err(a, b) < 1e-5
         none = G.synthesis(ws, noise_mode="none")
         assert rel_err(none, a) > 1e-3                      # the const noise does something
@@ -162,10 +157,10 @@ def test_gradients_fast_equal_reference(batch, train_weights, device):
     names = ["synthesis.b32.conv0.weight", "synthesis.b16.conv1.affine.weight", "synthesis.b32.torgb.weight"]
     params = dict(G.named_parameters())
     grads, wgrads = [], []
-    for impl in ("fast", "reference"):
+    for plan in (FAST, REFERENCE):
         ws.grad = None
         G.zero_grad(set_to_none=True)
-        img = G.synthesis(ws, noise_mode="const", impl=impl)
+        img = G.synthesis(ws, noise_mode="const", plan=plan)
         assert img.is_contiguous()
         img.square().mean().backward()
         grads.append(ws.grad.clone())
@@ -204,7 +199,7 @@ def test_bfloat16_path_psnr():
     ws = G.mapping(torch.randn(2, 16, generator=torch.Generator().manual_seed(6)), None).detach()
     with torch.no_grad():
         ref = G.synthesis(ws, noise_mode="const")
-        bf = G.synthesis(ws, noise_mode="const", dtype=torch.bfloat16)
+        bf = G.synthesis(ws, noise_mode="const", plan=FAST.replace(dtype=torch.bfloat16))
     assert bf.dtype == torch.float32 and bf.shape == ref.shape
     mse = (bf - ref).square().mean().item()
     psnr = 10 * math.log10((ref.max() - ref.min()).item() ** 2 / mse)

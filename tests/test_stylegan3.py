@@ -13,6 +13,7 @@ import torch
 
 from facereel.nets import stylegan3 as sg3
 from facereel.nets.filtered_lrelu import filtered_lrelu, filtered_lrelu_ref
+from facereel.nets.plan import FAST, REFERENCE
 
 
 def _lowpass(taps, cutoff, fs, radial=False):
@@ -101,8 +102,8 @@ def test_fast_and_reference_generator_agree(device):
         z = torch.randn(3, 16).to(device)
         with torch.no_grad():
             ws = G.mapping(z, None, truncation_psi=0.8)
-            a = G.synthesis(ws, impl="reference")
-            b = G.synthesis(ws, impl="fast")
+            a = G.synthesis(ws, plan=REFERENCE)
+            b = G.synthesis(ws, plan=FAST)
         assert a.shape == (3, 3, 16, 16)
         assert (a - b).abs().max().item() <= 1e-5 * a.abs().max().item()
         # Per-sample results do not depend on the batch (the style RMS normalisation cancels out).
@@ -130,9 +131,9 @@ def test_winograd_layers_match_reference(monkeypatch, batch):
             layer.magnitude_ema.fill_(float(torch.rand([], generator=g)) * 3 + 0.2)
             layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
         ws = G.mapping(torch.randn(batch, 16, generator=g), None)
-        ref = G.synthesis(ws, impl="reference")
+        ref = G.synthesis(ws, plan=REFERENCE)
         with torch.inference_mode():
-            out = G.synthesis(ws, impl="fast")
+            out = G.synthesis(ws, plan=FAST)
     convs = sum(1 for n in G.synthesis.layer_names if not getattr(G.synthesis, n).is_torgb)
     assert len(calls) == convs * batch
     assert (out - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
@@ -211,10 +212,10 @@ def test_generator_gradients_fast_match_reference(radial, batch, train_weights, 
     with torch.no_grad():
         ws0 = G.mapping(torch.randn(batch, 16, generator=torch.Generator().manual_seed(7)).to(device), None)
     grads, wgrads = [], []
-    for impl in ("fast", "reference"):
+    for plan in (FAST, REFERENCE):
         ws = ws0.clone().requires_grad_()
         G.zero_grad(set_to_none=True)
-        img = G.synthesis(ws, impl=impl)
+        img = G.synthesis(ws, plan=plan)
         (img * torch.linspace(-1, 1, img.numel(), device=device).reshape(img.shape)).sum().backward()
         grads.append(ws.grad)
         if train_weights:
@@ -227,9 +228,7 @@ def test_generator_gradients_fast_match_reference(radial, batch, train_weights, 
         torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-5 * ref.abs().max().item())
 
 
-def test_striped_filtered_lrelu_matches_reference(monkeypatch):
-    import facereel.nets.filtered_lrelu as fl
-
+def test_striped_filtered_lrelu_matches_reference():
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 4, 21, 18, generator=g) * 30
     b = torch.randn(4, generator=g)
@@ -239,13 +238,10 @@ def test_striped_filtered_lrelu_matches_reference(monkeypatch):
         kw = dict(fu=_lowpass(6 * up, 0.4 * up, 2 * up), fd=_lowpass(12, 0.45, 4, radial=radial), b=b, up=up, down=2,
                   padding=padding, gain=np.sqrt(2), slope=0.2, clamp=40.0)
         ref = filtered_lrelu_ref(x, **kw)
-        monkeypatch.setattr(fl, "STRIPE_BYTES", 1)
-        monkeypatch.setattr(fl, "STRIPE_MIN_ROWS", 1)         # one output row per stripe
-        striped = filtered_lrelu(x, **kw)
-        monkeypatch.setattr(fl, "STRIPE_MIN_ROWS", 3)         # stripes of 3 rows, a shorter last one
-        striped3 = filtered_lrelu(x, **kw)
-        monkeypatch.setattr(fl, "STRIPE_BYTES", 1 << 62)
-        whole = filtered_lrelu(x, **kw)
+        # one output row per stripe; stripes of 3 rows, a shorter last one; one stripe
+        striped = filtered_lrelu(x, plan=FAST.replace(sg3_stripe_bytes=1, sg3_stripe_min_rows=1), **kw)
+        striped3 = filtered_lrelu(x, plan=FAST.replace(sg3_stripe_bytes=1, sg3_stripe_min_rows=3), **kw)
+        whole = filtered_lrelu(x, plan=FAST.replace(sg3_stripe_bytes=1 << 62), **kw)
         torch.testing.assert_close(striped, whole, rtol=0, atol=0)
         torch.testing.assert_close(striped3, whole, rtol=0, atol=0)
         assert (striped - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
@@ -268,11 +264,9 @@ def test_nv_face_generator_adapter_drives_stylegan3():
 
 @pytest.mark.parametrize("row_gemm", [True, False])
 @pytest.mark.parametrize("flip_filter", [False, True])
-def test_fast_filtered_lrelu_with_asymmetric_filters(monkeypatch, row_gemm, flip_filter):
+def test_fast_filtered_lrelu_with_asymmetric_filters(row_gemm, flip_filter):
     # SG3's low-passes are symmetric, so they cannot tell a flipped tap order from the right one.
-    import facereel.nets.filtered_lrelu as fl
-
-    monkeypatch.setattr(fl, "ROW_GEMM", row_gemm)
+    plan = FAST.replace(sg3_row_gemm=row_gemm)
     g = torch.Generator().manual_seed(11)
     x = torch.randn(2, 3, 17, 19, generator=g) * 20
     b = torch.randn(3, generator=g)
@@ -284,6 +278,6 @@ def test_fast_filtered_lrelu_with_asymmetric_filters(monkeypatch, row_gemm, flip
         kw = dict(fu=fu, fd=fd, b=b, up=up, down=down, padding=padding, gain=1.3, slope=0.2, clamp=30.0,
                   flip_filter=flip_filter)
         ref = filtered_lrelu_ref(x, **kw)
-        out = filtered_lrelu(x, **kw)
+        out = filtered_lrelu(x, plan=plan, **kw)
         assert out.shape == ref.shape
         assert (out - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()

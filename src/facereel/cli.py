@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 
 import typer
 
@@ -32,12 +31,11 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debu
               False, "--fused-kernels", envvar="FACEREEL_FUSED_KERNELS",
               help="Opt in to the compiled CPU kernels for StyleGAN2 synthesis (built with the "
                    "system C compiler on first use; the pure-PyTorch path runs where none works).")) -> None:
+    from facereel.commands._process import configure
     from facereel.commands._ui import setup_logging
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
-    if fused_kernels:
-        # The networks read the switch from the environment (facereel.nets.fused.ENV).
-        os.environ["FACEREEL_FUSED_KERNELS"] = "1"
+    configure(fused_kernels=fused_kernels)
 
 
 def _register() -> None:

@@ -16,6 +16,7 @@ import torch
 from facereel.core.device import resolve_device
 
 from . import ops
+from .plan import resolve
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ class NVFaceGenerator:
       draw, so a seed gives the official face), then maps with truncation ``psi``;
     * ``synthesize`` runs the synthesis network with ``noise_mode='const'`` (deterministic) and
       stays differentiable (inversion back-propagates through it);
-    * ``dtype=torch.bfloat16`` opts into the bfloat16 synthesis path where the network has one.
+    * ``dtype=torch.bfloat16`` opts into the bfloat16 synthesis path where the network has one
+      (the ``dtype`` of its :class:`~facereel.nets.plan.ExecutionPlan`).
     """
 
     latent_kind = "w+"
@@ -64,8 +66,7 @@ class NVFaceGenerator:
         if _accepts(synth, "noise_mode"):
             self._synth_kwargs["noise_mode"] = noise_mode
         if dtype is not None and dtype != torch.float32:
-            if "dtype" in inspect.signature(synth).parameters:
-                self._synth_kwargs["dtype"] = dtype
+            if getattr(G.synthesis, "reduced_precision", False):
                 if dtype == torch.bfloat16 and not ops.has_native_bf16(self.device):
                     log.warning("bfloat16 requested on %s without native bfloat16 (AVX-512 BF16/AMX "
                                 "or a bf16 GPU): it runs emulated, far slower than float32", self.device)
@@ -102,7 +103,11 @@ class NVFaceGenerator:
             ws = ws.unsqueeze(1).repeat(1, self.num_ws, 1)
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"expected w+ latents [N, {self.num_ws}, {self.w_dim}], got {tuple(latents.shape)}")
-        img = self.G.synthesis(ws, **self._synth_kwargs)
+        kw = self._synth_kwargs
+        if self.dtype is not None and self.dtype != torch.float32:
+            # The network's (or the process default) plan, in reduced precision.
+            kw = dict(kw, plan=resolve(None, getattr(self.G.synthesis, "plan", None)).replace(dtype=self.dtype))
+        img = self.G.synthesis(ws, **kw)
         return img.float()
 
     @property

@@ -6,13 +6,13 @@ applied at a temporarily higher sampling rate to keep it alias-free.
 * :func:`filtered_lrelu_ref` is NVlabs' reference op sequence (bias, ``upfirdn2d`` upsampling
   with padding and gain up², ``bias_act`` lrelu/gain/clamp, ``upfirdn2d`` downsampling), the
   path the official code takes on CPU.  It zero-stuffs and filters at the full upsampled size.
-* :func:`filtered_lrelu` (``impl="fast"``) computes the same numbers (to float rounding, tested
+* :func:`filtered_lrelu` (a fast :class:`~facereel.nets.plan.ExecutionPlan`, the default) computes the same numbers (to float rounding, tested
   against the reference to 1e-5 relative) without the zero-stuffed intermediate: the upsampler
   is a depthwise transposed convolution per axis (only the non-zero taps are multiplied), the
   downsampler a strided depthwise convolution (only the kept samples are computed), the lrelu
   gain is folded into the taps and bias/lrelu/clamp run in place, all on channels-last tensors,
-  one cache-sized stripe of output rows at a time (see ``STRIPE_BYTES``).  Without autograd the
-  two passes along y run as batched matrix products over row windows (see ``ROW_GEMM``).
+  one cache-sized stripe of output rows at a time (``ExecutionPlan.sg3_stripe_bytes``).  Without autograd the
+  two passes along y run as batched matrix products over row windows (``ExecutionPlan.sg3_row_gemm``).
   Measured on SG3-T 1024 (2 threads, same process): 0.14x the reference time before striping;
   the row products took the whole generator from 10.0 to 7.4 s and 8.6 to 7.2 s (interleaved).
 """
@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ops
+from .plan import FAST, ExecutionPlan
 
 __all__ = ["filtered_lrelu", "filtered_lrelu_ref"]
 
@@ -64,11 +65,13 @@ def filtered_lrelu_ref(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gai
 
 
 def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=np.sqrt(2), slope=0.2,
-                   clamp=None, flip_filter=False, impl="fast"):
-    """Filtered leaky ReLU; ``impl="reference"`` runs :func:`filtered_lrelu_ref`."""
-    if impl == "reference":
+                   clamp=None, flip_filter=False, plan: ExecutionPlan = FAST):
+    """Filtered leaky ReLU; a reference ``plan`` runs :func:`filtered_lrelu_ref`, a fast one the
+    polyphase path with the plan's stripe size (``sg3_stripe_bytes``, ``sg3_stripe_min_rows``)
+    and ``sg3_row_gemm``."""
+    if not plan.fast:
         return filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
-    return _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+    return _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, plan)
 
 
 def _up_weight(f: torch.Tensor, channels: int, scale: float, axis: int) -> torch.Tensor:
@@ -77,17 +80,15 @@ def _up_weight(f: torch.Tensor, channels: int, scale: float, axis: int) -> torch
     return w.expand(channels, 1, *w.shape[2:])
 
 
-# Full-rate (upsampled) activations are processed in stripes of output rows of about STRIPE_BYTES,
-# at least STRIPE_MIN_ROWS rows (each stripe recomputes a halo of kd - down full-rate rows).  The
+# Full-rate (upsampled) activations are processed in stripes of output rows of about
+# plan.sg3_stripe_bytes, at least plan.sg3_stripe_min_rows rows (each stripe recomputes a halo of kd - down full-rate rows).  The
 # SG3-T 1024 full-rate tensors reach 1.5 GB: one stripe per layer streams them through memory
 # several times, while a stripe of tens of MB stays in the last-level cache from the upsampler
 # through lrelu to the downsampler.  Measured on a 2-core CPU (32 MB L3), same process, interleaved:
 # SG3-T 1024 14.9 s -> 9-12 s per image, the 1044x1044 layers ~2x faster each.
-STRIPE_BYTES = 1 << 25
-STRIPE_MIN_ROWS = 16
 
 
-def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
+def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, plan=FAST):
     """Polyphase path, bit-for-bit independent of the stripe size.
 
     Per axis, with input length L, up-filter f (Ku taps) and pads (p0, p1), the reference computes
@@ -144,8 +145,8 @@ def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, fl
         wdx = F.pad(fdf, [r, 0]).reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
     kdh = fd.shape[0]
     row_bytes = c * ((w - 1) * up + ku) * 4 * down           # full-rate bytes per output row
-    rows = max(1, min(out_h, max(STRIPE_BYTES // max(row_bytes, 1), STRIPE_MIN_ROWS)))
-    if inplace and ku % up == 0 and ROW_GEMM:
+    rows = max(1, min(out_h, max(plan.sg3_stripe_bytes // max(row_bytes, 1), plan.sg3_stripe_min_rows)))
+    if inplace and ku % up == 0 and plan.sg3_row_gemm:
         return _rows_as_gemm(x, fu * (float(up) * float(gain)), fd, wux,
                              wd2 if fd.ndim == 2 else wdx, up, down, slope, clamp, sx, sy, out_h, out_w, rows)
 
@@ -189,7 +190,6 @@ def _filtered_lrelu_fast(x, fu, fd, b, up, down, padding, gain, slope, clamp, fl
 # row windows instead of depthwise convolutions: oneDNN's depthwise conv along the outer axis of a
 # channels-last tensor ran at ~1 ms per 2156x81 full-rate row (SG3-T 1024, L10) against 0.12-0.27 ms
 # for the products, which stream whole rows of W*C contiguous floats.  The x passes stay convolutions.
-ROW_GEMM = True
 
 
 def _rows_as_gemm(x, fuy, fd, wux, wdown, up, down, slope, clamp, sx, sy, out_h, out_w, rows):

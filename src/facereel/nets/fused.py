@@ -4,10 +4,10 @@ The default fast paths are pure PyTorch.  A fused kernel does in one pass over m
 do in several, where memory traffic, not arithmetic, is what is left: StyleGAN2's upsampling
 layers (:func:`up2_fir_post`: at 1024 px the interleave, FIR, noise, activation and clamp touch
 a 128 MB map five times) and the tails of its same-size layers with the block's toRGB
-(:func:`post_rgb`).  They are used only when asked for, per call
-(``G.synthesis(ws, fused_kernels=True)``), per network (``G.synthesis.fused_kernels = True``) or
-per process (``FACEREEL_FUSED_KERNELS=1``, ``facereel --fused-kernels``), and only where they
-apply: float32 CPU tensors with no autograd graph; everything else (CUDA included) runs the fast
+(:func:`post_rgb`).  They are used only when the :class:`~facereel.nets.plan.ExecutionPlan` asks
+(``fused_kernels=True``: per call ``G.synthesis(ws, plan=FUSED)``, per network
+``G.synthesis.plan = FUSED``, or per process: ``FACEREEL_FUSED_KERNELS=1``, ``facereel
+--fused-kernels``, :func:`facereel.nets.plan.set_default_plan`), and only where they apply: float32 CPU tensors with no autograd graph; everything else (CUDA included) runs the fast
 path.  Tests hold them to the unfused ops, the reference path and the golden fixtures.
 
 Build: the C source in ``csrc/`` is compiled with the system C compiler (``$CC``, else ``cc``)
@@ -36,9 +36,8 @@ import torch
 
 from facereel.core.atomic import atomic_path
 
-__all__ = ["enabled_by_env", "available", "unavailable_reason", "up2_fir_post", "post_rgb", "ENV"]
+__all__ = ["available", "unavailable_reason", "up2_fir_post", "post_rgb"]
 
-ENV = "FACEREEL_FUSED_KERNELS"
 _SRC = Path(__file__).with_name("csrc") / "stylegan2_fused.c"
 # -fno-trapping-math lets gcc vectorise the activation / clamp selects; -ffp-contract=fast allows
 # FMA (rounding differs from the reference path by float32 ulps, as any reordering does).
@@ -49,11 +48,6 @@ _lock = threading.Lock()
 _lib = None
 _reason: str | None = None
 _warned = False
-
-
-def enabled_by_env() -> bool:
-    """Whether ``FACEREEL_FUSED_KERNELS`` asks for the fused kernels (1, true, yes, on)."""
-    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _compiler() -> str | None:

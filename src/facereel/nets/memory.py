@@ -9,8 +9,9 @@ with the heap kept (256: 0.79-1.00 -> 0.60-0.68 s), peak RSS +0-11 %.
 
 :func:`keep_freed_memory` sets ``M_MMAP_MAX = 0`` (large blocks come from the heap and are reused)
 and a 1 GB ``M_TRIM_THRESHOLD`` (free memory above that at the top of the heap still goes back to
-the system).  It is process-wide, so it runs only when a fast CPU inference path is first used,
-only on glibc, and not at all with ``FACEREEL_KEEP_HEAP=0``.
+the system).  It is process-wide, so no network applies it: the entry points do, through
+:func:`facereel.nets.plan.prepare_process` (the CLI for every command, the pipelines that load a
+network); only on glibc, and not at all with ``FACEREEL_KEEP_HEAP=0``.
 """
 
 from __future__ import annotations

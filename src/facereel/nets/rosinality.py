@@ -10,13 +10,15 @@ The original's CUDA ops are replaced by facereel's reference ops, which compute 
 act='lrelu') and rosinality's ``upfirdn2d(x, k, up, down, pad=(p0, p1))`` = NVlabs ``upfirdn2d``
 with a 2-D filter and padding ``[p0, p1, p0, p1]`` (true convolution, no flip).
 
-``Generator.impl = "fast"`` (default) runs calls that use the stored noise buffers
+A fast :class:`~facereel.nets.plan.ExecutionPlan` (the default: ``Generator.plan``, else the
+process default; ``plan=`` of a call) runs calls that use the stored noise buffers
 (``randomize_noise=False``, as pSp/e4e/ReStyle inference does) through facereel's NVlabs
 StyleGAN2 synthesis fast path on a copy of these weights (:func:`_nv_synthesis`, ~120 MB more
 memory at 1024 px, built on the first such call; measured at
 1024 px, batch 1: 1.45 s against 1.87 s, and its autograd form needs no per-sample weight
 gradient, which inversion through the decoder benefits from).  Random noise, explicit noise maps,
-``return_features`` and trainable synthesis weights keep the op-by-op path (``impl="reference"``).
+``return_features`` and trainable synthesis weights keep the op-by-op path (as a reference plan does).
+The plan (fused kernels, bfloat16, thresholds included) is handed to that synthesis.
 
 The pretrained FFHQ weights these nets load (pSp/e4e/ReStyle decoders, converted NVIDIA
 checkpoints) are licensed for NON-COMMERCIAL use only.
@@ -33,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from facereel.nets import ops
+from facereel.nets.plan import ExecutionPlan, resolve
 
 __all__ = [
     "Generator", "EqualLinear", "ModulatedConv2d", "StyledConv", "ToRGB", "ConstantInput",
@@ -248,7 +251,8 @@ class Generator(nn.Module):
         self.style_dim = style_dim
         self.blur_kernel = blur_kernel
         self.channel_multiplier = channel_multiplier
-        self.impl = "fast"
+        # How this network runs (None: the process default), see facereel.nets.plan.
+        self.plan: ExecutionPlan | None = None
         layers: list[nn.Module] = [PixelNorm()]
         for _ in range(n_mlp):
             layers.append(EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="fused_lrelu"))
@@ -297,7 +301,7 @@ class Generator(nn.Module):
     def forward(self, styles: list[torch.Tensor], return_latents: bool = False, return_features: bool = False,
                 inject_index: int | None = None, truncation: float = 1, truncation_latent: torch.Tensor | None = None,
                 input_is_latent: bool = False, noise: list[torch.Tensor | None] | None = None,
-                randomize_noise: bool = True):
+                randomize_noise: bool = True, plan: ExecutionPlan | None = None):
         """styles: list of z [N, 512] (or w [N, 512] / w+ [N, n_latent, 512] with input_is_latent).
 
         Two styles mix at ``inject_index`` (random if None, as the original).  Returns
@@ -323,8 +327,9 @@ class Generator(nn.Module):
             latent2 = styles[1].unsqueeze(1).repeat(1, self.n_latent - inject_index, 1)
             latent = torch.cat([latent, latent2], 1)
 
-        if self._fast_ok(noise, return_features):
-            image = _nv_synthesis(self)(latent, noise_mode="const")
+        plan = resolve(plan, getattr(self, "plan", None))
+        if self._fast_ok(noise, return_features, plan):
+            image = _nv_synthesis(self)(latent, noise_mode="const", plan=plan)
             return (image, latent) if return_latents else (image, None)
         out = self.input(latent)
         out = self.conv1(out, latent[:, 0], noise=noise[0])
@@ -347,14 +352,14 @@ class Generator(nn.Module):
         skip = ("style.",)
         return [t for n, t in list(self.named_parameters()) + list(self.named_buffers()) if not n.startswith(skip)]
 
-    def _fast_ok(self, noise, return_features: bool) -> bool:
-        """Whether this call can run on the NVlabs fast path (:func:`_nv_synthesis`): ``impl`` is
-        "fast", the noise is the stored buffers (``randomize_noise=False``, as pSp's inference and
+    def _fast_ok(self, noise, return_features: bool, plan: ExecutionPlan) -> bool:
+        """Whether this call can run on the NVlabs fast path (:func:`_nv_synthesis`): the plan is
+        fast, the noise is the stored buffers (``randomize_noise=False``, as pSp's inference and
         ``RosinalityFaceGenerator`` call it), no features are asked for, the blur kernel is the
         standard [1, 3, 3, 1] (the only one the equivalence is tested for), the channel widths are
         NVlabs' (``channel_base = 16384 * channel_multiplier``), and no gradient is wanted for the
         synthesis weights themselves (the fast path runs on a copy of them)."""
-        if self.impl != "fast" or return_features or list(self.blur_kernel) != [1, 3, 3, 1]:
+        if not plan.fast or return_features or list(self.blur_kernel) != [1, 3, 3, 1]:
             return False
         if any(c != min(16384 * self.channel_multiplier // r, 512) for r, c in self.channels.items()
                if r <= self.size):

@@ -17,11 +17,12 @@ with ``strict=True`` and gives the same images (golden-tested).
   with radially symmetric jinc down filters for the R configuration.
 * ``magnitude_ema`` (the running mean of the squared input) only changes with ``update_emas=True``.
 
-``synthesis.impl = "fast"`` (default) runs the polyphase filtered leaky ReLU of
+A fast :class:`~facereel.nets.plan.ExecutionPlan` (the default; ``synthesis(ws, plan=...)``, else
+``synthesis.plan``, else the process default) runs the polyphase filtered leaky ReLU of
 :mod:`facereel.nets.filtered_lrelu` and, on CPU without autograd, the many-channel 3x3 modulated
 convs as Winograd F(2x2, 3x3) (:mod:`facereel.nets.winograd`; SG3-T 1024, per conv: 512 ch at
 36-84 px 1.75-2.0x, at 148 px 1.34-1.59x, 323 ch at 276 px 1.08x; whole image 8.4 -> 7.6 s);
-``"reference"`` runs NVlabs' reference op sequence.  Both agree to float rounding (tested).
+a reference plan runs NVlabs' reference op sequence.  Both agree to float rounding (tested).
 
 Official StyleGAN3 checkpoints are NVIDIA non-commercial (NVIDIA Source Code License-NC).
 """
@@ -33,9 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import memory, winograd
 from . import stylegan2 as _sg2
+from . import winograd
 from .filtered_lrelu import filtered_lrelu
+from .plan import FAST, ExecutionPlan, resolve
+from .stylegan2_fast import cached as _cached
 
 __all__ = ["Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer",
            "FullyConnectedLayer", "modulated_conv2d", "design_lowpass_filter", "config_t", "config_r"]
@@ -324,9 +327,8 @@ class SynthesisLayer(nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
 
-    def forward(self, x, w, noise_mode="random", force_fp32=False, update_emas=False, impl="fast"):
+    def forward(self, x, w, noise_mode="random", force_fp32=False, update_emas=False, plan=FAST):
         assert noise_mode in ("random", "const", "none")  # accepted for API compatibility; SG3 has no noise
-        assert impl in ("fast", "reference")
         if update_emas:
             magnitude_cur = x.detach().to(torch.float32).square().mean()
             self.magnitude_ema.copy_(magnitude_cur.lerp(self.magnitude_ema, self.magnitude_ema_beta))
@@ -339,11 +341,11 @@ class SynthesisLayer(nn.Module):
         # fp16 is only used on CUDA by the official code; CPU always runs float32.
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         bias = self.bias.to(dtype)
-        if (impl == "fast" and not self.is_torgb and self.conv_kernel == 3 and winograd.worthwhile(x)
+        if (plan.fast and not self.is_torgb and self.conv_kernel == 3 and winograd.worthwhile(x)
                 and winograd.usable(x, self.weight)):
             x = self._modulated_conv2d_winograd(x, styles, input_gain, bias)
             bias = None
-        elif impl == "fast":
+        elif plan.fast:
             # The bias precedes the (zero-padded) upsampling: adding it in the conv is the same sum
             # and saves a pass over the conv output.
             x = _modulated_conv2d_fast(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
@@ -357,7 +359,7 @@ class SynthesisLayer(nn.Module):
         slope = 1 if self.is_torgb else 0.2
         x = filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=bias,
                            up=self.up_factor, down=self.down_factor, padding=self.padding,
-                           gain=gain, slope=slope, clamp=self.conv_clamp, impl=impl)
+                           gain=gain, slope=slope, clamp=self.conv_clamp, plan=plan)
         return x
 
     def _modulated_conv2d_winograd(self, x, styles, input_gain, bias):
@@ -369,8 +371,8 @@ class SynthesisLayer(nn.Module):
         the cached transform G w G^T directly (the transform is linear per kernel).
         """
         o, i = self.out_channels, self.in_channels
-        wt = _sg2._cached(self, "wino", lambda: winograd.winograd_weight(self.weight.float()), self.weight)
-        wsq = _sg2._cached(self, "wsq", lambda: self.weight.float().square().sum(dim=[2, 3]), self.weight)  # [O, I]
+        wt = _cached(self, "wino", lambda: winograd.winograd_weight(self.weight.float()), self.weight)
+        wsq = _cached(self, "wsq", lambda: self.weight.float().square().sum(dim=[2, 3]), self.weight)  # [O, I]
         a = (wsq.sum(dim=1) / (i * 9)).rsqrt()                                  # [O]
         s = styles * styles.square().mean().rsqrt()                             # [N, I]
         d = ((s.square() @ wsq.t()) * a.square() + 1e-8).rsqrt()               # [N, O]: Σ_ik (a s w)²
@@ -408,7 +410,8 @@ class SynthesisNetwork(nn.Module):
         self.margin_size = margin_size
         self.output_scale = output_scale
         self.num_fp16_res = num_fp16_res
-        self.impl = "fast"
+        # How this network runs (None: the process default), see facereel.nets.plan.
+        self.plan: ExecutionPlan | None = None
 
         # Geometric progression of cutoffs f_c and minimum stopbands f_t (§3.2, Fig. 4b).
         last_cutoff = self.img_resolution / 2
@@ -444,16 +447,14 @@ class SynthesisNetwork(nn.Module):
             setattr(self, name, layer)
             self.layer_names.append(name)
 
-    def forward(self, ws, impl=None, **layer_kwargs):
+    def forward(self, ws, plan: ExecutionPlan | None = None, **layer_kwargs):
         """ws [N, num_ws, w_dim] -> images [N, img_channels, R, R] (noise_mode/force_fp32 accepted)."""
-        impl = impl or self.impl
+        plan = resolve(plan, getattr(self, "plan", None))
         assert ws.ndim == 3 and ws.shape[1] == self.num_ws and ws.shape[2] == self.w_dim, ws.shape
-        if impl == "fast" and ws.device.type == "cpu":
-            memory.keep_freed_memory()
         ws = ws.to(torch.float32).unbind(dim=1)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
-            x = getattr(self, name)(x, w, impl=impl, **layer_kwargs)
+            x = getattr(self, name)(x, w, plan=plan, **layer_kwargs)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32).contiguous()
@@ -473,7 +474,7 @@ class Generator(_sg2.Generator):
     first_cutoff=2, first_stopband=2**2.1, last_stopband_rel=2**0.3, margin_size=10,
     output_scale=0.25, num_fp16_res=4, and layer kwargs conv_kernel=3, filter_size=6,
     lrelu_upsampling=2, use_radial_filters=False, conv_clamp=256, magnitude_ema_beta=0.999.
-    The wrapper itself (mapping → synthesis, ``impl``) is StyleGAN2's; only the networks differ.
+    The wrapper itself (mapping → synthesis, ``plan``) is StyleGAN2's; only the networks differ.
     """
 
     mapping_class = MappingNetwork

@@ -28,6 +28,9 @@ LANDMARKS = ("mediapipe", "dlib68")
 DETECTORS = ("hog", "cnn")
 ALIGN_RECIPES = ("ffhq", "psp")
 DEVICES = ("auto", "cpu", "cuda")
+#: The official op sequence or its equivalent fast path: how a network computes its forward pass
+#: (:class:`facereel.nets.plan.ExecutionPlan`), how the warp reenactment renders (``WarpMethod.impl``).
+IMPLEMENTATIONS = ("reference", "fast")
 
 #: Photo formats accepted everywhere (upload, folders, CLI, frame folders), by the Pillow name the
 #: decoder reports, with their file suffixes.  MPO is what many cameras write for a JPEG with a

@@ -112,7 +112,9 @@ def load_inverter(options: LatentOptions, generator=None) -> Inverter:
     from facereel.checkpoints.loaders import load_generator
     from facereel.core.device import resolve_device
     from facereel.inversion.api import InversionError, InversionSettings, check_compatible, load_encoder
+    from facereel.nets.plan import prepare_process
 
+    prepare_process()       # process-wide CPU inference settings, once (see facereel.nets.plan)
     settings = InversionSettings(method=options.method, steps=options.steps, seed=options.seed,
                                  encoder=options.encoder, iterations=options.iterations, restarts=options.restarts)
     encoder = load_encoder(settings)

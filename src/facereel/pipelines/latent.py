@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 def load_generator(name: str, device: str = "auto"):
     from facereel.checkpoints.loaders import load_generator as _load
     from facereel.core.device import resolve_device
+    from facereel.nets.plan import prepare_process
 
+    prepare_process()       # process-wide CPU inference settings, once (see facereel.nets.plan)
     return _load(name, device=resolve_device(device))
 
 

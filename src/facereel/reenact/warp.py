@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from facereel.options.choices import IMPLEMENTATIONS
 from facereel.reenact.base import NoFaceError, ReenactMethod
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class WarpMethod(ReenactMethod):
         if track is not None:
             self.track = bool(track)
         if impl is not None:
-            if impl not in ("fast", "reference"):
+            if impl not in IMPLEMENTATIONS:
                 raise ValueError(f"impl must be 'fast' or 'reference', got {impl!r}")
             self.impl = impl
         self._landmarker = None

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import memory, winograd
+from .. import winograd
 
 __all__ = [
     "Unit", "get_blocks", "SEModule", "BottleneckIR", "BottleneckIRSE", "make_body", "Backbone",
@@ -265,8 +265,6 @@ class Backbone(FusableMixin, nn.Module):
 
     @torch.no_grad()
     def fuse(self):
-        if self.output_layer[3].weight.device.type == "cpu":
-            memory.keep_freed_memory()
         for unit in self.body:
             unit.fuse()
         bn2d, _, _, lin, bn1d = self.output_layer

@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import memory
 from .irse import FusableMixin, fuse_input_layer, make_body, make_input_layer, run_input_layer
 
 __all__ = ["EqualLinear", "GradualStyleBlock", "GradualStyleEncoder", "Encoder4Editing",
@@ -139,8 +138,6 @@ class _IRSEEncoder(FusableMixin, nn.Module):
     @torch.no_grad()
     def fuse(self):
         """Prepares the fused inference path (BN folding; see :mod:`facereel.nets.encoders.irse`)."""
-        if self.input_layer[0].weight.device.type == "cpu":
-            memory.keep_freed_memory()      # see facereel.nets.memory
         for m in self.modules():
             if m is not self and isinstance(m, FusableMixin) and hasattr(m, "fuse"):
                 m.fuse()
