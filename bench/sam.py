@@ -17,7 +17,9 @@ interleaved so machine load hits both alike:
   sqrt(2)``); for K ages the pretrained encoder runs once per age, as every official call does;
 * ``facereel``: what ``facereel age --method sam`` runs: encoders fused (``SAM.fuse()``), the decoder
   on the StyleGAN2 fast path with the stored noise, ``torch.inference_mode``; for K ages
-  ``SAM.age_codes`` (the age encoder on the batch of K, E_psp(x) + w̄ once) and one decoder batch.
+  ``SAM.age_codes`` (the age encoder on the batch of K, E_psp(x) + w̄ once) and one decoder batch;
+* ``facereel+fused-kernels``: the same with the opt-in compiled StyleGAN2 kernels
+  (``facereel --fused-kernels``), where a C compiler is found.
 
 It also checks that both paths give the same images (max abs difference).  Goal: facereel /
 official <= 0.6.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -99,7 +102,7 @@ def build(size: int = 1024):
     return net
 
 
-def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None) -> dict:
+def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None, with_fused: bool = True) -> dict:
     from facereel.nets.sam import age_channel
 
     net = build(size) if net is None else net
@@ -128,23 +131,45 @@ def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None) -> dict:
             codes = net.age_codes(x_rgb, targets)
             return net.decoder([codes], input_is_latent=True, randomize_noise=False)[0]
 
-    a, b = official(), ours()          # warm-up (fast-path build, allocator) and the equivalence check
-    err = float((a - b).abs().max())
+    def ours_fused_kernels():
+        # the opt-in compiled StyleGAN2 kernels (``facereel --fused-kernels``)
+        from facereel.nets import fused
+
+        old = os.environ.get(fused.ENV)
+        os.environ[fused.ENV] = "1"
+        try:
+            return ours()
+        finally:
+            if old is None:
+                os.environ.pop(fused.ENV, None)
+            else:
+                os.environ[fused.ENV] = old
+
+    fns = {"official": official, "facereel": ours}
+    if with_fused:
+        from facereel.nets import fused
+
+        if fused._compiler() is not None:
+            fns["facereel+fused-kernels"] = ours_fused_kernels
+    outs = {k: fn() for k, fn in fns.items()}   # warm-up (fast-path build, allocator) and the equivalence check
+    a = outs["official"]
+    err = max(float((a - b).abs().max()) for b in outs.values())
     ref = float(a.abs().max())
-    times: dict[str, list[float]] = {"official": [], "facereel": []}
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(repeats):
-        order = [("official", official), ("facereel", ours)]
+        order = list(fns.items())
         for name, fn in (order if r % 2 == 0 else order[::-1]):
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) / len(targets) for k, v in times.items()}
-    ratio = med["facereel"] / med["official"]
-    print(f"SAM {size}, {len(targets)} age(s), s/image (median of {repeats}): official {med['official']:.2f}  "
-          f"facereel {med['facereel']:.2f}  ratio {ratio:.2f} (goal <= {GOAL_RATIO})  "
-          f"min: {min(times['official']) / len(targets):.2f} / {min(times['facereel']) / len(targets):.2f}  "
-          f"max|diff| {err:.2e} (max|image| {ref:.2f})")
-    return {"official_s": med["official"], "facereel_s": med["facereel"], "ratio": ratio, "max_abs_diff": err}
+    line = f"SAM {size}, {len(targets)} age(s), s/image (median of {repeats}): official {med['official']:.2f}"
+    for k in fns:
+        if k != "official":
+            line += (f" | {k} {med[k]:.2f} ratio {med[k] / med['official']:.2f} "
+                     f"(min-based {min(times[k]) / min(times['official']):.2f})")
+    print(line + f" | goal <= {GOAL_RATIO} | max|diff| {err:.2e} (max|image| {ref:.2f})")
+    return {"seconds": med, "ratio": med["facereel"] / med["official"], "max_abs_diff": err}
 
 
 def main(argv=None) -> int:
