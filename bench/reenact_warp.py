@@ -98,6 +98,60 @@ def run_fast(driver, target, out, size, track=False) -> float:
     return (rep.frames - 1) / (time.perf_counter() - clock.first)
 
 
+class _FullPaste:
+    """``--paste-back`` as before: the face blended over the whole photo every frame."""
+
+    def __init__(self, photo, alignment, size, feather):
+        self.args = photo, alignment, feather
+
+    def __call__(self, face):
+        from facereel.reenact.paste import paste_back_full
+
+        photo, alignment, feather = self.args
+        return paste_back_full(face, photo, alignment, feather)
+
+
+def run_paste(driver, target, out, size, full=False) -> float:
+    """The fast path with ``--paste-back``; ``full``: the whole-photo blend of before."""
+    from facereel.options.reenact import ReenactOptions
+    from facereel.reenact.runner import reenact_video
+    from facereel.reenact.warp import WarpMethod
+
+    class Method(WarpMethod):
+        def prepare(self, target_rgb, options):
+            super().prepare(target_rgb, options)
+            if full:
+                self._paste = _FullPaste(self.photo, self.face.alignment, self.size, options.feather)
+
+    clock = _Clock()
+    rep = reenact_video(driver, target, out, ReenactOptions(method="warp", size=size, keep_audio=False,
+                                                            paste_back=True), progress=clock, method=Method())
+    return (rep.frames - 1) / (time.perf_counter() - clock.first)
+
+
+def paste_stage(target, size, repeats: int = 20) -> dict[str, float]:
+    """CPU ms per paste of one crop into the photo: the box (PhotoPaste) against the full blend."""
+    from facereel.faces.io import load_image
+    from facereel.options.reenact import ReenactOptions
+    from facereel.reenact.paste import PhotoPaste, paste_back_full
+    from facereel.reenact.target import select_target_face
+
+    photo = load_image(target).rgb
+    face = select_target_face(photo, ReenactOptions(size=size).validate())
+    paste = PhotoPaste(photo, face.alignment, size)
+    t = {"box": 0.0, "full": 0.0}
+    for _ in range(repeats):
+        for name, fn in (("box", lambda: paste(face.alignment.image)),
+                         ("full", lambda: paste_back_full(face.alignment.image, photo, face.alignment))):
+            t0 = time.process_time()
+            fn()
+            t[name] += time.process_time() - t0
+    x0, y0, x1, y1 = paste.box
+    print(f"  photo {photo.shape[1]}x{photo.shape[0]}, mask box {x1 - x0}x{y1 - y0} "
+          f"({(x1 - x0) * (y1 - y0) / (photo.shape[0] * photo.shape[1]):.0%} of it)")
+    return {k: 1000 * v / repeats for k, v in t.items()}
+
+
 def run_before(driver, target, out, size) -> float:
     from facereel.faces.io import load_image
     from facereel.options.reenact import ReenactOptions
@@ -192,6 +246,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--track", action="store_true", help="also time the fast path with MediaPipe's VIDEO mode")
+    ap.add_argument("--paste-back", action="store_true",
+                    help="only --paste-back at the first size: the box blend against the full-photo blend")
+    ap.add_argument("--paste-scale", type=float, default=2.0,
+                    help="the --paste-back target: biden.jpg (970x2204) scaled by this")
     a = ap.parse_args(argv)
     from facereel.samples import sample_dir
 
@@ -206,6 +264,8 @@ def main(argv=None) -> int:
         run_fast(driver, target, d / "cold.mp4", sizes[0])        # model loading, once per process
         print(f"driver: {a.frames} frames 640x480; first run (models loaded, target analysed): "
               f"{time.perf_counter() - t0:.1f} s")
+        if a.paste_back:
+            return paste_main(a, driver, target, sizes[0], d)
         paths = {"fast": run_fast, "before": run_before, "io": run_io}
         if a.track:
             paths["fast+track"] = lambda *x: run_fast(*x, track=True)
@@ -225,6 +285,35 @@ def main(argv=None) -> int:
             total = sum(st.values())
             print("  stages alone, ms/frame: " + "  ".join(f"{k} {v:.1f}" for k, v in st.items())
                   + f"  (sum {total:.1f} = {1000 / total:.1f} frames/s if run one after another)")
+    return 0
+
+
+def paste_main(a, driver, target, size, d: Path) -> int:
+    import os
+
+    import cv2
+    from PIL import Image
+
+    with Image.open(target) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    big = d / "target_big.png"
+    if a.paste_scale != 1.0:
+        rgb = cv2.resize(rgb, None, fx=a.paste_scale, fy=a.paste_scale, interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(rgb).save(big)
+    run_paste(driver, big, d / "cold_paste.mp4", size)              # the target analysed once
+    paths = {"box": run_paste, "full": lambda *x: run_paste(*x, full=True)}
+    fps: dict[str, list[float]] = {k: [] for k in paths}
+    for r in range(a.repeats):
+        order = list(paths.items())
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
+            fps[name].append(fn(driver, big, d / f"paste_{name}.mp4", size))
+    med = {k: statistics.median(v) for k, v in fps.items()}
+    print(f"\n--paste-back, crop {size}, target {rgb.shape[1]}x{rgb.shape[0]}: frames/s (median of "
+          f"{a.repeats}, decode -> encoded output): box {med['box']:.1f}  full {med['full']:.1f}  "
+          f"box / full {med['box'] / med['full']:.2f}x   [{', '.join(f'{k} ' + ' '.join(f'{x:.1f}' for x in v) for k, v in fps.items())}]")
+    st = paste_stage(big, size)
+    print(f"  paste alone, CPU ms/frame: box {st['box']:.1f}  full {st['full']:.1f}  "
+          f"({st['full'] / st['box']:.0f}x)   load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

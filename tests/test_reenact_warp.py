@@ -7,6 +7,7 @@ from PIL import Image
 
 from facereel.options.reenact import ReenactOptions
 from facereel.reenact.base import create_method
+from facereel.reenact.paste import paste_back_full
 from facereel.reenact.warp import INNER_LIPS, WarpMethod
 from facereel.samples import sample_path
 from tests.helpers.reenact import sample_driver_frames
@@ -17,8 +18,8 @@ def _rgb(name):
         return np.asarray(im.convert("RGB"))
 
 
-def _prepared(impl, size=256):
-    opts = ReenactOptions(method="warp", size=size).validate()
+def _prepared(impl, size=256, **options):
+    opts = ReenactOptions(method="warp", size=size, **options).validate()
     m = WarpMethod(impl)
     m.configure(opts)
     m.prepare(_rgb("biden.jpg"), opts)
@@ -84,3 +85,18 @@ def test_fast_mouth_equals_the_reference_mouth():
 def test_unknown_impl_is_refused():
     with pytest.raises(ValueError):
         WarpMethod("magic")
+
+
+@pytest.mark.slow
+def test_paste_back_frames_are_the_full_photo_blend_of_the_crops():
+    # --paste-back blends the mask's box only (PhotoPaste); the frame is the full-photo blend of
+    # the crop the same landmarks give, with the run's --feather
+    crop, pasted = _prepared("fast"), _prepared("fast", paste_back=True, feather=0.12)
+    photo = _rgb("biden.jpg")
+    for name in ("obama.jpg", "obama2.jpg"):
+        f = _rgb(name)
+        a, b = crop.drive(f), pasted.drive(f)
+        assert b.shape == photo.shape
+        assert np.array_equal(b, paste_back_full(a, photo, crop.face.alignment, 0.12))
+    crop.close()
+    pasted.close()

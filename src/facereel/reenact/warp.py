@@ -13,7 +13,9 @@ with a face):
    person outline, composited over the target's own background plate with a feathered edge;
 5. the mouth: where the driver's inner-lip polygon opens wider than the target's, the inner
    mouth of the warped face is darkened by the opening (a stretched lip is not a mouth interior);
-   the eyes close with the eyelid landmarks, which the warp carries.
+   the eyes close with the eyelid landmarks, which the warp carries;
+6. ``--paste-back``: the crop blended into the target photo by a
+   :class:`facereel.reenact.paste.PhotoPaste` prepared once (the mask's box only, ``--feather``).
 
 Two implementations of the same picture (``WarpMethod.impl``):
 
@@ -120,6 +122,12 @@ class WarpMethod(ReenactMethod):
         if self.layer is not None:
             ramp = _ramp_lut(self.layer.sdf_scale, self.layer.feather)
             self._lut8 = np.rint(ramp * 255.0).astype(np.uint8).reshape(1, 256)
+        # --paste-back: the photo, the mask's box and its maps prepared once; per frame the box only
+        self._paste = None
+        if getattr(options, "paste_back", False):
+            from facereel.reenact.paste import PhotoPaste
+
+            self._paste = PhotoPaste(self.photo, face.alignment, s, float(getattr(options, "feather", 0.08)))
 
     # -- landmarks --------------------------------------------------------------------------
     def _new_landmarker(self):
@@ -247,11 +255,7 @@ class WarpMethod(ReenactMethod):
         head = np.clip(self.head_pts @ rig[:, :2].T + rig[:, 2], 0, s - 1)
         dst = np.concatenate([lm, head, self.border])
         out = self._render_reference(dst, lm) if self.impl == "reference" else self._render_fast(dst, lm)
-        if getattr(self.options, "paste_back", False):
-            from facereel.reenact.paste import paste_back
-
-            return paste_back(out, self.photo, self.face.alignment)
-        return out
+        return out if self._paste is None else self._paste(out)
 
     def _render_reference(self, dst: np.ndarray, lm: np.ndarray) -> np.ndarray:
         import cv2
