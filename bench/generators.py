@@ -34,7 +34,12 @@ machine (golden README): 0.86 s (256), 1.74 s (512), 2.73 s (1024) per StyleGAN2
 The script also drives trees from before :mod:`facereel.nets.plan` (their ``impl=`` /
 ``fused_kernels=`` / ``dtype=`` keywords, see :func:`_kw`), so a baseline checkout is measured by
 the same code: ``PYTHONPATH=<baseline>/src python bench/generators.py …``, then the same command
-without it.
+without it.  ``--baseline SRC`` does both in one run: every StyleGAN2 (resolution, batch, path)
+and StyleGAN3-T's fast path in processes of their own, alternating the baseline tree's ``src`` and
+this one (ABBA order, ``--alternations`` times), and prints this tree's best time against the
+baseline's for each entry (the same-run before/after comparison of a refactor):
+
+    python bench/generators.py --baseline /path/to/old/checkout/src --res 256 512 1024 --batch 1 4
 """
 
 from __future__ import annotations
@@ -233,6 +238,60 @@ def child_batch(res: int, batch: int, path: str, rounds: int, threads: int) -> N
                                   "per_image": best}), flush=True)
 
 
+def child_sg3_fast(rounds: int, threads: int) -> None:
+    """Best time of ``rounds`` StyleGAN3-T 1024 fast-path syntheses (after one warm-up), alone in a process."""
+    import torch
+
+    torch.set_num_threads(threads)
+    _prepare_process()
+    from facereel.nets import stylegan3
+
+    G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024, img_channels=3,
+                            mapping_kwargs=dict(num_layers=2), channel_base=32768, channel_max=512,
+                            magnitude_ema_beta=0.5 ** (32 / 20000)).eval().requires_grad_(False).to(DEVICE)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)).to(DEVICE), None)
+    kw = _kw("fast")
+    kw.pop("fused_kernels", None)
+    with torch.inference_mode():
+        G.synthesis(ws, noise_mode="const", **kw)
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            G.synthesis(ws, noise_mode="const", **kw)
+            _sync()
+            best = min(best, time.perf_counter() - t0)
+    print("RESULT " + json.dumps({"model": "StyleGAN3-T-one", "per_image": best}), flush=True)
+
+
+def before_after(baseline: str, res_list, batches, paths, alternations: int, rounds: int, threads: int,
+                 sg3: bool) -> None:
+    """This tree against ``baseline`` (another checkout's ``src``), each entry in processes of its
+    own with PYTHONPATH pointing at one tree or the other, in ABBA order; best of each side."""
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    trees = {"baseline": os.path.abspath(baseline), "this": here}
+    entries = [(f"batch:{r}:{b}:{p}", f"StyleGAN2 {r:>4} b{b} {p:<5}") for r in res_list for b in batches for p in paths]
+    if sg3:
+        entries.append(("sg3fast", "StyleGAN3-T 1024 b1 fast "))
+    print(f"before/after: baseline {trees['baseline']} against {trees['this']}, {alternations} ABBA alternations, "
+          f"best of {rounds} per process; load average at start {os.getloadavg()[0]:.1f}", flush=True)
+    for child, label in entries:
+        best = {"baseline": float("inf"), "this": float("inf")}
+        for alt in range(alternations):
+            for side in (("baseline", "this", "this", "baseline") if alt % 2 == 0 else ("this", "baseline", "baseline", "this")):
+                env = dict(os.environ, PYTHONPATH=trees[side])
+                cmd = [sys.executable, __file__, "--child", child, "--runs", str(rounds),
+                       "--threads", str(threads), "--device", DEVICE]
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                lines = [ln[7:] for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+                if not lines:
+                    print(f"{label} {side}: failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+                    continue
+                best[side] = min(best[side], json.loads(lines[-1])["per_image"])
+        b, t = best["baseline"], best["this"]
+        print(f"{label}: baseline {b:7.3f} s/img | this tree {t:7.3f} s/img | this/baseline {t / b:5.3f} "
+              f"(goal <= 1; load now {os.getloadavg()[0]:.1f})", flush=True)
+
+
 def batch_rounds(res_list, batches, paths, alternations: int, rounds: int, threads: int) -> list[dict]:
     """Batch b against batch 1, per image: each (batch size, path) in a process of its own, the
     processes alternating b1, b4, …, then reversed, ``alternations`` times; best of each.  Separate
@@ -304,6 +363,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-sg3", action="store_true")
     ap.add_argument("--device", default="cpu", help="cpu (default, what the goals are about) or cuda")
+    ap.add_argument("--baseline", default=None, help="another checkout's src: before/after comparison")
+    ap.add_argument("--alternations", type=int, default=2, help="ABBA rounds per entry with --baseline")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     quick = args.quick or os.environ.get("FACEREEL_BENCH_QUICK", "") not in ("", "0")
@@ -311,6 +372,8 @@ def main() -> None:
     global DEVICE
     DEVICE = args.device
 
+    if args.child == "sg3fast":
+        return child_sg3_fast(runs, args.threads)
     if args.child == "sg3":
         return child_sg3(runs, args.threads)
     if args.child and args.child.startswith("batch:"):
@@ -318,6 +381,13 @@ def main() -> None:
         return child_batch(int(res), int(b), path, runs, args.threads)
     if args.child:
         return child_sg2(int(args.child), args.batch, runs, args.threads)
+
+    if args.baseline:
+        from facereel.nets import fused as fused_kernels
+
+        paths = ["fast"] + (["fused"] if args.device == "cpu" and fused_kernels.available() else [])
+        return before_after(args.baseline, args.res, args.batch, paths, args.alternations, runs, args.threads,
+                            sg3=not args.no_sg3)
 
     import torch
 
