@@ -40,7 +40,7 @@ N_PHOTOS = 20
 FRAMES_PER_GAP = 24
 
 
-def _two_cores() -> None:
+def _two_cores(torch_threads: bool = True) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     try:
         cpus = sorted(os.sched_getaffinity(0))
@@ -51,6 +51,8 @@ def _two_cores() -> None:
     import cv2
 
     cv2.setNumThreads(2)
+    if not torch_threads:  # the morph path never imports torch; its import would be counted
+        return
     try:
         import torch
 
@@ -122,32 +124,116 @@ def end_to_end(photos: list[Path], out_dir: Path, size: int = 512, frames: int =
     job = plan_timelapse(manifest, engine="morph", frames_per_gap=frames, size=size, keep_flagged=True)
     t_prep, c_prep = time.perf_counter(), time.process_time()
     cpu["prepare"] = c_prep - c_an
-    render = encode = 0.0
-    cpu["render"] = cpu["encode"] = 0.0
     video = out_dir / "facereel_morph.mp4"
     with open_writer(video, "mp4", fps=24, size=(job.size, job.size)) as w:
-        it = job.frames()
-        while True:
-            t, c = time.perf_counter(), time.process_time()
-            try:
-                f = next(it)
-            except StopIteration:
-                break
-            t2, c2 = time.perf_counter(), time.process_time()
-            w.write(f)
-            render += t2 - t
-            cpu["render"] += c2 - c
+        if hasattr(job, "write"):  # as render_timelapse does: render threads + an encoder thread, overlapping
+            job.write(w)
+        else:  # an older facereel (--baseline-src): one frame after the other
+            for f in job.frames():
+                w.write(f)
     t_end, c_end = time.perf_counter(), time.process_time()
-    encode = (t_end - t_prep) - render  # includes the flush at close
-    cpu["encode"] = (c_end - c_prep) - cpu["render"]
+    cpu["render+encode"] = c_end - c_prep
     cpu["total"] = c_end - c0
     flagged = sum(1 for p in manifest.photos if p.flags)
     return {
-        "analysis": t_an - t0, "prepare": t_prep - t_an, "render": render, "encode": encode, "total": t_end - t0,
+        "analysis": t_an - t0, "prepare": t_prep - t_an, "render+encode": t_end - t_prep, "total": t_end - t0,
         "frames": len(job), "keyframes": len(job.keyframes), "flagged": flagged, "video": video, "manifest": mpath,
         "keyframe_indices": job.schedule.keyframe_indices, "order": [k.meta.get("path") for k in job.keyframes],
         "rss": _rss_mb(), "cpu": cpu,
     }
+
+
+# ----------------------------------------------------------------------------- 0. alternating rounds
+
+
+def _child_e2e(photos_dir: Path, out_dir: Path, size: int) -> int:
+    """The end-to-end run in a process of its own (``--child-e2e``): one JSON line of stage times."""
+    import json
+
+    _two_cores(torch_threads=False)
+    e = end_to_end(sorted(photos_dir.glob("*.jpg")), out_dir, size=size)
+    print(json.dumps({k: e[k] for k in ("analysis", "prepare", "render+encode", "total", "order") if k in e}
+                     | {"cpu": e["cpu"]}))
+    return 0
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def alternating(work: Path, rounds: int, size: int, baseline: Path | None = None) -> list[dict]:
+    """``rounds`` x (facereel end to end in a fresh process, facelapse), alternating which goes first.
+
+    Each round (and each facereel in it) gets the same 20 photos as new files (same pixels, a new
+    JPEG comment: no cache answers).  Both sides are whole processes, interpreter start and imports included, timed
+    from outside (wall, and user+system CPU of the child and its threads).  ``baseline``: the
+    ``src`` folder of another facereel checkout, run the same way in each round."""
+    import json
+
+    out, order = [], None
+    for r in range(rounds):
+        rd = work / f"round{r}"
+        (rd / "photos").mkdir(parents=True)
+        make_photos(rd / "photos")
+        if baseline is not None:  # its own files (same pixels): no aligned crop cached by the other side
+            (rd / "photos_baseline").mkdir()
+            make_photos(rd / "photos_baseline")
+        sides = ["facereel", "facelapse"] if (r % 2 == 0 or order is None) else ["facelapse", "facereel"]
+        if baseline is not None:  # the baseline next to ours, on the other side of facelapse
+            sides.insert(0 if sides[0] == "facelapse" else 2, "baseline")
+        res: dict = {"load": os.getloadavg()[0]}
+        for side in sides:
+            if side in ("facereel", "baseline"):
+                env = dict(os.environ)
+                if side == "baseline":
+                    env["PYTHONPATH"] = os.pathsep.join([str(baseline), env.get("PYTHONPATH", "")])
+                out_dir = rd / side
+                out_dir.mkdir()
+                c, t = _children_cpu(), time.perf_counter()
+                photos_dir = rd / ("photos_baseline" if side == "baseline" else "photos")
+                proc = subprocess.run([sys.executable, __file__, "--child-e2e", str(photos_dir), str(out_dir),
+                                       "--size", str(size)], capture_output=True, text=True, env=env)
+                wall, cpu = time.perf_counter() - t, _children_cpu() - c
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{side} child failed: {proc.stderr[-2000:]}")
+                e = json.loads(proc.stdout.strip().splitlines()[-1])
+                order = [Path(p).name for p in e["order"]]
+                res[side] = {"wall": wall, "cpu": cpu, "stages": e}
+            else:
+                fl = run_facelapse([rd / "photos" / n for n in order], rd, size, FRAMES_PER_GAP)
+                if "error" in fl:
+                    raise RuntimeError(fl["error"])
+                res["facelapse"] = {"wall": fl["wall"], "cpu": fl["cpu"]}
+        res["load_end"] = os.getloadavg()[0]
+        out.append(res)
+        shutil.rmtree(rd, ignore_errors=True)
+    return out
+
+
+def print_alternating(rows: list[dict]) -> None:
+    print(f"\n0. end to end, whole processes, alternating ({len(rows)} rounds; 20 photos x {FRAMES_PER_GAP} frames at "
+          f"512, morph MP4 with our analysis, against facelapse); goal: facereel wall <= 1.5 x facelapse wall")
+    print(f"   {'round':>5} {'load':>9} {'facereel wall/CPU s':>20} {'facelapse wall/CPU s':>21} {'wall ratio':>10} "
+          f"{'CPU ratio':>9}   facereel stages wall (CPU): analysis, prepare, render+encode")
+    for i, r in enumerate(rows):
+        a, b, st = r["facereel"], r["facelapse"], r["facereel"]["stages"]
+        stages = ", ".join(f"{st[k]:.1f} ({st['cpu'][k]:.1f})" for k in ("analysis", "prepare", "render+encode"))
+        print(f"   {i:>5} {r['load']:4.1f}-{r['load_end']:<4.1f} {a['wall']:9.2f} /{a['cpu']:7.2f}  {b['wall']:9.2f} /"
+              f"{b['cpu']:7.2f}  {a['wall'] / b['wall']:10.2f} {a['cpu'] / b['cpu']:9.2f}   {stages}")
+        if "baseline" in r:
+            a, st = r["baseline"], r["baseline"]["stages"]
+            stages = ", ".join(f"{st[k]:.1f} ({st['cpu'][k]:.1f})" for k in ("analysis", "prepare", "render+encode")
+                               if k in st)
+            print(f"   {'(base)':>5} {'':9} {a['wall']:9.2f} /{a['cpu']:7.2f}  {'':18} {a['wall'] / b['wall']:10.2f} "
+                  f"{a['cpu'] / b['cpu']:9.2f}   {stages}")
+    for side in ("facereel", "baseline"):
+        if side not in rows[0]:
+            continue
+        wr = float(np.median([r[side]["wall"] / r["facelapse"]["wall"] for r in rows]))
+        cr = float(np.median([r[side]["cpu"] / r["facelapse"]["cpu"] for r in rows]))
+        print(f"   {side}: median wall ratio {wr:.2f} (goal <= 1.5: {'MET' if wr <= 1.5 else 'NOT met'}), "
+              f"median CPU ratio {cr:.2f}")
 
 
 # ----------------------------------------------------------------------------- 2. engine fps
@@ -254,21 +340,28 @@ def measure(video: Path, keyframe_indices: list[int], gaps: int) -> dict:
     return rep
 
 
-def save_side_by_side(cols: dict, path: Path) -> Path:
-    """One row per video (label on the left), one column per gap: the mid-gap frames."""
+def save_side_by_side(cols: dict, path: Path, rows: tuple[float, float] | None = None) -> Path:
+    """One row per video (label on the left), one column per gap: the mid-gap frames, 256 px;
+    with ``rows`` (fractions of the height), that band of each frame at full size instead."""
     import cv2
     from PIL import Image
 
-    rows = []
+    def tile(f):
+        if rows is None:
+            return cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA)
+        h = f.shape[0]
+        return f[int(rows[0] * h):int(rows[1] * h)]
+
+    out_rows = []
     for name, rep in cols.items():
-        tiles = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA) for f in rep["mid_frames"]]
-        label = np.full((256, 160, 3), 255, np.uint8)
+        tiles = [tile(f) for f in rep["mid_frames"]]
+        label = np.full((tiles[0].shape[0], 160, 3), 255, np.uint8)
         for k, word in enumerate(name.split()):
             cv2.putText(label, word, (8, 110 + 30 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
-        rows.append(np.concatenate([label, *tiles], 1))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    Image.fromarray(np.concatenate(rows, 0)).save(path)
+        out_rows.append(np.concatenate([label, *tiles], 1))
+    width = max(r.shape[1] for r in out_rows)
+    out_rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in out_rows]
+    Image.fromarray(np.concatenate(out_rows, 0)).save(path)
     return path
 
 
@@ -309,7 +402,15 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer frames for the fps figures, 3 gaps measured")
     ap.add_argument("--size", type=int, default=512, help="size of the end-to-end run and the peer comparison")
     ap.add_argument("--keep", type=Path, default=None, help="copy the videos and manifest into this folder")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="first, this many alternating whole-process rounds of facereel and facelapse end to end")
+    ap.add_argument("--rounds-only", action="store_true", help="only the alternating rounds")
+    ap.add_argument("--baseline-src", type=Path, default=None,
+                    help="with --rounds: also run the facereel whose sources are in this src folder (e.g. main's)")
+    ap.add_argument("--child-e2e", nargs=2, type=Path, metavar=("PHOTOS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_e2e:
+        return _child_e2e(*args.child_e2e, size=args.size)
     _two_cores()
 
     import logging
@@ -324,6 +425,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="facereel-bench-") as tmp:
         work = Path(tmp)
+        if args.rounds or args.rounds_only:
+            print_alternating(alternating(work, max(1, args.rounds), args.size, args.baseline_src))
+            if args.rounds_only:
+                return 0
         photos_dir = work / "photos"
         photos_dir.mkdir()
         photos = make_photos(photos_dir)
@@ -333,11 +438,11 @@ def main() -> int:
         print(f"\n1. end to end: {len(photos)} photos x {FRAMES_PER_GAP} frames/gap at {args.size}, morph, MP4 "
               f"({e2e['frames']} frames, {e2e['keyframes']} keyframes, {e2e['flagged']} photos flagged by the "
               f"analysis and kept)")
-        print(f"   {'stage':<9} {'wall s':>8} {'CPU s':>8}   (CPU: all threads of this process)")
-        for k in ("analysis", "prepare", "render", "encode"):
-            print(f"   {k:<9} {e2e[k]:8.2f} {e2e['cpu'][k]:8.2f}")
+        print(f"   {'stage':<13} {'wall s':>8} {'CPU s':>8}   (CPU: all threads of this process)")
+        for k in ("analysis", "prepare", "render+encode"):
+            print(f"   {k:<13} {e2e[k]:8.2f} {e2e['cpu'][k]:8.2f}")
         ok = e2e["total"] < GOAL_E2E_S
-        print(f"   {'TOTAL':<9} {e2e['total']:8.2f} {e2e['cpu']['total']:8.2f}   goal < {GOAL_E2E_S:.0f} s wall: "
+        print(f"   {'TOTAL':<13} {e2e['total']:8.2f} {e2e['cpu']['total']:8.2f}   goal < {GOAL_E2E_S:.0f} s wall: "
               f"{'MET' if ok else 'NOT met'} (ratio {e2e['total'] / GOAL_E2E_S:.2f}); CPU/goal "
               f"{e2e['cpu']['total'] / GOAL_E2E_S:.2f}")
         print(f"   peak RSS {e2e['rss']:.0f} MB")
@@ -396,6 +501,8 @@ def main() -> int:
             ("ghosting mid-gap (lower better)", lambda r: r["ghosting"]["mid_gap_mean"], ".3f"),
             ("head ghosting mean (hair/ears)", lambda r: r["ghosting_head"]["mean"], ".3f"),
             ("head ghosting mid-gap", lambda r: r["ghosting_head"]["mid_gap_mean"], ".3f"),
+            ("neck ghosting mean (collar/shoulders)", lambda r: r["ghosting_neck"]["mean"], ".3f"),
+            ("neck ghosting mid-gap", lambda r: r["ghosting_neck"]["mid_gap_mean"], ".3f"),
             ("identity in-between (higher)", lambda r: r["identity"]["in_between_mean"], ".3f"),
             ("identity min (higher)", lambda r: r["identity"]["min"], ".3f"),
             ("frame diff mean / p95 (grey lv)", None, None),
@@ -422,6 +529,10 @@ def main() -> int:
         if hm is not None and hc:
             print(f"   head ghosting mid-gap morph / crossfade = {hm / hc:.3f} (goal <= 0.333: "
                   f"{'MET' if hm <= hc / 3 else 'NOT met'})")
+        nm = cols["facereel morph"]["ghosting_neck"]["mid_gap_mean"]
+        nc = cols["facereel crossfade"]["ghosting_neck"]["mid_gap_mean"]
+        if nm is not None and nc:
+            print(f"   neck ghosting mid-gap morph / crossfade = {nm / nc:.3f}")
         gs = gif_and_stabilize(e2e["manifest"], work, args.size)
         (tm, sm), (tg, sg) = gs["mp4"], gs["gif"]
         print(f"\n4. GIF against MP4, the same {gs['frames']} streamed frames at {args.size}: MP4 {tm:.2f} s "
@@ -434,7 +545,8 @@ def main() -> int:
         png_dir = args.keep or Path("bench_out")
         png_dir.mkdir(parents=True, exist_ok=True)
         png = save_side_by_side(cols, png_dir / "timelapse_midgap.png")
-        print(f"   mid-gap frames side by side: {png}")
+        neck = save_side_by_side(cols, png_dir / "timelapse_midgap_neck.png", rows=(0.62, 1.0))
+        print(f"   mid-gap frames side by side: {png}; their lower part (chin, collar, shoulders) at full size: {neck}")
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             for p in (e2e["video"], cf_video, e2e["manifest"]) + ((fl["video"],) if "video" in fl else ()):

@@ -166,3 +166,22 @@ def test_manifest_round_trip_and_hand_edit(analysed):
     back = load_manifest(edited)
     order = [Path(e.path).name for e in back.ordered()]
     assert order[0] == "biden.jpg" and "obama2.jpg" not in order and "obama.jpg" in order
+
+
+@pytest.mark.slow
+def test_two_photos_at_a_time_give_the_serial_manifest(analysed, monkeypatch):
+    """The analysis runs two photos at once (dlib's scans, MediaPipe and the age net overlap):
+    every face, descriptor, age, flag and the order are those of one photo after the other."""
+    from facereel.pipelines.analyze import analyze_collection
+    from facereel.pipelines.analyze import collection as C
+
+    manifest, _, folder, calls = analysed
+    assert C.PHOTO_WORKERS == 2
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)      # progress in order
+    monkeypatch.setattr(C, "PHOTO_WORKERS", 1)
+    serial = analyze_collection([folder])
+    from facereel.manifest import manifest_to_dict
+
+    a, b = manifest_to_dict(manifest), manifest_to_dict(serial)
+    a.pop("created"), b.pop("created")
+    assert a == b

@@ -112,3 +112,55 @@ def test_model_paths_found_without_importing_face_recognition_models():
         "assert 'dlib' not in sys.modules and 'cv2' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hog_detector_from_the_cache_file_one_per_thread(samples, tmp_path, monkeypatch):
+    """The HOG detector is read back from its serialised file (same filters: same boxes and scores
+    as dlib's built-in), and each thread gets its own (dlib scans without the GIL and keeps its
+    feature pyramid in the detector)."""
+    import threading
+
+    import dlib
+
+    from facereel.faces import _models
+
+    monkeypatch.setenv("FACEREEL_HOME", str(tmp_path))
+    monkeypatch.setattr(_models, "_hog", threading.local())
+    built = _models.hog_detector()                       # first time: built, then saved
+    files = list((tmp_path / "models").glob("dlib-*-frontal_face_detector.svm"))
+    assert len(files) == 1
+    monkeypatch.setattr(_models, "_hog", threading.local())
+    loaded = _models.hog_detector()                      # now from the file
+    assert loaded is not built and _models.hog_detector() is loaded
+    ref = dlib.get_frontal_face_detector()
+    for name in ("obama.jpg", "biden.jpg", "astronaut.png"):
+        rgb = load_image(samples / name).rgb
+        a, b = ref.run(rgb, 0, 0.0), loaded.run(rgb, 0, 0.0)
+        assert list(a[0]) == list(b[0]) and a[1] == b[1]
+    other = []
+    t = threading.Thread(target=lambda: other.append(_models.hog_detector()))
+    t.start()
+    t.join()
+    assert other[0] is not loaded
+
+
+def test_detection_in_two_threads_matches_one(samples):
+    """Two threads detecting at once (as the analysis does) find exactly what one finds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] * 2
+    imgs = [load_image(samples / n).rgb for n in names]
+    one = [detect_faces(i) for i in imgs]
+    with ThreadPoolExecutor(2) as pool:
+        two = list(pool.map(detect_faces, imgs))
+    assert two == one
+
+
+def test_mediapipe_import_leaves_matplotlib_out():
+    """MediaPipe's drawing modules (matplotlib.pyplot) are bound but not run; they still work
+    when used."""
+    code = ("import sys\nfrom facereel.faces import _models\n_models.mediapipe()\n"
+            "from mediapipe.tasks.python import vision\nassert 'matplotlib' not in sys.modules, 'eager'\n"
+            "assert vision.drawing_utils.DrawingSpec is not None\nassert 'matplotlib' in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -291,3 +291,32 @@ def test_head_ghosting_sees_the_hair_outline():
     mid = cv2.addWeighted(a, 0.5, b, 0.5, 0.0)
     assert 0.3 < ref.ghost(mid) < 0.7
     assert ref.ghost(a) < 0.1
+
+
+@pytest.mark.slow
+def test_neck_ghosting_sees_the_collar():
+    """Neck/shoulder ghosting on real photos: the region is the person below the chin, a pixel
+    dissolve reads ~λ there, a keyframe itself ~0; the morph with its residual flow below the
+    chin ghosts there less than without it."""
+    from facereel.metrics.ghosting import GhostReference, head_mask, neck_mask
+    from facereel.pipelines.timelapse import keyframe_landmarks, load_keyframes
+    from facereel.render.engines.morph import MorphEngine
+    from facereel.samples import SAME_PERSON, sample_path
+
+    kfs, _, _ = load_keyframes([str(sample_path(n)) for n in SAME_PERSON[:2]], size=256, keep_flagged=True)
+    a, b = kfs[0].image, kfs[1].image
+    m, head = neck_mask(a, b), head_mask(a, b)
+    assert m is not None and 0.02 < m.mean() < 0.5
+    rows = np.nonzero(m.any(1))[0]
+    assert rows.min() > 0.5 * m.shape[0] and rows.max() == m.shape[0] - 1  # from about the chin down
+    ref = GhostReference.build(a, b, within=m)
+    assert 0.3 < ref.ghost(cv2.addWeighted(a, 0.5, b, 0.5, 0.0)) < 0.7
+    assert ref.ghost(a) < 0.1
+    keyframe_landmarks(kfs)
+    ghosts = []
+    for residual in (False, True):
+        e = MorphEngine(residual=residual)
+        e.prepare(kfs)
+        ghosts.append(ref.ghost(e.frame(0, 0.5)))
+    assert ghosts[1] < ghosts[0]
+    assert head is not None

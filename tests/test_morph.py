@@ -185,6 +185,7 @@ def test_head_layers_on_sample_photos():
     e = MorphEngine()
     e.prepare(kfs)
     assert e.layers is not None and all(la is not None for la in e.layers)
+    assert set(e.flows) == {0}  # the residual flow below the chin (exactness at λ → 0 checked below)
     n = len(e.marks[0])
     assert all(len(m) == n for m in e.marks)
     a = kfs[0].image.astype(int)
@@ -196,3 +197,47 @@ def test_head_layers_on_sample_photos():
     assert ref.ghost(e.frame(0, 0.5)) < 0.5 * ref.ghost(c.frame(0, 0.5))
     fr = e.frames([(0, 0.25)])[0]
     assert e.blend_source(0, fr).shape == fr.shape
+
+
+def test_residual_flow_aligns_what_lies_below_the_face():
+    """band_flow on a pair whose texture below the face moved by 6 px: D ≈ the move there, 0 on
+    and above the face; applied at λ = ½ both images show the texture at the same place."""
+    from facereel.render.residual import apply, band_flow
+
+    s = 256
+    a = _image(s, seed=5)
+    a = cv2.GaussianBlur(a, (0, 0), 2.0)
+    b = np.roll(a, 6, axis=0)                           # everything 6 px lower in B
+    ang = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    face = np.stack([128 + 50 * np.cos(ang), 90 + 50 * np.sin(ang)], 1)   # rows 40..140, "mouth" at 110
+    flow = band_flow(a, b, face)
+    assert flow is not None
+    y0 = flow.y0
+    assert y0 <= 110
+    dy = flow.dy
+    inner = dy[200 - y0:240 - y0, 40:216]              # well below the mouth, away from the face and edges
+    assert abs(float(np.median(inner)) - 6.0) < 1.0 and abs(float(np.median(flow.dx[200 - y0:240 - y0, 40:216]))) < 0.5
+    assert np.abs(dy[:max(0, 100 - y0)]).max(initial=0.0) < 0.5      # above the mouth: nothing
+    ys, xs = np.mgrid[0:s, 0:s].astype(np.float32)
+    inside = ((xs - 128) ** 2 + (ys - 90) ** 2) < 45 ** 2
+    assert np.abs(flow.dy[inside[y0:]]).max() < 0.5                   # on the face: nothing
+    ma = apply(flow, (xs.copy(), ys.copy()), -0.5)
+    mb = apply(flow, (xs.copy(), ys.copy()), 0.5)
+    wa = cv2.remap(a, *ma, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(int)
+    wb = cv2.remap(b, *mb, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(int)
+    band = (slice(200, 240), slice(40, 216))
+    plain = np.abs(a.astype(int) - b.astype(int))[band].mean()
+    assert np.abs(wa - wb)[band].mean() < 0.25 * plain
+    # the identity maps at λ = 0 for A are untouched: t = 0 moves nothing
+    m0 = apply(flow, (xs.copy(), ys.copy()), 0.0)
+    assert np.array_equal(m0[0], xs) and np.array_equal(m0[1], ys)
+
+
+def test_residual_flow_can_be_turned_off():
+    from facereel.pipelines.timelapse import load_keyframes
+
+    kfs = [Keyframe(image=_image(64, seed=i), landmarks=_landmarks(64, seed=1) + i, label=str(i)) for i in range(2)]
+    kfs, _, _ = load_keyframes(kfs)
+    e = MorphEngine(residual=False, head=False)
+    e.prepare(kfs)
+    assert e.flows == {}

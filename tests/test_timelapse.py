@@ -198,3 +198,38 @@ def test_similarity_fit_and_trajectory_smoothing():
     sm = smooth_trajectory(traj, 2.0)
     assert sm.shape == traj.shape
     assert np.abs(np.diff(sm, axis=0)).mean() < 0.6 * np.abs(np.diff(traj, axis=0)).mean()
+
+
+@pytest.mark.parametrize("engine", ["crossfade", "morph"])
+def test_frames_in_threads_and_write_are_the_serial_frames(engine, tmp_path):
+    """Rendering in two threads (morph: ``concurrent``) and TimelapseJob.write (render threads +
+    an encoder thread) give the serial frames, bit for bit and in order."""
+    from facereel.metrics.video_io import read_frames
+    from facereel.render.video import open_writer
+
+    kfs = [_kf(i) for i in range(4)]
+    job = plan_timelapse(kfs, engine=engine, frames_per_gap=5, size=512)
+    serial = list(job.frames())
+    done = []
+    threaded = list(job.frames(lambda d, t: done.append(d), workers=2))
+    assert len(threaded) == len(serial) and all(np.array_equal(a, b) for a, b in zip(serial, threaded))
+    assert done[-1] == len(serial) and done == sorted(done)
+    with open_writer(tmp_path / "a.mp4", fps=24, size=(64, 64)) as w:
+        for f in serial:
+            w.write(f)
+    with open_writer(tmp_path / "b.mp4", fps=24, size=(64, 64)) as w:
+        assert job.write(w, workers=2) == len(serial)
+    a, b = list(read_frames(tmp_path / "a.mp4")), list(read_frames(tmp_path / "b.mp4"))
+    assert len(a) == len(b) == len(serial) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_failing_frame_in_a_thread_is_raised(monkeypatch):
+    kfs = [_kf(i) for i in range(3)]
+    job = plan_timelapse(kfs, engine="morph", frames_per_gap=4, size=512)
+
+    def broken(j, lam, opacity):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(job.engine, "blended_frame", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        list(job.frames(workers=2))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import threading
 from pathlib import Path
 
 from facereel.core.errors import FacereelError
@@ -61,11 +62,49 @@ def age_gender_dir() -> Path:
 # --- cached loaders (one object per process; dlib objects are safe to share read-only) ---
 
 
-@functools.cache
+_hog = threading.local()
+_hog_lock = threading.Lock()
+
+
 def hog_detector():
+    """dlib's frontal HOG detector, one per thread: dlib releases the GIL while it scans and the
+    detector keeps its feature pyramid in itself, so two threads must not share one.
+
+    Read from a file of the cache after the first time: ``get_frontal_face_detector()`` rebuilds
+    the detector from source code text on every call (about half a second of CPU, more than
+    analysing two photos); its serialised form (the same filters, losslessly) loads in a
+    millisecond.  The file is made from that call, atomically, named by the dlib version; an
+    unreadable one is made again.
+    """
+    det = getattr(_hog, "detector", None)
+    if det is None:
+        with _hog_lock:  # the first time, one thread builds and saves the file
+            det = _hog.detector = _load_hog()
+    return det
+
+
+def _load_hog():
     import dlib
 
-    return dlib.get_frontal_face_detector()
+    from facereel.core.atomic import atomic_path
+    from facereel.paths import cache_dir
+
+    try:
+        path = cache_dir("models") / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    except OSError:  # no writable cache: build it every time
+        return dlib.get_frontal_face_detector()
+    if path.is_file():
+        try:
+            return dlib.fhog_object_detector(str(path))
+        except RuntimeError as exc:
+            log.debug("rebuilding %s: %s", path, exc)
+    detector = dlib.get_frontal_face_detector()
+    try:
+        with atomic_path(path) as tmp:
+            detector.save(str(tmp))
+    except (OSError, RuntimeError) as exc:
+        log.debug("could not cache the HOG detector in %s: %s", path, exc)
+    return detector
 
 
 @functools.cache
@@ -95,6 +134,45 @@ def face_recognizer():
     path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
     log.debug("loading %s", path)
     return dlib.face_recognition_model_v1(str(path))
+
+
+# --- MediaPipe ---
+
+#: modules of ``mediapipe.tasks.python.vision`` that only draw on images (facereel never calls
+#: them) and import matplotlib.pyplot, most of MediaPipe's import time
+_MEDIAPIPE_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
+
+
+class _LazyDrawingFinder:
+    """A meta-path finder that gives MediaPipe's drawing modules an ``importlib.util.LazyLoader``:
+    the package's ``__init__`` still binds them, but their code (and matplotlib) runs only if an
+    attribute of one is used."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in _MEDIAPIPE_DRAWING:
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+@functools.cache
+def mediapipe():
+    """``import mediapipe``, without running its drawing modules (see :class:`_LazyDrawingFinder`)."""
+    import sys
+
+    if "mediapipe" in sys.modules:
+        return sys.modules["mediapipe"]
+    finder = _LazyDrawingFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        import mediapipe as mp
+    finally:
+        sys.meta_path.remove(finder)
+    return mp
 
 
 # --- onnxruntime: every session is made here ---

@@ -89,7 +89,6 @@ def _warp(img, quad: np.ndarray, qsize: float, output_size: int, transform_size:
     with OpenCV (same kernel and reflection, float rounding aside) instead of scipy.
     """
     import PIL.Image
-    import scipy.ndimage
 
     quad = quad.copy()
     info: dict = {"qsize": float(qsize), "shrink": 0, "shrink_size": None, "crop": None, "pad": None}
@@ -136,6 +135,8 @@ def _warp(img, quad: np.ndarray, qsize: float, output_size: int, transform_size:
             k = 2 * int(4.0 * blur + 0.5) + 1  # scipy's truncate=4 support, its 'reflect' border
             blurred = cv2.GaussianBlur(arr, (k, k), blur, borderType=cv2.BORDER_REFLECT)
         else:
+            import scipy.ndimage  # the official blur (the fast path does without scipy's import)
+
             blurred = scipy.ndimage.gaussian_filter(arr, [blur, blur, 0])
         arr += (blurred - arr) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
         arr += (np.median(arr, axis=(0, 1)) - arr) * np.clip(mask, 0.0, 1.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from facereel.faces import _models
 from facereel.faces.types import Detection
 
 log = logging.getLogger(__name__)
+_cnn_lock = threading.Lock()
 
 #: Pixel budget of the (resampled) image the detector scans when ``upsample=None``.
 #: ~0.1 s per MP for HOG on one core.
@@ -83,7 +85,9 @@ def detect_faces(
         for r, s in zip(rects, scores):
             raw.append(((r.left(), r.top(), r.right(), r.bottom()), float(s)))
     else:
-        for d in _models.cnn_detector()(img, ups):
+        with _cnn_lock:  # dlib releases the GIL; the network keeps its activations in itself
+            dets = _models.cnn_detector()(img, ups)
+        for d in dets:
             r = d.rect
             raw.append(((r.left(), r.top(), r.right(), r.bottom()), float(d.confidence)))
 

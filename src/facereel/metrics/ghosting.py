@@ -138,14 +138,9 @@ def ghost_score(frame: np.ndarray, key_a: np.ndarray, key_b: np.ndarray, region:
     return GhostReference.build(key_a, key_b, region).ghost(frame)
 
 
-def head_mask(key_a: np.ndarray, key_b: np.ndarray) -> np.ndarray | None:
-    """[H, W] bool: the whole head region of a keyframe pair — face, hair, ears, neck.
-
-    The union of both keyframes' person segmentations (:mod:`facereel.faces.segmentation`),
-    grown by 4·size/256 px so both sides of each outline count (a second hair silhouette is an
-    edge *on* the outline), cut below the neck: rows down to 0.6 face heights under the lower
-    face box edge.  None when no person is found.
-    """
+def _person_union(key_a: np.ndarray, key_b: np.ndarray) -> np.ndarray | None:
+    """[H, W] bool union of both keyframes' person segmentations grown by 4·size/256 px (both
+    sides of each outline count: a second silhouette is an edge *on* the outline)."""
     import cv2
 
     from facereel.faces.segmentation import person_mask
@@ -155,16 +150,51 @@ def head_mask(key_a: np.ndarray, key_b: np.ndarray) -> np.ndarray | None:
     if not m.any():
         return None
     r = max(1, round(4 * s))
-    m = cv2.dilate(m.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+    return cv2.dilate(m.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+
+
+def _face_boxes(key_a: np.ndarray, key_b: np.ndarray) -> list[Box]:
     from facereel.metrics.identity import observe_face
 
     boxes = [observe_face(k, descriptor=False, landmarks=None).box for k in (key_a, key_b)]
-    boxes = [b for b in boxes if b is not None]
+    return [b for b in boxes if b is not None]
+
+
+def head_mask(key_a: np.ndarray, key_b: np.ndarray) -> np.ndarray | None:
+    """[H, W] bool: the whole head region of a keyframe pair — face, hair, ears, neck.
+
+    The union of both keyframes' person segmentations (:mod:`facereel.faces.segmentation`),
+    grown by 4·size/256 px so both sides of each outline count (a second hair silhouette is an
+    edge *on* the outline), cut below the neck: rows down to 0.6 face heights under the lower
+    face box edge.  None when no person is found.
+    """
+    m = _person_union(key_a, key_b)
+    if m is None:
+        return None
+    boxes = _face_boxes(key_a, key_b)
     if boxes:
         bottom = max(b[3] for b in boxes)
         height = max(b[3] - b[1] for b in boxes)
         m[int(min(m.shape[0], bottom + 0.6 * height)):] = False
     return m if m.any() else None
+
+
+def neck_mask(key_a: np.ndarray, key_b: np.ndarray) -> np.ndarray | None:
+    """[H, W] bool: neck, collar and shoulders of a keyframe pair — the person segmentations'
+    union (as :func:`head_mask`) on the rows from the higher of the two face boxes' lower edges
+    (about the chin) to the bottom of the frame.  There a shirt collar or a lapel that the face
+    landmarks do not move shows twice under a dissolve; the head measure dilutes it among hair
+    and ears.  None when no person or no face is found, or nothing of the person is below it."""
+    m = _person_union(key_a, key_b)
+    boxes = _face_boxes(key_a, key_b)
+    if m is None or not boxes:
+        return None
+    m[:int(max(0, min(b[3] for b in boxes)))] = False
+    return m if m.any() else None
+
+
+#: the regions a ghosting curve can measure: the inner face (a box), :func:`head_mask`, :func:`neck_mask`
+PARTS = ("face", "head", "neck")
 
 
 #: the middle half of a gap (λ in [0.25, 0.75]), where a dissolve's ghosts are strongest
@@ -179,10 +209,14 @@ class GhostingCurve:
     at a time.  ``keyframe_images``: one per index, in the order of ``keyframe_indices``."""
 
     def __init__(self, keyframe_indices: Sequence[int], keyframe_images: Sequence[np.ndarray],
-                 region: Box | None = None, head: bool = False) -> None:
-        """``head``: measure inside :func:`head_mask` of each pair (face, hair, ears, neck)
-        instead of ``region`` (the inner face)."""
-        self.head = head
+                 region: Box | None = None, head: bool = False, part: str | None = None) -> None:
+        """``part`` (:data:`PARTS`): ``"face"`` (default) measures in ``region`` (the inner face),
+        ``"head"`` inside :func:`head_mask` of each pair (face, hair, ears, neck), ``"neck"``
+        inside :func:`neck_mask` (neck, collar, shoulders).  ``head=True`` is ``part="head"``."""
+        part = part or ("head" if head else "face")
+        if part not in PARTS:
+            raise ValueError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+        self.part = part
         if len(keyframe_images) != len(keyframe_indices):
             raise ValueError("one image per keyframe index is needed")
         order = np.argsort(list(keyframe_indices), kind="stable")
@@ -194,7 +228,7 @@ class GhostingCurve:
         self.ghosts: list[float | None] = []
         self.mid: list[float] = []
         self._gap = 0
-        self._ref: GhostReference | None = None
+        self._ref: GhostReference | bool | None = None  # False: nothing to measure in this gap
 
     def update(self, i: int, frame: np.ndarray) -> None:
         k = self.kidx
@@ -204,8 +238,15 @@ class GhostingCurve:
         if g < len(k) - 1 and k[g] < i < k[g + 1]:
             if self._ref is None:
                 a, b = self.images[g], self.images[g + 1]
-                within = head_mask(a, b) if self.head else None
-                self._ref = GhostReference.build(a, b, None if within is not None else self.region, within=within)
+                within = {"face": lambda a, b: None, "head": head_mask, "neck": neck_mask}[self.part](a, b)
+                if within is None and self.part == "neck":
+                    self._ref = False  # nothing of the person below the face: nothing to measure
+                else:
+                    self._ref = GhostReference.build(a, b, None if within is not None else self.region,
+                                                     within=within)
+            if self._ref is False:
+                self.ghosts.append(None)
+                return
             ghost = self._ref.ghost(frame)
             self.ghosts.append(ghost)
             if MID_GAP[0] <= (i - k[g]) / (k[g + 1] - k[g]) <= MID_GAP[1]:
@@ -226,7 +267,8 @@ class GhostingCurve:
 
 def ghosting_curve(frames: Iterable[np.ndarray], keyframe_indices: Sequence[int],
                    keyframe_images: Sequence[np.ndarray] | None = None, region: Box | None = None,
-                   progress: Progress | None = None, total: int | None = None, head: bool = False) -> dict:
+                   progress: Progress | None = None, total: int | None = None, head: bool = False,
+                   part: str | None = None) -> dict:
     """ghost(F) of every frame strictly between two keyframes (None at keyframes and outside).
 
     ``keyframe_images`` (one per index) lets ``frames`` stream; without them the frames are
@@ -237,6 +279,6 @@ def ghosting_curve(frames: Iterable[np.ndarray], keyframe_indices: Sequence[int]
     if keyframe_images is None:
         frames = list(frames)
         keyframe_images = [frames[int(k)] for k in keyframe_indices]
-    acc = GhostingCurve(keyframe_indices, keyframe_images, region, head=head)
+    acc = GhostingCurve(keyframe_indices, keyframe_images, region, head=head, part=part)
     run(frames, [acc], progress, total)
     return acc.result()

@@ -106,10 +106,11 @@ def evaluate_frames(
     region = face_region([o.box for o in key_obs], shape)
 
     ghosting = GhostingCurve(kidx, keyframe_images, region)
-    ghosting_head = GhostingCurve(kidx, keyframe_images, region, head=True)
+    ghosting_head = GhostingCurve(kidx, keyframe_images, region, part="head")
+    ghosting_neck = GhostingCurve(kidx, keyframe_images, region, part="neck")
     diffs = FrameDifferences(region)
     faces = FaceTrack(descriptor=identity, landmarks=landmarks) if (identity or landmarks) else None
-    accumulators = [_SameShape(shape), diffs, ghosting, ghosting_head] + ([faces] if faces is not None else [])
+    accumulators = [_SameShape(shape), diffs, ghosting, ghosting_head, ghosting_neck] + ([faces] if faces is not None else [])
     n = run(frames, accumulators, progress, total)
     if kidx[-1] >= n:
         raise EvaluateError(f"keyframe index {kidx[-1]} outside the {n} frames")
@@ -124,6 +125,7 @@ def evaluate_frames(
         "face_region": [int(v) for v in region],
         "ghosting": ghosting.result(),
         "ghosting_head": ghosting_head.result(),
+        "ghosting_neck": ghosting_neck.result(),
         "smoothness": {
             "frame_diff": fd["diffs"],
             "frame_diff_mean": fd["mean"],
@@ -173,6 +175,8 @@ def summary(report: dict) -> list[tuple[str, str, str]]:
         ("ghosting mid-gap", fmt(g["mid_gap_mean"]), "middle half of each gap (a dissolve reaches 0.5)"),
         ("ghosting head mid-gap", fmt(report.get("ghosting_head", {}).get("mid_gap_mean")),
          "whole head region (face, hair, ears, neck), middle half of each gap"),
+        ("ghosting neck mid-gap", fmt(report.get("ghosting_neck", {}).get("mid_gap_mean")),
+         "neck, collar and shoulders (below the chin), middle half of each gap"),
     ]
     s = report["smoothness"]
     rows += [

@@ -62,6 +62,11 @@ class TimelapseResult:
     manifest: object | None = None                                 # the analysed (or given) manifest
 
 
+#: threads rendering frames in :meth:`TimelapseJob.write` (the machine's cores, at most 2: the
+#: encoder thread takes a share, and more frames in flight only cost memory)
+RENDER_WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
 @dataclass
 class TimelapseJob:
     """A prepared time-lapse: call :meth:`frames` to stream it."""
@@ -91,9 +96,24 @@ class TimelapseJob:
     def __len__(self) -> int:
         return len(self.schedule)
 
-    def frames(self, progress: Progress | None = None) -> Iterator[np.ndarray]:
-        """Yields every output frame ([S, S, 3] uint8) in order; memory stays at one batch."""
-        return render_frames(self.engine, self.keyframes, self.schedule, self.opacity, progress)
+    def frames(self, progress: Progress | None = None, workers: int = 1) -> Iterator[np.ndarray]:
+        """Yields every output frame ([S, S, 3] uint8) in order; memory stays at one batch
+        (``workers`` > 1: that many frames in flight, see :func:`render_frames`)."""
+        return render_frames(self.engine, self.keyframes, self.schedule, self.opacity, progress, workers=workers)
+
+    def write(self, writer, progress: Progress | None = None, workers: int = RENDER_WORKERS) -> int:
+        """Streams every frame into ``writer`` (from :func:`facereel.render.video.open_writer`):
+        ``workers`` threads render (engines with ``concurrent``), one more encodes
+        (:func:`facereel.render.video.in_background`); OpenCV, libx264 and libswscale release the
+        GIL, so the stages overlap on separate cores.  The frames are those of :meth:`frames`,
+        in order.  Returns the number of frames written."""
+        from facereel.render.video import in_background
+
+        with in_background(writer, depth=2 * max(1, workers) + 2) as bw:
+            for f in self.frames(progress, workers=workers):
+                bw.write(f)
+        return writer.count
+
 
 
 def render_frames(
@@ -102,8 +122,17 @@ def render_frames(
     schedule: Schedule,
     opacity: float = 0.5,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> Iterator[np.ndarray]:
-    """Streams the frames of ``schedule`` from a prepared ``engine`` (seed Eq. 4-5 applied)."""
+    """Streams the frames of ``schedule`` from a prepared ``engine`` (seed Eq. 4-5 applied).
+
+    ``workers`` > 1 and an engine whose ``concurrent`` is set: in-between frames are rendered by a
+    pool of that many threads, at most 2·workers ahead of the consumer, and yielded in order
+    (the same frames, bit for bit).
+    """
+    if workers > 1 and getattr(engine, "concurrent", False):
+        yield from _render_concurrently(engine, keyframes, schedule, opacity, progress, workers)
+        return
     from facereel.render.blend import blend_keyframe, blend_weight, nearest_keyframe
 
     total = len(schedule)
@@ -128,6 +157,41 @@ def render_frames(
             done += 1
             if progress:
                 progress(done, total)
+
+
+def _render_concurrently(engine: Engine, keyframes: Sequence[Keyframe], schedule: Schedule, opacity: float,
+                         progress: Progress | None, workers: int) -> Iterator[np.ndarray]:
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    total = len(schedule)
+    if progress:
+        progress(0, total)
+    pending: deque = deque()
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timelapse-render") as pool:
+        try:
+            for p in schedule.frames:
+                if p.keyframe is not None:
+                    pending.append(keyframes[p.keyframe].image.copy())  # a consumer may draw on its frames
+                else:
+                    pending.append(pool.submit(engine.blended_frame, p.j, p.lam, opacity))
+                while len(pending) > 2 * workers:
+                    f = pending.popleft()
+                    yield f if isinstance(f, np.ndarray) else f.result()
+                    done += 1
+                    if progress:
+                        progress(done, total)
+            while pending:
+                f = pending.popleft()
+                yield f if isinstance(f, np.ndarray) else f.result()
+                done += 1
+                if progress:
+                    progress(done, total)
+        finally:  # the consumer stopped early or a frame failed: drop what is queued
+            for f in pending:
+                if not isinstance(f, np.ndarray):
+                    f.cancel()
 
 
 # ----------------------------------------------------------------------------- options
@@ -534,8 +598,7 @@ def render_timelapse(
     if fmt == "gif":  # one palette for the video, from the keyframes every frame is mixed from
         wopts.setdefault("palette_images", [k.image for k in job.keyframes])
     with open_writer(out_path, fmt, fps=options.fps, size=(s, s), **wopts) as w:
-        for f in job.frames(progress):
-            w.write(f)
+        job.write(w, progress)
     return TimelapseResult(
         path=out_path, format=fmt, frames=w.count, fps=float(options.fps), size=s, engine=job.engine.name,
         timing=job.timing, keyframe_indices=job.schedule.keyframe_indices, keyframes=[k.label for k in job.keyframes],

@@ -277,7 +277,57 @@ class GifWriter(Writer):
         self._threshold: np.ndarray | None = None
 
     def _open(self) -> None:
+        import queue
+        import threading
+
         self.fp = open(self.tmp, "wb")  # noqa: SIM115 - closed in _finish/_abort
+        # LZW encoding and the file writes in a thread of their own (Pillow's encoder releases
+        # the GIL): the next frame's mapping and differencing overlap this one's encoding
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._encoder = threading.Thread(target=self._encode_loop, name="gif-encoder", daemon=True)
+        self._encoder.start()
+
+    def _encode_loop(self) -> None:
+        from PIL import GifImagePlugin, Image
+
+        n = 0
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # drain: the caller raises at its next write
+            q, palette, offset, params, header = item
+            try:
+                im = Image.frombytes("P", (q.shape[1], q.shape[0]), q.tobytes())
+                im.putpalette(palette)
+                if header is not None:
+                    chunks, _ = GifImagePlugin.getheader(im, info=header)
+                    for chunk in chunks:
+                        self.fp.write(chunk)
+                chunks = GifImagePlugin.getdata(im, offset=offset, **params)
+                for chunk in chunks:
+                    self.fp.write(chunk)
+                # getdata collects into a list owned by a throw-away class (a reference cycle only
+                # the cyclic GC frees): empty it now, and collect now and then, so memory stays flat
+                chunks.clear()
+                n += 1
+                if n % 64 == 0:
+                    import gc
+
+                    gc.collect()
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                self._error = exc
+
+    def _check_encoder(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _stop_encoder(self) -> None:
+        if getattr(self, "_encoder", None) is not None and self._encoder.is_alive():
+            self._queue.put(None)
+            self._encoder.join()
 
     def _duration_ms(self, i: int) -> int:
         # GIF delays are centiseconds: spread the rounding so the mean rate is exactly fps
@@ -345,8 +395,6 @@ class GifWriter(Writer):
         return float(np.abs(q.astype(np.int16) - t.astype(np.int16)).mean())
 
     def _write(self, a: np.ndarray) -> None:
-        from PIL import GifImagePlugin, Image
-
         new_palette = False
         if self._palette is None:
             self._palette = self._make_palette(a)
@@ -393,31 +441,24 @@ class GifWriter(Writer):
             self._prev = q.copy()
             if self.fuzz > 0 and self.dither != "floyd-steinberg":
                 self._shown = self._rgb(q)
-        im = Image.frombytes("P", (q.shape[1], q.shape[0]), np.ascontiguousarray(q).tobytes())
-        im.putpalette(self._palette.getpalette())
-        if self.count == 0:
-            header, _ = GifImagePlugin.getheader(im, info={"loop": self.loop, "duration": self._duration_ms(0)})
-            for chunk in header:
-                self.fp.write(chunk)
-        chunks = GifImagePlugin.getdata(im, offset=offset, **params)
-        for chunk in chunks:
-            self.fp.write(chunk)
-        # getdata collects into a list owned by a throw-away class (a reference cycle only the
-        # cyclic GC frees): empty it now, and collect now and then, so memory stays flat
-        chunks.clear()
-        if self.count % 64 == 63:
-            import gc
-
-            gc.collect()
+        self._check_encoder()
+        header = {"loop": self.loop, "duration": self._duration_ms(0)} if self.count == 0 else None
+        # q is this frame's own array (never written to again): the encoder thread reads it
+        self._queue.put((np.ascontiguousarray(q), self._palette.getpalette(), offset, params, header))
 
     def _finish(self) -> None:
         if not self._opened:
             raise VideoError("no frames were written")
+        self._stop_encoder()
+        self._check_encoder()
         self.fp.write(b";")  # GIF trailer
         self.fp.close()
 
     def _abort(self) -> None:
         if self._opened:
+            self._error = self._error or RuntimeError("aborted")  # the thread drops what is queued
+            with contextlib.suppress(Exception):
+                self._stop_encoder()
             with contextlib.suppress(Exception):
                 self.fp.close()
 

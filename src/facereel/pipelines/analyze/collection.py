@@ -40,6 +40,52 @@ def analysis_options(options: AnalyzeOptions | None = None, **overrides) -> Anal
         raise AnalyzeError(str(exc)) from None
 
 
+#: photos analysed at once: dlib holds the GIL, but decoding, MediaPipe, the age net and the
+#: thumbnails release it, so a second photo's run overlaps the first one's dlib calls
+PHOTO_WORKERS = 2
+
+
+def _analyze_one(path: Path, opts: AnalyzeOptions) -> tuple[_Photo, dict[str, float]]:
+    """(photo, its stage seconds); a photo that fails is flagged, never raised."""
+    own: dict[str, float] = {}
+    try:
+        return photo_stage.analyze_photo(path, options=opts, timings=own), own
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # one broken photo must not end a long batch
+        log.debug("analysis of %s failed", path, exc_info=True)
+        return _Photo(entry=PhotoEntry(path=str(Path(os.path.abspath(path))), flags=["unreadable"],
+                                       error=f"analysis failed ({type(exc).__name__}: {exc})")), own
+
+
+def _photos_in_order(paths: Sequence[Path], opts: AnalyzeOptions):
+    """Yields :func:`_analyze_one` of each path in order, ``PHOTO_WORKERS`` photos in flight.
+
+    The first photo runs alone, so the models load once (their caches do not lock); every model
+    call is thread-safe (dlib's under the GIL, MediaPipe's and the descriptor's behind locks,
+    onnxruntime's sessions by design).  Results are the same as one photo after the other.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not paths:
+        return
+    with ThreadPoolExecutor(max_workers=PHOTO_WORKERS, thread_name_prefix="analyze") as pool:
+        pending: deque = deque()
+        rest = iter(paths[1:])
+        yield _analyze_one(paths[0], opts)
+        try:
+            for path in rest:
+                pending.append(pool.submit(_analyze_one, path, opts))
+                if len(pending) >= PHOTO_WORKERS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
 def analyze_collection(
     inputs: Sequence[str | os.PathLike],
     options: AnalyzeOptions | None = None,
@@ -74,28 +120,28 @@ def analyze_collection(
     photos: list[_Photo] = []
     done = 0
     report(progress, 0, total)
-    for path in paths:
-        if path in plans:
-            for photo in frame_stage.analyze_video(plans[path], opts, timings=timings):
-                photos.append(photo)
-                done += 1
-                report(progress, min(done, total), total)
-            continue
-        try:
-            photo = photo_stage.analyze_photo(path, options=opts, timings=timings)
-        except (MemoryError, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # one broken photo must not end a long batch
-            log.debug("analysis of %s failed", path, exc_info=True)
-            photo = _Photo(entry=PhotoEntry(path=str(Path(os.path.abspath(path))), flags=["unreadable"],
-                                            error=f"analysis failed ({type(exc).__name__}: {exc})"))
-        photos.append(photo)
-        if photo.entry.error:
-            log.warning("%s: %s", path, photo.entry.error)
-        elif "no_face" in photo.entry.flags:
-            log.warning("%s: no face found", path)
-        done += 1
-        report(progress, done, total)
+    analysed = _photos_in_order([p for p in paths if p not in plans], opts)
+    try:
+        for path in paths:
+            if path in plans:
+                for photo in frame_stage.analyze_video(plans[path], opts, timings=timings):
+                    photos.append(photo)
+                    done += 1
+                    report(progress, min(done, total), total)
+                continue
+            photo, own = next(analysed)
+            for stage, seconds in own.items():
+                if timings is not None:
+                    timings[stage] = timings.get(stage, 0.0) + seconds
+            photos.append(photo)
+            if photo.entry.error:
+                log.warning("%s: %s", path, photo.entry.error)
+            elif "no_face" in photo.entry.flags:
+                log.warning("%s: no face found", path)
+            done += 1
+            report(progress, done, total)
+    finally:
+        analysed.close()
     report(progress, total, total)
     frame_stage.check_videos(plans.values(), photos)
 

@@ -42,6 +42,19 @@ class Engine(ABC):
 
     #: preferred batch size for :meth:`frames`
     batch_size: int = 1
+    #: :meth:`blended_frame` may run in several threads at once (it keeps no per-call state)
+    concurrent: bool = False
+
+    def blended_frame(self, j: int, lam: float, opacity: float) -> np.ndarray:
+        """The in-between frame at (j, λ) with the seed's keyframe blend (Eq. 4-5) applied."""
+        from facereel.render.blend import blend_keyframe, blend_weight, nearest_keyframe
+
+        out = self.frame(j, lam)
+        w = blend_weight(lam, opacity)  # cos is 1-periodic: f(α) = f(λ)
+        if w > 0:
+            k = nearest_keyframe(j, lam)
+            out = blend_keyframe(out, self.blend_source(k, out), w)
+        return out
 
     def blend_source(self, k: int, frame: np.ndarray) -> np.ndarray:
         """The real keyframe k as it should be mixed into ``frame`` by the seed's f(α, γ) blend.

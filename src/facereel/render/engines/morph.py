@@ -12,6 +12,10 @@ For the frame at fraction λ of gap j (Beier–Neely style, Wolberg's "Image mor
    over triangles;
 4. cross-dissolve (1−λ)·warp_j + λ·warp_{j+1}.
 
+``residual`` (default on): per gap, a smooth optical-flow field below the chin moves what the
+landmarks do not reach there — shirt collar, lapels, the inside of the shoulders — so they do
+not show twice mid-gap (:mod:`facereel.render.residual`).
+
 With ``head`` on (the default where the person segmentation model is available), every keyframe
 also gets a :class:`facereel.render.head.HeadLayer`: points on the head and hair outline, ears,
 neck and shoulders join the correspondences, the outline is warped with the image (a fourth
@@ -247,12 +251,14 @@ class MorphEngine(Engine):
     batch_size = 1
 
     def __init__(self, border_per_side: int = 8, path: str = "linear", detect: bool = True,
-                 ring_scales: Sequence[float] = (1.35, 1.8), head: bool | str = "auto"):
+                 ring_scales: Sequence[float] = (1.35, 1.8), head: bool | str = "auto", residual: bool = True):
         if path not in ("linear", "spline"):
             raise ValueError(f"unknown landmark path {path!r}; use 'linear' or 'spline'")
         if head not in (True, False, "auto"):
             raise ValueError(f"head must be True, False or 'auto', got {head!r}")
         self.head = head
+        self.residual = bool(residual)
+        self.flows: dict = {}  # gap j -> facereel.render.residual.BandFlow
         self.layers: list | None = None
         self.border_per_side = int(border_per_side)
         self.ring_scales = tuple(float(r) for r in ring_scales)
@@ -286,6 +292,7 @@ class MorphEngine(Engine):
         if len(counts) > 1:
             raise ValueError(f"keyframe landmark sets differ in size: {sorted(counts)}")
         have = [i for i, m in enumerate(marks) if m is not None]
+        n_face = marks[have[0]].shape[0] if have else 0
         self.layers = self._head_layers(marks, have) if self.head and len(have) >= 2 else None
         if self.layers is not None:
             for i in have:
@@ -298,6 +305,50 @@ class MorphEngine(Engine):
         self.marks = marks
         self._recent = {}
         self._tri = {}
+        self.flows = self._band_flows(n_face) if self.residual else {}
+
+    def _band_flows(self, n_face: int) -> dict:
+        """The residual flow below the chin of every gap whose keyframes both have landmarks
+        (:mod:`facereel.render.residual`), two gaps at a time (OpenCV releases the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import cv2
+
+        from facereel.render.residual import band_flow
+
+        gaps = [j for j in range(len(self.marks) - 1) if self.marks[j] is not None and self.marks[j + 1] is not None]
+        w, h = self.size
+
+        def one(j: int):
+            a, b, t = self.shapes(j, 0.5)
+            (ax, ay), (bx, by) = dense_maps(t, [a, b], w, h, self._triangles(j, t))
+            layered = self.layers is not None and self.layers[j] is not None and self.layers[j + 1] is not None
+            src_a = self.layers[j].rgba if layered else self.keyframes[j].image
+            src_b = self.layers[j + 1].rgba if layered else self.keyframes[j + 1].image
+            wa = cv2.remap(src_a, ax, ay, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            wb = cv2.remap(src_b, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            support = None
+            if layered:  # where either warped layer has person (its SDF channel's ramp)
+                from facereel.render.head import _ramp_lut
+
+                lut = _ramp_lut(self.layers[j].sdf_scale, self.layers[j].feather)
+                support = cv2.max(cv2.LUT(cv2.extractChannel(wa, 3), lut), cv2.LUT(cv2.extractChannel(wb, 3), lut))
+            return band_flow(wa, wb, t[:n_face], support)
+
+        if not gaps:
+            return {}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="morph-flow") as pool:
+            flows = dict(zip(gaps, pool.map(one, gaps)))
+        return {j: f for j, f in flows.items() if f is not None}
+
+    def _residual_maps(self, j: int, lam: float, maps_a, maps_b):
+        """The morph's maps of gap j with its residual flow applied (see :mod:`facereel.render.residual`)."""
+        flow = self.flows.get(j)
+        if flow is None:
+            return maps_a, maps_b
+        from facereel.render.residual import apply
+
+        return apply(flow, maps_a, -float(lam)), apply(flow, maps_b, 1.0 - float(lam))
 
     def _head_layers(self, marks: list, have: list[int]) -> list | None:
         """One HeadLayer per keyframe with landmarks, or None (then the face rings are used)."""
@@ -366,7 +417,8 @@ class MorphEngine(Engine):
         ia, ib = self.keyframes[j].image, self.keyframes[j + 1].image
         if t is self.border:
             return ia, ib
-        (ax, ay), (bx, by) = dense_maps(t, [a, b], w, h, self._triangles(j, t))
+        ma, mb = dense_maps(t, [a, b], w, h, self._triangles(j, t))
+        (ax, ay), (bx, by) = self._residual_maps(j, lam, ma, mb)
         return (
             cv2.remap(ia, ax, ay, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
             cv2.remap(ib, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
@@ -391,18 +443,19 @@ class MorphEngine(Engine):
         return triangulate(t)
 
     # -- Engine API ---------------------------------------------------------------------------
-    def _render(self, j: int, lam: float) -> np.ndarray:
+    concurrent = True  # _render keeps its parts in its return value, not in the engine
+
+    def _render(self, j: int, lam: float) -> tuple[np.ndarray, tuple]:
+        """(frame, parts): ``parts`` is what :meth:`_source` needs for seed Eq. 5 on aligned geometry."""
         import cv2
 
         if self.layers is not None and self.layers[j] is not None and self.layers[j + 1] is not None:
             return self._render_head(j, lam)
         wa, wb = self.warps(j, lam)
         out = cv2.addWeighted(wa, 1.0 - float(lam), wb, float(lam), 0.0)
-        # keep the warped keyframes for blend_source (seed Eq. 5 on aligned geometry)
-        self._recent[id(out)] = (out, j, wa, wb)
-        return out
+        return out, (out, j, wa, wb)
 
-    def _render_head(self, j: int, lam: float) -> np.ndarray:
+    def _render_head(self, j: int, lam: float) -> tuple[np.ndarray, tuple]:
         import cv2
 
         from facereel.render.head import composite
@@ -410,21 +463,37 @@ class MorphEngine(Engine):
         la, lb = self.layers[j], self.layers[j + 1]
         a, b, t = self.shapes(j, lam)
         w, h = self.size
-        (ax, ay), (bx, by) = dense_maps(t, [a, b], w, h, self._triangles(j, t))
+        ma, mb = dense_maps(t, [a, b], w, h, self._triangles(j, t))
+        (ax, ay), (bx, by) = self._residual_maps(j, lam, ma, mb)
         wa = cv2.remap(la.rgba, ax, ay, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         wb = cv2.remap(lb.rgba, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out, person, m, alpha_a, alpha_b, ra, rb = composite(wa, wb, la.background, lb.background, lam,
                                                              la.sdf_scale, la.feather, parts=True)
-        self._recent[id(out)] = (out, j, (ra, alpha_a), (rb, alpha_b), person, m)
-        return out
+        return out, (out, j, (ra, alpha_a), (rb, alpha_b), person, m)
 
     def frame(self, j: int, lam: float) -> np.ndarray:
         self._recent = {}
-        return self._render(j, lam)
+        out, parts = self._render(j, lam)
+        self._recent[id(out)] = parts
+        return out
 
     def frames(self, positions: Sequence[tuple[int, float]]) -> list[np.ndarray]:
         self._recent = {}
-        return [self._render(j, lam) for j, lam in positions]
+        outs = []
+        for j, lam in positions:
+            out, parts = self._render(j, lam)
+            self._recent[id(out)] = parts
+            outs.append(out)
+        return outs
+
+    def blended_frame(self, j: int, lam: float, opacity: float) -> np.ndarray:
+        from facereel.render.blend import blend_keyframe, blend_weight, nearest_keyframe
+
+        out, parts = self._render(j, lam)
+        w = blend_weight(lam, opacity)
+        if w > 0:
+            out = blend_keyframe(out, self._source(nearest_keyframe(j, lam), parts), w)
+        return out
 
     def blend_source(self, k: int, frame: np.ndarray) -> np.ndarray:
         """Keyframe k warped onto ``frame``'s interpolated shape (the frames of the last call).
@@ -433,7 +502,12 @@ class MorphEngine(Engine):
         of the un-warped face; for frames this engine did not just render it is the crop itself.
         """
         rec = self._recent.get(id(frame))
-        if rec is not None and rec[0] is frame and len(rec) == 6:
+        if rec is None or rec[0] is not frame:
+            return self.keyframes[k].image
+        return self._source(k, rec)
+
+    def _source(self, k: int, rec: tuple) -> np.ndarray:
+        if len(rec) == 6:
             # head layers: keyframe k's colour inside the one outline, its own background plate
             _, j, la, lb, person, m = rec
             if k in (j, j + 1):
@@ -442,12 +516,11 @@ class MorphEngine(Engine):
                 wk, ak = la if k == j else lb
                 return layer_over(wk, ak, person, m, self.layers[k].background)
             return self.keyframes[k].image
-        if rec is not None and rec[0] is frame:
-            _, j, wa, wb = rec
-            if k == j:
-                return wa
-            if k == j + 1:
-                return wb
+        _, j, wa, wb = rec
+        if k == j:
+            return wa
+        if k == j + 1:
+            return wb
         return self.keyframes[k].image
 
 
