@@ -349,6 +349,7 @@ def save_side_by_side(cols: dict, path: Path, rows: tuple[float, float] | None =
     def tile(f):
         if rows is None:
             return cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA)
+        f = cv2.resize(f, (512, round(512 * f.shape[0] / f.shape[1])), interpolation=cv2.INTER_AREA)  # one width
         h = f.shape[0]
         return f[int(rows[0] * h):int(rows[1] * h)]
 

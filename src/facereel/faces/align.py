@@ -132,19 +132,28 @@ def _warp(img, quad: np.ndarray, qsize: float, output_size: int, transform_size:
         if fast:
             import cv2
 
-            k = 2 * int(4.0 * blur + 0.5) + 1  # scipy's truncate=4 support, its 'reflect' border
-            blurred = cv2.GaussianBlur(arr, (k, k), blur, borderType=cv2.BORDER_REFLECT)
+            # σ is 2 % of the face: a blur that wide is as well made on a copy `f` times smaller
+            # (σ/f there) and upsampled bilinearly — the result is smooth at that scale
+            f = int(max(1, min(4, blur // 3)))
+            small = cv2.resize(arr, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA) if f > 1 else arr
+            sb = blur / f
+            k = 2 * int(4.0 * sb + 0.5) + 1  # scipy's truncate=4 support, its 'reflect' border
+            blurred = cv2.GaussianBlur(small, (k, k), sb, borderType=cv2.BORDER_REFLECT)
+            if f > 1:
+                blurred = cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
         else:
             import scipy.ndimage  # the official blur (the fast path does without scipy's import)
 
             blurred = scipy.ndimage.gaussian_filter(arr, [blur, blur, 0])
         arr += (blurred - arr) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
-        arr += (np.median(arr, axis=(0, 1)) - arr) * np.clip(mask, 0.0, 1.0)
+        # the fast path's median: of every 4th pixel each way (it only tints the far padding)
+        arr += (np.median(arr[::4, ::4] if fast else arr, axis=(0, 1)) - arr) * np.clip(mask, 0.0, 1.0)
         img = PIL.Image.fromarray(np.uint8(np.clip(np.rint(arr), 0, 255)), "RGB")
         quad += pad[:2]
         info["pad"] = [int(v) for v in pad]
 
     # +0.5: Pillow's QUAD maps pixel edges, the quad is in pixel-centre coordinates.
+    # (OpenCV's warpAffine would be faster, but its 1/32-pixel weights cost 0.3 grey levels mean.)
     img = img.transform((transform_size, transform_size), PIL.Image.QUAD, (quad + 0.5).flatten(),
                         PIL.Image.BILINEAR)
     if output_size < transform_size:
