@@ -55,12 +55,11 @@ def test_fast_warp_matches_the_reference_on_a_real_sequence(samples):
     assert len(b) == len(frames) and a[4] is None and b[4] is None
     assert fast.report() == ref.report()
     diffs = [np.abs(x.astype(np.int16) - y.astype(np.int16)) for x, y in zip(a, b) if x is not None]
-    # the fast path's map (coarse grid, kept triangulation) and uint8 composite: on these frames
-    # the mean difference stays under 0.4 grey levels and 99 % of the pixels within 7 (a 120-frame
-    # driver of the same photos: under 1.1 and 25); the largest lie along triangle edges in
-    # folded regions, which the two triangulations cut apart differently
-    assert max(d.mean() for d in diffs) < 1.0, [round(float(d.mean()), 2) for d in diffs]
-    assert max(np.percentile(d, 99) for d in diffs) <= 20
+    # the same points over the same (unfolded) triangulation: what differs is the fast path's
+    # coarse map (kinks rounded along triangle edges) and uint8 composite — on these frames a
+    # mean under 0.25 grey levels, 99 % of the pixels within 4
+    assert max(d.mean() for d in diffs) < 0.5, [round(float(d.mean()), 2) for d in diffs]
+    assert max(np.percentile(d, 99) for d in diffs) <= 8
     assert diffs[1].mean() > 0 or diffs[2].mean() > 0        # not trivially equal: the target moved
     assert np.abs(b[5].astype(int) - b[0].astype(int)).mean() > 0.5
     ref.close()
@@ -100,3 +99,39 @@ def test_paste_back_frames_are_the_full_photo_blend_of_the_crops():
         assert np.array_equal(b, paste_back_full(a, photo, crop.face.alignment, 0.12))
     crop.close()
     pasted.close()
+
+
+def _map_jacobian(mx, my):
+    """Per pixel of a backward map (x, y ← mx, my): det of its Jacobian and the forward map's
+    largest stretch 1 / σ_min (central differences)."""
+    mx_r, mx_c = np.gradient(mx.astype(np.float64))
+    my_r, my_c = np.gradient(my.astype(np.float64))
+    det = mx_c * my_r - mx_r * my_c
+    f2 = mx_c ** 2 + mx_r ** 2 + my_c ** 2 + my_r ** 2
+    smin = np.sqrt(np.maximum(f2 - np.sqrt(np.maximum(f2 * f2 - 4 * det * det, 0)), 0) / 2)
+    return det, 1.0 / np.maximum(smin, 1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [256, 512])
+def test_turning_drivers_neither_fold_nor_smear_the_target(size):
+    # obama2 and obama3 turn the head and close the smiling mouth of obama.jpg (the neutral frame):
+    # moved additively, the face oval crossed the head outline and the lips each other (triangles
+    # turned over: mirrored shards of skin at the jaw and ear), and the band between the face
+    # oval and the rigid ear was stretched up to ~50x (smeared skin).  The backward map the frame
+    # is sampled with must be one-to-one (det > 0) and stretch nothing past a few times
+    m = _prepared("fast", size)
+    maps = []
+    make = m._maps
+    m._maps = lambda dst: maps.append(make(dst)) or maps[-1]
+    first = m.drive(_rgb("obama.jpg"))
+    k = size // 32                                     # the crop's outer pixels: clamped points
+    for name in ("obama2.jpg", "obama3.jpg"):
+        out = m.drive(_rgb(name))
+        det, stretch = _map_jacobian(*maps[-1])
+        det, stretch = det[k:-k, k:-k], stretch[k:-k, k:-k]
+        assert (det > 0).all(), f"{name}: {(det <= 0).sum()} pixels folded"
+        assert stretch.max() < 8.0 and np.percentile(stretch, 99.9) < 3.5, (name, stretch.max())
+        assert np.abs(out.astype(int) - first.astype(int)).mean() > 2.0     # and the target still moves
+    assert m.retriangulated == 0
+    m.close()

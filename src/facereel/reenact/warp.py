@@ -8,13 +8,20 @@ with a face):
 2. Δ_t is smoothed over time (exponential, ``options.smoothing``) against landmark jitter;
 3. the target's inner face moves to T + Δ_t; its head outline, hair, ears and neck (the points of
    :class:`facereel.render.head.HeadLayer`) follow the similarity that best maps N(D_0) onto
-   N(D_t) (the rigid head motion);
-4. one piecewise-affine warp (:mod:`facereel.render.engines.morph`) moves the target crop and its
+   N(D_t) (the rigid head motion) plus, near the face, a share of the face oval's own motion
+   (``OUTLINE_REACH``, ``OUTLINE_FOLLOW``: the band between oval and ear moves with the face
+   instead of being stretched when the head turns);
+4. the fold guard (:class:`facereel.reenact.fold.FoldGuard`) keeps the warp one-to-one and
+   unsmeared: no triangle of the target's triangulation turns over, none outside the eye and
+   mouth openings scales past ``STRETCH`` (a turning driver's face oval crosses the outline and
+   its own points, a smiling neutral frame pushes the target's closed lips through each other);
+   the motion is smoothed, then damped, only where it would;
+5. one piecewise-affine warp (:mod:`facereel.render.engines.morph`) moves the target crop and its
    person outline, composited over the target's own background plate with a feathered edge;
-5. the mouth: where the driver's inner-lip polygon opens wider than the target's, the inner
+6. the mouth: where the driver's inner-lip polygon opens wider than the target's, the inner
    mouth of the warped face is darkened by the opening (a stretched lip is not a mouth interior);
    the eyes close with the eyelid landmarks, which the warp carries;
-6. ``--paste-back``: the crop blended into the target photo by a
+7. ``--paste-back``: the crop blended into the target photo by a
    :class:`facereel.reenact.paste.PhotoPaste` prepared once (the mask's box only, ``--feather``).
 
 Two implementations of the same picture (``WarpMethod.impl``):
@@ -27,13 +34,13 @@ Two implementations of the same picture (``WarpMethod.impl``):
   the warp (:meth:`WarpMethod.drive_frames`); ``track`` True: MediaPipe's VIDEO mode, which
   follows the face from the previous frame's mesh instead of detecting it in every frame (a
   little cheaper, but its points differ from the detector's by about a pixel, so it is off by
-  default); the triangulation kept from frame to frame while no
-  triangle folds (a triangulation whose triangles all keep their orientation, with a fixed
-  border, still tiles the crop); the backward map built at 1/``MAP_STEP`` of the crop side and
+  default); the target's own triangulation used in every frame (the fold guard keeps all its
+  triangles' orientations, so with the fixed border it still tiles the crop; were one to fold,
+  the frame would be triangulated anew); the backward map built at 1/``MAP_STEP`` of the crop side and
   bilinearly upsampled (a piecewise-affine map is reproduced exactly inside every triangle; only
   its kinks along the edges are rounded); the composite in uint8; the mouth only in its box.
-* ``reference``: the first implementation (a Delaunay triangulation and a full-resolution map
-  per frame, the shared IMAGE-mode landmarker), kept to test the fast one against and as the
+* ``reference``: the first implementation (a full-resolution map per frame over the target's
+  triangulation, the float composite, the shared IMAGE-mode landmarker), kept to test the fast one against and as the
   bench's baseline.
 """
 
@@ -60,6 +67,14 @@ LANDMARK_MAX = 1280
 MAP_STEP = 2
 #: fast path: driver frames the landmark thread may run ahead of the warp
 LOOKAHEAD = 4
+#: fold guard (:class:`facereel.reenact.fold.FoldGuard`): the local scale of every triangle
+#: relative to the rigid head motion kept in [lo, hi] (outside the eye and mouth openings)
+STRETCH = (0.2, 4.0)
+#: head outline points within OUTLINE_REACH × the crop side of the face hull follow the hull's
+#: non-rigid motion, fading linearly with the distance; the person outline's own points (the
+#: outer ring) take OUTLINE_FOLLOW of that, so the background plate behind them is hardly uncovered
+OUTLINE_REACH = 0.25
+OUTLINE_FOLLOW = 0.3
 #: the mouth interior's colour (RGB) where the driver's mouth opens
 MOUTH_DARK = (40, 18, 20)
 
@@ -119,6 +134,18 @@ class WarpMethod(ReenactMethod):
         # the outline channel as uint8 tables (weight of the person, of the background)
         tri = triangulate(self.src)
         self._tri = (tri, np.sign(_signed_areas(self.src, tri)))
+        # the fold guard over the target's triangulation (frame border fixed; eyes and inner
+        # lips scale freely, never fold) and the outline points' share of the face oval's motion
+        from facereel.reenact.fold import EYE_CONTOURS, LIPS, FoldGuard, outline_follow
+        from facereel.render.head import ray_directions
+
+        fixed = np.zeros(len(self.src), bool)
+        fixed[len(self.src) - len(self.border):] = True
+        self._guard = FoldGuard(self.src, tri, fixed, (LIPS, *EYE_CONTOURS), *STRETCH,
+                                min_area=0.5 * (s / 256.0) ** 2)
+        edge, frac, w = outline_follow(self.head_pts, self.target_lm[hull], OUTLINE_REACH * s)
+        w[:len(ray_directions())] *= OUTLINE_FOLLOW       # the person outline's own points
+        self._follow = (hull[edge], frac[:, None], w[:, None])
         if self.layer is not None:
             ramp = _ramp_lut(self.layer.sdf_scale, self.layer.feather)
             self._lut8 = np.rint(ramp * 255.0).astype(np.uint8).reshape(1, 256)
@@ -249,11 +276,18 @@ class WarpMethod(ReenactMethod):
         the similarity ``rest`` → ``moved``."""
         from facereel.render.stabilize import fit_similarity
 
-        s = self.size
-        lm = np.clip(self.target_lm + delta, 0, s - 1)
+        s, nl, nb = self.size, len(self.target_lm), len(self.border)
         rig = fit_similarity(rest, moved)
-        head = np.clip(self.head_pts @ rig[:, :2].T + rig[:, 2], 0, s - 1)
-        dst = np.concatenate([lm, head, self.border])
+        rigid = np.concatenate([np.clip(self.src[:-nb] @ rig[:, :2].T + rig[:, 2], 0, s - 1), self.border])
+        rigid = self._guard.rigid(rigid)
+        lm = np.clip(self.target_lm + delta, 0, s - 1)
+        # the outline points near the face follow the face oval's non-rigid motion (interpolated
+        # at their nearest hull edge), fading to the rigid motion at OUTLINE_REACH
+        pair, f, w = self._follow
+        res = lm - rigid[:nl]
+        head = np.clip(rigid[nl:-nb] + w * ((1.0 - f) * res[pair[:, 0]] + f * res[pair[:, 1]]), 0, s - 1)
+        dst = self._guard(np.concatenate([lm, head, self.border]), rigid)
+        lm = dst[:nl]
         out = self._render_reference(dst, lm) if self.impl == "reference" else self._render_fast(dst, lm)
         return out if self._paste is None else self._paste(out)
 
@@ -264,7 +298,9 @@ class WarpMethod(ReenactMethod):
         from facereel.render.head import _ramp_lut
 
         s = self.size
-        ((mx, my),) = dense_maps(dst, [self.src], s, s)
+        # the target's triangulation, which the fold guard keeps unfolded (a Delaunay triangulation
+        # of the moved points can hold triangles that are turned over in the target)
+        ((mx, my),) = dense_maps(dst, [self.src], s, s, self._tri[0])
         if self.layer is None:
             out = cv2.remap(self.crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         else:
