@@ -118,3 +118,54 @@ def test_loop_video_seam(tmp_path):
     seam = float(np.abs(f[0] - f[-1]).mean())
     assert abs(seam - d.mean()) <= 3 * d.std() and seam <= 1.1 * d.max(), (seam, d.mean(), d.std(), d.max())
     assert seam >= 0.5 * d.min()
+
+
+def test_stylegan2_preview_is_the_skip_image_of_the_blocks_up_to_it():
+    """SynthesisNetwork.preview(ws, r) = the output of the same network cut after block r (its
+    blocks' weights in a generator of resolution r); at the full resolution, the image itself."""
+    from facereel.nets.adapters import NVFaceGenerator
+    from tests.helpers.nets import tiny
+
+    G = NVFaceGenerator(tiny(res=128), name="t128", device="cpu")
+    cut = tiny(res=32)
+    cut.synthesis.load_state_dict({k: v for k, v in G.G.synthesis.state_dict().items()
+                                   if k.split(".")[0] in ("b4", "b8", "b16", "b32")}, strict=True)
+    ws = G.sample([1, 2, 3])
+    with torch.inference_mode():
+        small = G.preview(ws, 32)
+        torch.testing.assert_close(small, cut.synthesis(ws[:, :cut.num_ws], noise_mode="const"), rtol=0, atol=1e-5)
+        torch.testing.assert_close(G.preview(ws, 128), G.synthesize(ws), rtol=0, atol=1e-4)
+    assert NVFaceGenerator(tiny(architecture="resnet", res=64), device="cpu").preview(ws[:, :10], 32) is None
+
+
+def test_rosinality_preview_fast_equals_reference():
+    from facereel.nets.plan import REFERENCE
+    from facereel.nets.rosinality import Generator, RosinalityFaceGenerator
+
+    torch.manual_seed(0)
+    G = RosinalityFaceGenerator(Generator(128, 24, 2, channel_multiplier=1).eval(), name="r128", device="cpu")
+    ws = G.sample([1, 2])
+    with torch.inference_mode():
+        fast = G.preview(ws, 32)
+        assert fast.shape == (2, 3, 32, 32)
+        torch.testing.assert_close(fast, G.G.preview(ws, 32, plan=REFERENCE), rtol=0, atol=1e-4)
+        torch.testing.assert_close(G.preview(ws, 128), G.synthesize(ws), rtol=0, atol=1e-4)
+
+
+def test_stylegan2_pilot_renders_small_and_evens_the_walk():
+    """The walk's pilot uses the generator's 64 px preview, never a full synthesis, and still
+    evens out the per-frame change of the video."""
+    from facereel.nets.adapters import NVFaceGenerator
+    from tests.helpers.nets import tiny
+
+    G = NVFaceGenerator(tiny(res=128), name="t128", device="cpu")
+    calls = []
+    full = G.synthesize
+    G.synthesize = lambda lat: calls.append(lat.shape[0]) or full(lat)
+    even = Wk.plan_walk(G, "random", seed=1, frames=48, keypoints=4)
+    assert not calls
+    G.synthesize = full
+    plain = Wk.plan_walk(G, "random", seed=1, frames=48, keypoints=4, even=False)
+    cv_even, _ = _cv(_frames(G, even))
+    cv_plain, _ = _cv(_frames(G, plain))
+    assert cv_even < cv_plain, (cv_even, cv_plain)

@@ -259,3 +259,37 @@ def test_write_batches_in_a_background_thread(tmp_path):
     with pytest.raises(ValueError, match="cannot convert"):
         write_batches(tmp_path / "c.mp4", iter(batches * 4), fps=10, convert=bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+
+
+def test_mp4_conversion_equals_a_per_frame_one(tmp_path):
+    """The writer's one reformatter (its libswscale context kept between frames) gives the
+    yuv420p planes a fresh conversion of each frame gives, byte for byte."""
+    frames = _frames(6, h=48, w=64) + _frames(3, h=48, w=64)[::-1]
+    with open_writer(tmp_path / "w.mp4", fps=24) as w:
+        for f in frames:
+            got = w._yuv(f) if w._opened else None
+            w.write(f)
+            got = got or w._yuv(f)
+            want = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
+            for p, q in zip(got.planes, want.planes, strict=True):
+                assert bytes(p) == bytes(q)
+
+
+def test_write_batches_transforms_frames_in_the_encoding_thread(tmp_path):
+    import threading
+
+    from facereel.metrics.video_io import read_frames
+    from facereel.render.video import write_batches
+
+    where = set()
+
+    def double(f):
+        where.add(threading.current_thread().name)
+        return np.repeat(np.repeat(f, 2, 0), 2, 1)
+
+    batches = [np.full((2, 16, 24, 3), 40 * i, np.uint8) for i in range(3)]
+    n = write_batches(tmp_path / "t.mp4", iter(batches), fps=10, transform=double)
+    frames = list(read_frames(tmp_path / "t.mp4"))
+    assert n == len(frames) == 6 and frames[0].shape == (32, 48, 3)
+    assert [round(float(f.mean()) / 40) for f in frames] == [0, 0, 1, 1, 2, 2]
+    assert where == {"video-writer"}

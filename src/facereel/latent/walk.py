@@ -12,7 +12,9 @@ Speed normalisation ("search"): the path is first re-parametrised by latent arc 
 cheap), then P pilot images along it are rendered (P ≈ frames/16, at least 2 per segment) and
 the mean absolute pixel change between neighbours measured; frame k is placed where the
 cumulative image change reaches k/(N−1) of the total (inverse interpolation), so every frame
-moves the picture by about the same amount.  The pilot costs P extra syntheses.  On a loop the
+moves the picture by about the same amount.  The pilot images are 64 px: StyleGAN2 renders
+them with its blocks up to 64 px only (its skip image there, see :func:`pilot_images`), other
+generators in full, pooled.  On a loop the
 rate of change is interpolated periodically between pilot segments so the wrap is an ordinary step.
 """
 
@@ -99,18 +101,35 @@ def image_change(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
 
 
+#: side of the pilot images (the image change is measured at this size)
+PILOT_SIZE = 64
+
+
 def _small(images) -> np.ndarray:
     import torch.nn.functional as F
 
     x = images.float()
-    if x.shape[-1] > 64:
-        x = F.adaptive_avg_pool2d(x, 64)
+    if x.shape[-1] > PILOT_SIZE:
+        x = F.adaptive_avg_pool2d(x, PILOT_SIZE)
     return ((x.clamp(-1, 1) + 1) * 127.5).cpu().numpy()
+
+
+def pilot_images(G, latents, preview: bool = True) -> np.ndarray:
+    """[N, 3, s, s] pixel values (0..255, float) of ``latents`` at s ≤ PILOT_SIZE: the
+    generator's low-resolution preview where it has one (StyleGAN2's skip image after the
+    PILOT_SIZE block: the cost of the blocks up to there), else (or with ``preview`` False) its
+    full images average-pooled."""
+    fn = getattr(G, "preview", None) if preview else None
+    if fn is not None and G.resolution > PILOT_SIZE:
+        img = fn(latents, PILOT_SIZE)
+        if img is not None:
+            return _small(img)
+    return _small(G.synthesize(latents))
 
 
 def even_times(G, to_native: Callable[[np.ndarray], object], path: Callable[[np.ndarray], np.ndarray],
                t0: float, t1: float, frames: int, *, closed: bool, pilot: int, batch: int = 8,
-               progress: Progress | None = None) -> tuple[np.ndarray, list[float]]:
+               preview: bool = True, progress: Progress | None = None) -> tuple[np.ndarray, list[float]]:
     """Frame parameters with even image change (module docstring); also the pilot's changes."""
     import torch
 
@@ -119,7 +138,7 @@ def even_times(G, to_native: Callable[[np.ndarray], object], path: Callable[[np.
     imgs = []
     with torch.inference_mode():
         for i in range(0, len(u), batch):
-            imgs.append(_small(G.synthesize(to_native(path(u[i:i + batch])))))
+            imgs.append(pilot_images(G, to_native(path(u[i:i + batch])), preview))
             report(progress, min(len(u), i + batch), len(u))
     small = np.concatenate(imgs)
     change = [image_change(small[i], small[i + 1]) for i in range(len(small) - 1)]
@@ -150,8 +169,9 @@ class WalkPlan:
 
 def plan_walk(G, mode: str, *, seed: int = 0, frames: int = 120, keypoints: int = 6, loop_space: str = "z",
               even: bool = True, pilot: int | None = None, truncation_psi: float = 1.0, batch: int = 8,
-              progress: Progress | None = None) -> WalkPlan:
-    """The frame parameters and latent function of a walk (nothing rendered but the pilot)."""
+              pilot_preview: bool = True, progress: Progress | None = None) -> WalkPlan:
+    """The frame parameters and latent function of a walk (nothing rendered but the pilot;
+    ``pilot_preview`` False renders the pilot in full, see :func:`pilot_images`)."""
     import torch
 
     if mode not in MODES:
@@ -215,7 +235,7 @@ def plan_walk(G, mode: str, *, seed: int = 0, frames: int = 120, keypoints: int 
     if even:
         p = pilot if pilot is not None else max(2 * len(seeds), frames // 16)
         times, change = even_times(G, to_native, path, t0, t1, frames, closed=closed, pilot=p, batch=batch,
-                                   progress=progress)
+                                   preview=pilot_preview, progress=progress)
         info["pilot"] = p
         info["pilot_change"] = change
     else:

@@ -110,6 +110,20 @@ class NVFaceGenerator:
         img = self.G.synthesis(ws, **kw)
         return img.float()
 
+    def preview(self, latents: torch.Tensor, resolution: int) -> torch.Tensor | None:
+        """A low-resolution view of :meth:`synthesize`'s images, [N, 3, r, r] with r ≤
+        ``resolution``, made by the synthesis blocks up to r only (StyleGAN2's skip image, see
+        ``SynthesisNetwork.preview``); None where the network has no such image (StyleGAN3, the
+        'orig'/'resnet' architectures): render in full then."""
+        fn = getattr(self.G.synthesis, "preview", None)
+        if fn is None or self.dtype not in (None, torch.float32):
+            return None
+        ws = latents.to(self.device, torch.float32)
+        if ws.ndim == 2:
+            ws = ws.unsqueeze(1).repeat(1, self.num_ws, 1)
+        img = fn(ws, resolution, noise_mode=self.noise_mode)
+        return None if img is None else img.float()
+
     @property
     def w_avg(self) -> torch.Tensor:
         """The mapping network's moving average of w, repeated: [num_ws, w_dim]."""

@@ -348,6 +348,28 @@ class Generator(nn.Module):
             return image, out
         return image, None
 
+    def preview(self, latent: torch.Tensor, resolution: int, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        """The skip image after the layers at ``resolution`` (w+ [N, n_latent, 512] with the
+        stored noise, as ``forward(..., input_is_latent=True, randomize_noise=False)``): the
+        final image without the finer layers' detail, [N, 3, r, r], r = min(resolution, size)."""
+        noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+        plan = resolve(plan, getattr(self, "plan", None))
+        if self._fast_ok(noise, False, plan):
+            return _nv_synthesis(self).preview(latent, resolution, noise_mode="const", plan=plan)
+        out = self.input(latent)
+        out = self.conv1(out, latent[:, 0], noise=noise[0])
+        skip = self.to_rgb1(out, latent[:, 1])
+        i, res = 1, 4
+        for conv1, conv2, noise1, noise2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2],
+                                                        noise[2::2], self.to_rgbs):
+            if res >= resolution:
+                break
+            out = conv1(out, latent[:, i], noise=noise1)
+            out = conv2(out, latent[:, i + 1], noise=noise2)
+            skip = to_rgb(out, latent[:, i + 2], skip)
+            i, res = i + 2, res * 2
+        return skip
+
     def _synthesis_tensors(self) -> list[torch.Tensor]:
         skip = ("style.",)
         return [t for n, t in list(self.named_parameters()) + list(self.named_buffers()) if not n.startswith(skip)]
@@ -488,3 +510,11 @@ class RosinalityFaceGenerator:
             latents = latents.unsqueeze(1).repeat(1, self.num_ws, 1)
         img, _ = self.G([latents], input_is_latent=True, randomize_noise=False)
         return img
+
+    def preview(self, latents: torch.Tensor, resolution: int) -> torch.Tensor:
+        """A low-resolution view of :meth:`synthesize`'s images from the layers up to
+        ``resolution`` only (``Generator.preview``)."""
+        latents = latents.to(self.device, torch.float32)
+        if latents.ndim == 2:
+            latents = latents.unsqueeze(1).repeat(1, self.num_ws, 1)
+        return self.G.preview(latents, resolution)

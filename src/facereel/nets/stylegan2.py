@@ -422,6 +422,28 @@ class SynthesisNetwork(nn.Module):
             x, img = getattr(self, f"b{res}")(x, img, cur_ws, **kw)
         return img.contiguous()
 
+    def preview(self, ws, resolution: int, noise_mode="const", plan: ExecutionPlan | None = None):
+        """The skip image after block ``b{resolution}``: [N, C, r, r], r = min(resolution, the
+        output's); None for the 'orig' and 'resnet' architectures (no image before the last block).
+
+        In the skip architecture the output is the sum of every block's toRGB, upsampled; the
+        image after block r is that sum over the blocks up to r, the final picture without the
+        finer blocks' detail, for the cost of the blocks up to r (a walk's speed pilot)."""
+        if any(getattr(self, f"b{res}").architecture != "skip" for res in self.block_resolutions[:-1]):
+            return None
+        plan = resolve(plan, getattr(self, "plan", None))
+        ws = ws.to(torch.float32)
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            cur = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            x, img = block(x, img, cur, noise_mode=noise_mode, plan=plan)
+            if res >= resolution:
+                break
+        return img.contiguous()
+
     def _run_blocks(self, start, x, img, block_ws, kw):
         for res, cur_ws in zip(self.block_resolutions[start:], block_ws[start:]):
             x, img = getattr(self, f"b{res}")(x, img, cur_ws, **kw)

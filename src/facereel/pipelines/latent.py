@@ -98,23 +98,31 @@ def face_latent(G, source: str, *, inversion: str = "optimize", psi: float = 1.0
 # writing
 
 
+def _resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """[H, W, 3] uint8 → [size, size, 3] (area when shrinking, Lanczos when enlarging)."""
+    if not size or frame.shape[0] == size:
+        return frame
+    import cv2
+
+    interp = cv2.INTER_AREA if size < frame.shape[0] else cv2.INTER_LANCZOS4
+    return cv2.resize(frame, (size, size), interpolation=interp)
+
+
 def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     if not size or frames.shape[1] == size:
         return frames
-    import cv2
-
-    interp = cv2.INTER_AREA if size < frames.shape[1] else cv2.INTER_LANCZOS4
-    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in frames])
+    return np.stack([_resize_frame(f, size) for f in frames])
 
 
 def write_video(path: str | Path, batches: Iterable, *, fps: float, size: int = 0) -> int:
     """Streams image batches ([b, 3, R, R] in [-1, 1]) to a video; returns the frame count.
 
     The encoder runs in a background thread while the next batch is synthesised
-    (``render.video.write_batches``)."""
+    (``render.video.write_batches``); the frames are resized there too, off the synthesis thread."""
     from facereel.render.video import write_batches
 
-    return write_batches(path, batches, fps=fps, convert=lambda b: _resize_frames(to_uint8(b), size))
+    transform = (lambda f: _resize_frame(f, size)) if size else None
+    return write_batches(path, batches, fps=fps, convert=to_uint8, transform=transform)
 
 
 def write_grid(path: str | Path, images, *, cols: int | None = None, size: int = 0) -> Path:

@@ -162,17 +162,26 @@ class _AVWriter(Writer):
         self.stream.pix_fmt = "yuv420p"
         self.stream.time_base = 1 / self.rate
         self.stream.codec_context.time_base = 1 / self.rate
+        # One reformatter for the whole stream: it keeps its libswscale context between frames
+        # (VideoFrame.reformat builds a new one per call, most of the per-frame cost of small
+        # frames); the converted frames are the same bytes.
+        self._reformatter = av.video.reformatter.VideoReformatter()
 
     def _write(self, a: np.ndarray) -> None:
-        import av
 
         if self.padded:
             a = np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2), (0, 0)), mode="edge")
-        vf = av.VideoFrame.from_ndarray(a, format="rgb24").reformat(format="yuv420p")
+        vf = self._yuv(a)
         vf.pts = self.count
         vf.time_base = 1 / self.rate
         for packet in self.stream.encode(vf):
             self.container.mux(packet)
+
+    def _yuv(self, a: np.ndarray):
+        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame``."""
+        import av
+
+        return self._reformatter.reformat(av.VideoFrame.from_ndarray(a, format="rgb24"), format="yuv420p")
 
     def _finish(self) -> None:
         if not self._opened:
@@ -446,6 +455,12 @@ class GifWriter(Writer):
         # q is this frame's own array (never written to again): the encoder thread reads it
         self._queue.put((np.ascontiguousarray(q), self._palette.getpalette(), offset, params, header))
 
+    def _yuv(self, a: np.ndarray):
+        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame``."""
+        import av
+
+        return self._reformatter.reformat(av.VideoFrame.from_ndarray(a, format="rgb24"), format="yuv420p")
+
     def _finish(self) -> None:
         if not self._opened:
             raise VideoError("no frames were written")
@@ -481,6 +496,12 @@ class FramesWriter(Writer):
         path = self.tmp / f"frame_{self.count:06d}.png"
         if not cv2.imwrite(str(path), np.ascontiguousarray(a[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, self.compression]):
             raise VideoError(f"could not write {path}")
+
+    def _yuv(self, a: np.ndarray):
+        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame``."""
+        import av
+
+        return self._reformatter.reformat(av.VideoFrame.from_ndarray(a, format="rgb24"), format="yuv420p")
 
     def _finish(self) -> None:
         if not self._opened:
@@ -524,11 +545,12 @@ class BackgroundWriter:
 
     _END = object()
 
-    def __init__(self, writer: Writer, depth: int = 4):
+    def __init__(self, writer: Writer, depth: int = 4, transform: Callable[[np.ndarray], np.ndarray] | None = None):
         import queue
         import threading
 
         self.writer = writer
+        self.transform = transform   # applied to each frame in the thread (e.g. a resize)
         self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
         self._dropping = False
@@ -542,7 +564,7 @@ class BackgroundWriter:
                 return
             if self._error is None and not self._dropping:
                 try:
-                    self.writer.write(frame)
+                    self.writer.write(frame if self.transform is None else self.transform(frame))
                 except BaseException as exc:  # noqa: BLE001 - raised again in the caller
                     self._error = exc
 
@@ -567,11 +589,12 @@ class BackgroundWriter:
 
 
 @contextlib.contextmanager
-def in_background(writer: Writer, depth: int = 4) -> Iterator[BackgroundWriter]:
+def in_background(writer: Writer, depth: int = 4,
+                  transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Iterator[BackgroundWriter]:
     """``writer`` (from :func:`open_writer`) written by a thread inside the ``with`` block; every
     frame is written when the block ends (an error in the block stops the thread after the
-    frames already queued)."""
-    bg = BackgroundWriter(writer, depth)
+    frames already queued).  ``transform`` runs on each frame in the thread."""
+    bg = BackgroundWriter(writer, depth, transform)
     try:
         yield bg
     except BaseException:
@@ -588,6 +611,7 @@ def write_batches(
     *,
     fps: float = 24.0,
     convert: Callable[[object], np.ndarray] | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
     format: str | None = None,
     size: tuple[int, int] | None = None,
     depth: int = 32,
@@ -595,8 +619,10 @@ def write_batches(
 ) -> int:
     """Streams ``batches`` (each ``convert``-ed to [N, H, W, 3] uint8, or already so) to ``path``
     through :func:`in_background`: the encoder works on batch k while the producer (synthesis)
-    makes batch k+1.  Returns the frame count; an error on either side leaves no file."""
-    with open_writer(path, format, fps=fps, size=size, **options) as w, in_background(w, depth) as bw:
+    makes batch k+1.  ``convert`` runs in the caller's thread (it may use torch), ``transform``
+    ([H, W, 3] uint8 → [H', W', 3] uint8, e.g. a resize) on each frame in the encoding thread.
+    Returns the frame count; an error on either side leaves no file."""
+    with open_writer(path, format, fps=fps, size=size, **options) as w, in_background(w, depth, transform) as bw:
         for b in batches:
             for frame in (convert(b) if convert is not None else b):
                 bw.write(frame)
