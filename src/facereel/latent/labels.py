@@ -214,8 +214,9 @@ class FaceLabeller:
                 age_chips.append(agemod.face_chip(w, box, l5, ca))
                 gender_chips.append(agemod.face_chip(w, box, l5, cg))
             if n:
-                pa = agemod._probabilities("age", np.stack(age_chips))
-                pg = agemod._probabilities("gender", np.stack(gender_chips))
+                # the optimised sessions: labels for fitting need no bit parity with dlib's C++
+                pa = agemod._probabilities("age", np.stack(age_chips), exact=False)
+                pg = agemod._probabilities("gender", np.stack(gender_chips), exact=False)
                 labels = agemod._manifest()["models"]["gender"].get("labels", ["female", "male"])
                 result["age"] = pa @ bins
                 result["gender"] = pg[:, labels.index("female")]
