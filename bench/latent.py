@@ -44,7 +44,7 @@ def labelling(G, samples: int, rounds: int) -> None:
         load = os.getloadavg()[0]
         wall, cpu = _timed(lambda: sample_labelled(G, samples, seed=0, batch=32, labeller=lab))
         print(f"labelled samples/s (all sources, batch 32), run {r + 1}: {samples / wall:.1f} "
-              f"(goal >= 50); CPU {cpu / samples * 1e3:.1f} ms a sample (= {2000 * samples / cpu:.0f}/s "
+              f"(goal >= 50); CPU {cpu / samples * 1e3:.1f} ms a sample (= {2 * samples / cpu:.0f}/s "
               f"on 2 free cores); load {load:.1f} -> {os.getloadavg()[0]:.1f}")
     lab.close()
 
