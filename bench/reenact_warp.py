@@ -14,8 +14,11 @@ them alike:
 * ``io``: decode + encode alone (the target crop written once per driver frame): the floor.
 
 Frames/s are timed from the first frame's progress report to the closed output file, so model
-loading and the target's analysis (once per run, printed separately) are not in them.  A per-stage
-breakdown (each stage alone over the same frames, this thread) follows.  Goals: >= 25 frames/s at
+loading and the target's analysis (once per run, printed separately) are not in them; beside them
+the process CPU time per frame over the same span (every thread: meaningful on a shared machine,
+where wall time follows the other jobs' load).  A per-stage breakdown (each stage alone over the
+same frames, this thread, CPU time) follows.  ``fast-1worker``: the fast path with the driver
+decoded in the landmarks' thread instead of a thread of its own.  Goals: >= 25 frames/s at
 256, >= 10 at 512, on 2 cores.
 """
 
@@ -76,26 +79,37 @@ def make_driver(path: Path, frames: int, size=(640, 480), fps: int = 25) -> None
             c.mux(p)
 
 
+#: CPU ms per frame of the last timed run (process CPU time, every thread, first frame to end)
+CPU: dict[str, float] = {}
+
+
 class _Clock:
-    """Progress callback: the time of the first report (the first frame driven)."""
+    """Progress callback: the wall and process CPU time of the first report (the first frame
+    driven); :meth:`rate` = frames/s from there to now, CPU ms/frame into ``CPU['last']``."""
 
     def __init__(self):
-        self.first = None
+        self.first = self.cpu = None
 
-    def __call__(self, done, total):
+    def __call__(self, done=None, total=None):
         if self.first is None:
-            self.first = time.perf_counter()
+            self.first, self.cpu = time.perf_counter(), time.process_time()
+
+    def rate(self, frames: int) -> float:
+        CPU["last"] = 1000 * (time.process_time() - self.cpu) / max(1, frames - 1)
+        return (frames - 1) / (time.perf_counter() - self.first)
 
 
-def run_fast(driver, target, out, size, track=False) -> float:
+def run_fast(driver, target, out, size, track=False, decode_thread=True) -> float:
     from facereel.options.reenact import ReenactOptions
     from facereel.reenact.runner import reenact_video
     from facereel.reenact.warp import WarpMethod
 
+    method = WarpMethod(track=track)
+    method.decode_thread = decode_thread
     clock = _Clock()
     rep = reenact_video(driver, target, out, ReenactOptions(method="warp", size=size, keep_audio=False),
-                        progress=clock, method=WarpMethod(track=track) if track else None)
-    return (rep.frames - 1) / (time.perf_counter() - clock.first)
+                        progress=clock, method=method)
+    return clock.rate(rep.frames)
 
 
 class _FullPaste:
@@ -126,7 +140,7 @@ def run_paste(driver, target, out, size, full=False) -> float:
     clock = _Clock()
     rep = reenact_video(driver, target, out, ReenactOptions(method="warp", size=size, keep_audio=False,
                                                             paste_back=True), progress=clock, method=Method())
-    return (rep.frames - 1) / (time.perf_counter() - clock.first)
+    return clock.rate(rep.frames)
 
 
 def paste_stage(target, size, repeats: int = 20) -> dict[str, float]:
@@ -163,15 +177,15 @@ def run_before(driver, target, out, size) -> float:
     m = WarpMethod("reference")
     m.configure(opts)
     m.prepare(load_image(target).rgb, opts)
-    n, first = 0, None
+    n, clock = 0, _Clock()
     with open_writer(out, fps=25) as w:
         for frame in DriverSource(driver).frames():
             o = m.drive(frame)
             w.write(o if o is not None else m.crop)
             n += 1
-            first = first or time.perf_counter()
+            clock()
     m.close()
-    return (n - 1) / (time.perf_counter() - first)
+    return clock.rate(n)
 
 
 def run_io(driver, target, out, size) -> float:
@@ -182,17 +196,18 @@ def run_io(driver, target, out, size) -> float:
     from facereel.render.video import open_writer
 
     crop = select_target_face(load_image(target).rgb, ReenactOptions(size=size).validate()).alignment.image
-    n, first = 0, None
+    n, clock = 0, _Clock()
     with open_writer(out, fps=25) as w:
         for _ in DriverSource(driver).frames():
             w.write(crop)
             n += 1
-            first = first or time.perf_counter()
-    return (n - 1) / (time.perf_counter() - first)
+            clock()
+    return clock.rate(n)
 
 
 def stages(driver, target, size, out) -> dict[str, float]:
-    """ms per frame of each stage alone, over the same frames, in this thread."""
+    """CPU ms per frame of each stage alone, over the same frames, one after another in this
+    thread (process CPU time: what a stage costs the machine, whatever else runs on it)."""
     from facereel.faces.io import load_image
     from facereel.options.reenact import ReenactOptions
     from facereel.reenact.io import DriverSource
@@ -207,33 +222,41 @@ def stages(driver, target, size, out) -> dict[str, float]:
 
     def timed(name, fn):
         def wrapper(*a, **k):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             r = fn(*a, **k)
-            t[name] = t.get(name, 0.0) + time.perf_counter() - t0
+            t[name] = t.get(name, 0.0) + time.process_time() - t0
             return r
         return wrapper
 
-    t0 = time.perf_counter()
+    class Guard:                      # the guard is called, so wrap the object
+        def __init__(self, g):
+            self.call, self.rigid = timed("guard", g), timed("guard", g.rigid)
+
+        def __call__(self, *a):
+            return self.call(*a)
+
+    t0 = time.process_time()
     frames = list(DriverSource(driver).frames())
-    t["decode"] = time.perf_counter() - t0
+    t["decode"] = time.process_time() - t0
     lmk = m._new_landmarker()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     pts = [m.landmarks(f, lmk) for f in frames]
-    t["landmarks"] = time.perf_counter() - t0
+    t["landmarks"] = time.process_time() - t0
     lmk.close()
+    m._guard = Guard(m._guard)
     m._maps = timed("map", m._maps)
     m._mouth_fast = timed("mouth", m._mouth_fast)
     m._render_fast = timed("_render", m._render_fast)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     outs = [m.drive_points(p) for p in pts]
-    t["_warp"] = time.perf_counter() - t0
+    t["_warp"] = time.process_time() - t0
     t["remap+composite"] = t.pop("_render") - t["map"] - t.get("mouth", 0.0)
-    t["motion"] = t.pop("_warp") - t["remap+composite"] - t["map"] - t.get("mouth", 0.0)
-    t0 = time.perf_counter()
+    t["motion"] = t.pop("_warp") - t["remap+composite"] - t["map"] - t.get("mouth", 0.0) - t["guard"]
+    t0 = time.process_time()
     with open_writer(out, fps=25) as w:
         for o in outs:
             w.write(o if o is not None else m.crop)
-    t["encode"] = time.perf_counter() - t0
+    t["encode"] = time.process_time() - t0
     m.close()
     return {k: 1000 * v / len(frames) for k, v in t.items()}
 
@@ -266,25 +289,33 @@ def main(argv=None) -> int:
               f"{time.perf_counter() - t0:.1f} s")
         if a.paste_back:
             return paste_main(a, driver, target, sizes[0], d)
-        paths = {"fast": run_fast, "before": run_before, "io": run_io}
+        paths = {"fast": run_fast, "fast-1worker": lambda *x: run_fast(*x, decode_thread=False),
+                 "before": run_before, "io": run_io}
         if a.track:
             paths["fast+track"] = lambda *x: run_fast(*x, track=True)
         for size in sizes:
             fps: dict[str, list[float]] = {k: [] for k in paths}
+            cpu: dict[str, list[float]] = {k: [] for k in paths}
+            loads = [os.getloadavg()[0]]
             for r in range(a.repeats):
                 order = list(paths.items())
                 for name, fn in (order if r % 2 == 0 else order[::-1]):
                     fps[name].append(fn(driver, target, d / f"{name}{size}.mp4", size))
+                    cpu[name].append(CPU["last"])
+                    loads.append(os.getloadavg()[0])
             med = {k: statistics.median(v) for k, v in fps.items()}
             goal = GOALS.get(size)
             line = "  ".join(f"{k} {v:.1f}" for k, v in med.items())
-            print(f"\n{size}x{size}: frames/s (median of {a.repeats}, decode -> encoded output): {line}")
+            print(f"\n{size}x{size}: frames/s (median of {a.repeats}, decode -> encoded output; load average "
+                  f"{min(loads):.1f}-{max(loads):.1f}): {line}")
+            print("  CPU ms/frame (all threads): " + "  ".join(f"{k} {statistics.median(v):.1f}" for k, v in cpu.items()))
             print(f"  fast / before {med['fast'] / med['before']:.2f}x   fast / io {med['fast'] / med['io']:.2f}"
+                  f"   fast / fast-1worker {med['fast'] / med['fast-1worker']:.2f}"
                   + (f"   fast / goal {med['fast'] / goal:.2f} (goal >= {goal:.0f})" if goal else ""))
             st = stages(driver, target, size, d / f"stages{size}.mp4")
             total = sum(st.values())
-            print("  stages alone, ms/frame: " + "  ".join(f"{k} {v:.1f}" for k, v in st.items())
-                  + f"  (sum {total:.1f} = {1000 / total:.1f} frames/s if run one after another)")
+            print("  stages alone, CPU ms/frame: " + "  ".join(f"{k} {v:.1f}" for k, v in st.items())
+                  + f"  (sum {total:.1f}: {2000 / total:.0f} frames/s if 2 idle cores were kept busy)")
     return 0
 
 

@@ -135,3 +135,37 @@ def test_turning_drivers_neither_fold_nor_smear_the_target(size):
         assert np.abs(out.astype(int) - first.astype(int)).mean() > 2.0     # and the target still moves
     assert m.retriangulated == 0
     m.close()
+
+
+def test_run_ahead_keeps_order_raises_the_producers_error_and_stops_when_closed():
+    import threading
+
+    from facereel.reenact.warp import _run_ahead
+
+    assert list(_run_ahead(lambda: iter(range(20)), "t", depth=2)) == list(range(20))
+
+    def failing():
+        yield 1
+        raise ValueError("undecodable")
+
+    it = _run_ahead(failing, "t")
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="undecodable"):
+        next(it)
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    it = _run_ahead(endless, "t", depth=2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()                                       # the consumer stops early: the thread ends
+    assert closed.wait(2.0)
+    assert not any(t.name == "t" for t in threading.enumerate())

@@ -97,11 +97,12 @@ class FoldGuard:
     ``min_area``: twice-area (px²) below which a triangle is too thin for a meaningful scale."""
 
     def __init__(self, src: np.ndarray, tri: np.ndarray, fixed: np.ndarray, openings=(),
-                 lo: float = 0.2, hi: float = 4.0, min_area: float = 0.5, rounds: int = 30):
+                 lo: float = 0.2, hi: float = 4.0, min_area: float = 0.5, rounds: int = 30,
+                 smooth_rounds: int = 6):
         self.src = np.asarray(src, np.float64)
         self.tri = np.asarray(tri)
         self.fixed = np.asarray(fixed, bool)
-        self.lo, self.hi, self.rounds = float(lo), float(hi), int(rounds)
+        self.lo, self.hi, self.rounds, self.smooth_rounds = float(lo), float(hi), int(rounds), int(smooth_rounds)
         a0 = _signed2(self.src, self.tri)
         self.sign = np.sign(a0)
         inside = np.zeros((len(openings), len(self.src)), bool)
@@ -131,14 +132,21 @@ class FoldGuard:
 
     def _offending(self, inv: np.ndarray, p: np.ndarray, tris: np.ndarray | None = None) -> np.ndarray:
         """[T] or [len(tris)] bool: folded (relative to a fold-free rigid motion, det J ≤ 0 is
-        exactly a fold) or scaled outside [lo, hi]."""
-        if tris is None:
-            lo, hi, det = _scales(inv, p, self.tri)
-            scaled = self.scaled
-        else:
-            lo, hi, det = _scales(inv[tris], p, self.tri[tris])
-            scaled = self.scaled[tris]
-        return (det <= 0) | (scaled & ((lo < self.lo) | (hi > self.hi)))
+        exactly a fold) or scaled outside [lo, hi].  Without square roots: σ_min², σ_max² are the
+        roots of q(x) = x² − f·x + det², f = ‖J‖², so σ_min ≥ lo ⇔ q(lo²) ≥ 0 and 2·lo² ≤ f, and
+        σ_max ≤ hi ⇔ q(hi²) ≥ 0 and 2·hi² ≥ f."""
+        tri, scaled = (self.tri, self.scaled) if tris is None else (self.tri[tris], self.scaled[tris])
+        if tris is not None:
+            inv = inv[tris]
+        v = p[tri]
+        eb = (v[:, 1:] - v[:, :1]).transpose(0, 2, 1)         # [k, 2 (x, y), 2 (edges)]
+        j = eb @ inv                                          # J = E_b · E_a⁻¹
+        f = (j * j).sum((1, 2))
+        det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
+        d2 = det * det
+        a, b = self.lo * self.lo, self.hi * self.hi
+        inside = (a * a - f * a + d2 >= 0) & (2 * a <= f) & (b * b - f * b + d2 >= 0) & (2 * b >= f)
+        return (det <= 0) | (scaled & ~inside)
 
     def _update(self, bad: np.ndarray, inv: np.ndarray, p: np.ndarray, v: np.ndarray) -> None:
         """``bad`` re-evaluated on the triangles of the points ``v`` (the only ones that moved)."""
@@ -180,7 +188,7 @@ class FoldGuard:
         r = np.where(self.fixed[:, None], 0.0, dst - rigid)
         self.last = {"smoothed": 0, "shrunk": 0}
         bad = self._offending(inv, rigid + r)
-        for _ in range(self.rounds // 2):                  # 2. Jacobi steps where it offends
+        for _ in range(self.smooth_rounds):                # 2. Jacobi steps where it offends
             if not bad.any():
                 return rigid + r
             v = self._vertices(bad)

@@ -30,8 +30,8 @@ Two implementations of the same picture (``WarpMethod.impl``):
   (triangulation, ramp table); the driver's landmarks from a landmarker of the method's own (one
   face, no blendshapes: the same points as the shared one), on the frame downscaled to at most
   ``LANDMARK_MAX`` px (as :func:`facereel.faces.landmarks.landmarks_mediapipe` does), in a worker
-  thread that also decodes the driver (MediaPipe and libav release the GIL), so it runs ahead of
-  the warp (:meth:`WarpMethod.drive_frames`); ``track`` True: MediaPipe's VIDEO mode, which
+  thread fed by another that decodes the driver (MediaPipe and libav release the GIL), both
+  running ahead of the warp (:meth:`WarpMethod.drive_frames`); ``track`` True: MediaPipe's VIDEO mode, which
   follows the face from the previous frame's mesh instead of detecting it in every frame (a
   little cheaper, but its points differ from the detector's by about a pixel, so it is off by
   default); the target's own triangulation used in every frame (the fold guard keeps all its
@@ -49,7 +49,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -87,6 +87,8 @@ class WarpMethod(ReenactMethod):
     impl = "fast"
     #: fast path: MediaPipe's VIDEO mode (face tracking) for the driver
     track = False
+    #: fast path: the driver decoded in a thread of its own (else in the landmarks' thread)
+    decode_thread = True
 
     def __init__(self, impl: str | None = None, track: bool | None = None):
         if track is not None:
@@ -192,55 +194,24 @@ class WarpMethod(ReenactMethod):
         return self.drive_points(self.landmarks(frame_rgb))
 
     def drive_frames(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray | None]:
-        """Fast path: the driver decoded and its landmarks found in a worker thread (with a
-        landmarker of its own) up to ``LOOKAHEAD`` frames ahead of the warp in this one."""
+        """Fast path: the driver's landmarks found in a worker thread (with a landmarker of its
+        own) up to ``LOOKAHEAD`` frames ahead of the warp in this one; the driver decoded in a
+        thread of its own ahead of that (``decode_thread``) or in the landmarks' thread."""
         if self.impl == "reference":
             yield from super().drive_frames(frames)
             return
-        q: queue.Queue = queue.Queue(maxsize=LOOKAHEAD)
-        stop = threading.Event()
+        decoded = _run_ahead(lambda: iter(frames), "warp-decode") if self.decode_thread else frames
 
-        def put(item) -> None:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
-
-        def work() -> None:
-            landmarker = None
-            end: object = _END
-            it = iter(frames)
+        def landmarks_of() -> Iterator[np.ndarray | None]:
+            landmarker = self._new_landmarker()
             try:
-                landmarker = self._new_landmarker()
-                for frame in it:
-                    if stop.is_set():
-                        break
-                    put((self.landmarks(frame, landmarker),))
-            except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
-                end = exc
+                for frame in decoded:
+                    yield self.landmarks(frame, landmarker)
             finally:
-                close = getattr(it, "close", None)
-                if close is not None:
-                    close()
-                if landmarker is not None:
-                    landmarker.close()
-            put(end)
+                landmarker.close()
 
-        worker = threading.Thread(target=work, name="warp-landmarks", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = q.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield self.drive_points(item[0])
-        finally:
-            stop.set()
-            worker.join()
+        for d in _run_ahead(landmarks_of, "warp-landmarks"):
+            yield self.drive_points(d)
 
     def drive_points(self, d: np.ndarray | None) -> np.ndarray | None:
         """The output frame for a driver frame's landmarks ``d`` ([478, 2], frame pixels; None:
@@ -408,6 +379,53 @@ class WarpMethod(ReenactMethod):
     def report(self) -> dict:
         return {"frames": self.frames, "frames_without_face": self.missing,
                 "head_outline": self.layer is not None}
+
+
+def _run_ahead(make: Callable[[], Iterator], name: str, depth: int = LOOKAHEAD) -> Iterator:
+    """The items of the iterator ``make()`` (called in the thread), produced by a thread of their
+    own up to ``depth`` ahead of the consumer; its error raised in the consumer; closing this
+    generator stops the thread and closes the iterator (in the thread)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def work() -> None:
+        end: object = _END
+        it = None
+        try:
+            it = make()
+            for item in it:
+                if stop.is_set():
+                    break
+                put((item,))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
+            end = exc
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+        put(end)
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item[0]
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _affines(dst: np.ndarray, src: np.ndarray, tri: np.ndarray) -> np.ndarray:
