@@ -261,20 +261,6 @@ def test_write_batches_in_a_background_thread(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
 
 
-def test_mp4_conversion_equals_a_per_frame_one(tmp_path):
-    """The writer's one reformatter (its libswscale context kept between frames) gives the
-    yuv420p planes a fresh conversion of each frame gives, byte for byte."""
-    frames = _frames(6, h=48, w=64) + _frames(3, h=48, w=64)[::-1]
-    with open_writer(tmp_path / "w.mp4", fps=24) as w:
-        for f in frames:
-            got = w._yuv(f) if w._opened else None
-            w.write(f)
-            got = got or w._yuv(f)
-            want = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
-            for p, q in zip(got.planes, want.planes, strict=True):
-                assert bytes(p) == bytes(q)
-
-
 def test_write_batches_transforms_frames_in_the_encoding_thread(tmp_path):
     import threading
 

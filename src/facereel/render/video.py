@@ -162,10 +162,6 @@ class _AVWriter(Writer):
         self.stream.pix_fmt = "yuv420p"
         self.stream.time_base = 1 / self.rate
         self.stream.codec_context.time_base = 1 / self.rate
-        # One reformatter for the whole stream: it keeps its libswscale context between frames
-        # (VideoFrame.reformat builds a new one per call, most of the per-frame cost of small
-        # frames); the converted frames are the same bytes.
-        self._reformatter = av.video.reformatter.VideoReformatter()
 
     def _write(self, a: np.ndarray) -> None:
 
@@ -178,10 +174,13 @@ class _AVWriter(Writer):
             self.container.mux(packet)
 
     def _yuv(self, a: np.ndarray):
-        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame``."""
+        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame`` of its own, converted afresh.  One
+        ``VideoReformatter`` reused across the stream made the frames of one walk's batch render
+        and single render differ after other tests had run in the process (tests/test_batch.py);
+        the cause was not pinned down, so each frame gets its own conversion."""
         import av
 
-        return self._reformatter.reformat(av.VideoFrame.from_ndarray(a, format="rgb24"), format="yuv420p")
+        return av.VideoFrame.from_ndarray(a, format="rgb24").reformat(format="yuv420p")
 
     def _finish(self) -> None:
         if not self._opened:
@@ -455,12 +454,6 @@ class GifWriter(Writer):
         # q is this frame's own array (never written to again): the encoder thread reads it
         self._queue.put((np.ascontiguousarray(q), self._palette.getpalette(), offset, params, header))
 
-    def _yuv(self, a: np.ndarray):
-        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame``."""
-        import av
-
-        return self._reformatter.reformat(av.VideoFrame.from_ndarray(a, format="rgb24"), format="yuv420p")
-
     def _finish(self) -> None:
         if not self._opened:
             raise VideoError("no frames were written")
@@ -496,12 +489,6 @@ class FramesWriter(Writer):
         path = self.tmp / f"frame_{self.count:06d}.png"
         if not cv2.imwrite(str(path), np.ascontiguousarray(a[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, self.compression]):
             raise VideoError(f"could not write {path}")
-
-    def _yuv(self, a: np.ndarray):
-        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame``."""
-        import av
-
-        return self._reformatter.reformat(av.VideoFrame.from_ndarray(a, format="rgb24"), format="yuv420p")
 
     def _finish(self) -> None:
         if not self._opened:
