@@ -164,7 +164,6 @@ class _AVWriter(Writer):
         self.stream.codec_context.time_base = 1 / self.rate
 
     def _write(self, a: np.ndarray) -> None:
-
         if self.padded:
             a = np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2), (0, 0)), mode="edge")
         vf = self._yuv(a)
