@@ -148,3 +148,38 @@ def test_mediapipe_quad_vs_dlib68_quad(samples):
         print(f"  {name:24s} corner {corner:.4f} centre {centre:.4f} scale {scale:+.4f} angle {angle:+.2f} deg")
     assert corners.max() < 0.04
     assert corners.mean() < 0.025
+
+
+_IMPORT_RACE = """
+import threading
+from facereel.faces import _models
+bar, errors = threading.Barrier(8), []
+def run():
+    try:
+        bar.wait()
+        _models.mediapipe()
+        from mediapipe.tasks.python import vision   # what the landmarker and segmenter import next
+        vision.ImageSegmenterOptions
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=run) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("errors", errors)
+"""
+
+
+def test_mediapipe_imported_by_many_threads_at_once():
+    """The morph builds its head layers two at a time, so two threads reach MediaPipe's first
+    import together.  Without one import lock a thread got the half-imported package and Python's
+    import deadlock detection failed the other's import (about one run in four here; the
+    time-lapse then fell back to the face-only morph).  Three fresh processes, eight threads each."""
+    import subprocess
+    import sys
+
+    runs = [subprocess.Popen([sys.executable, "-c", _IMPORT_RACE], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in runs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+        assert "errors []" in out, out[-2000:]

@@ -214,13 +214,29 @@ def test_frames_in_threads_and_write_are_the_serial_frames(engine, tmp_path):
     threaded = list(job.frames(lambda d, t: done.append(d), workers=2))
     assert len(threaded) == len(serial) and all(np.array_equal(a, b) for a, b in zip(serial, threaded))
     assert done[-1] == len(serial) and done == sorted(done)
-    with open_writer(tmp_path / "a.mp4", fps=24, size=(64, 64)) as w:
-        for f in serial:
-            w.write(f)
+
+    class Spy:  # the frames as the encoder thread gets them
+        def __init__(self, w):
+            self.w, self.got = w, []
+
+        def write(self, f):
+            self.got.append(f.copy())
+            self.w.write(f)
+
+        @property
+        def count(self):
+            return self.w.count
+
     with open_writer(tmp_path / "b.mp4", fps=24, size=(64, 64)) as w:
-        assert job.write(w, workers=2) == len(serial)
-    a, b = list(read_frames(tmp_path / "a.mp4")), list(read_frames(tmp_path / "b.mp4"))
-    assert len(a) == len(b) == len(serial) and all(np.array_equal(x, y) for x, y in zip(a, b))
+        spy = Spy(w)
+        assert job.write(spy, workers=2) == len(serial)
+    assert len(spy.got) == len(serial) and all(np.array_equal(x, y) for x, y in zip(spy.got, serial))
+    # the encoder thread wrote them all, in the order seen above; the file is compared with the
+    # frames within the encoder's error (x264 at CRF 18 on this noise: ~4 levels mean), not bit for
+    # bit with another encoding of them (a file is only as reproducible as the encoder)
+    b = np.stack(list(read_frames(tmp_path / "b.mp4"))).astype(np.float32)
+    assert b.shape == (len(serial), 64, 64, 3)
+    assert np.abs(b - np.stack(serial)).mean(axis=(1, 2, 3)).max() < 8.0
 
 
 def test_a_failing_frame_in_a_thread_is_raised(monkeypatch):
@@ -233,3 +249,4 @@ def test_a_failing_frame_in_a_thread_is_raised(monkeypatch):
     monkeypatch.setattr(job.engine, "blended_frame", broken)
     with pytest.raises(RuntimeError, match="boom"):
         list(job.frames(workers=2))
+

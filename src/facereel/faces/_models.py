@@ -159,20 +159,28 @@ class _LazyDrawingFinder:
         return spec
 
 
+#: one thread imports MediaPipe: two threads importing its package tree at once (the morph's
+#: head layers are built two at a time) can each hold a submodule's import lock the other needs,
+#: and Python's deadlock detection then fails one of the imports
+_mp_import_lock = threading.Lock()
+
+
 @functools.cache
 def mediapipe():
-    """``import mediapipe``, without running its drawing modules (see :class:`_LazyDrawingFinder`)."""
+    """``import mediapipe``, without running its drawing modules (see :class:`_LazyDrawingFinder`);
+    safe to call from several threads at once."""
     import sys
 
-    if "mediapipe" in sys.modules:
-        return sys.modules["mediapipe"]
-    finder = _LazyDrawingFinder()
-    sys.meta_path.insert(0, finder)
-    try:
-        import mediapipe as mp
-    finally:
-        sys.meta_path.remove(finder)
-    return mp
+    with _mp_import_lock:
+        if "mediapipe" in sys.modules:
+            return sys.modules["mediapipe"]
+        finder = _LazyDrawingFinder()
+        sys.meta_path.insert(0, finder)
+        try:
+            import mediapipe as mp
+        finally:
+            sys.meta_path.remove(finder)
+        return mp
 
 
 # --- onnxruntime: every session is made here ---
