@@ -8,18 +8,27 @@ BatchNorm statistics randomised so folding is not a no-op), batch 1, float32.  T
 interleaved so machine load hits both alike:
 
 * ``official``: what ``scripts/inference.py`` runs, ``net(x, randomize_noise=False, resize=False)``
-  under ``torch.no_grad()``, emulated with reference ops: both encoders op by op (BatchNorm layers,
-  SE gates as modules), the decoder's reference path (``Generator.plan = REFERENCE``: per-sample
+  under ``torch.no_grad()``, emulated with the reference plan (``plan=REFERENCE``): both encoders op
+  by op as declared (BatchNorm layers, SE gates as modules, each map2style head on its own), the
+  decoder's reference path (per-sample
   modulated weights, grouped convolutions, in the official order of calls) with the official CUDA
   ops replaced by the CPU fallbacks the rosinality code ships (:func:`upfirdn2d_native_emulated`:
   zero insertion on the ``[N*C, H, W, 1]`` view, pad/crop, one depthwise ``conv2d`` with the
   flipped kernel, strided slicing; :func:`fused_leaky_relu_emulated`: ``leaky_relu(x + b, 0.2) *
   sqrt(2)``); for K ages the pretrained encoder runs once per age, as every official call does;
-* ``facereel``: what ``facereel age --method sam`` runs: encoders fused (``SAM.fuse()``), the decoder
-  on the StyleGAN2 fast path with the stored noise, ``torch.inference_mode``; for K ages
-  ``SAM.age_codes`` (the age encoder on the batch of K, E_psp(x) + w̄ once) and one decoder batch;
-* ``facereel+fused-kernels``: the same with the opt-in compiled StyleGAN2 kernels
+* ``facereel``: what ``facereel age --method sam`` runs (the fast plan): encoders fused
+  (``SAM.fuse()``: BatchNorm folded, channels-last body with Winograd, heads grouped per pyramid
+  level), the two encoders as concurrent branches on one thread each, the decoder on the StyleGAN2
+  fast path with the stored noise, ``torch.inference_mode``; for K ages ``SAM.age_codes`` (the age
+  encoder on the batch of K, E_psp(x) + w̄ once) and one decoder batch;
+* ``facereel-sequential``: the same with the encoders one after the other
+  (``concurrent_branches=False``);
+* ``facereel-per-head``: the same with each map2style head on its own (``grouped_heads=False``);
+* ``facereel+fused-kernels``: the fast plan with the opt-in compiled StyleGAN2 kernels
   (``facereel --fused-kernels``), where a C compiler is found.
+
+Printed per path: the median wall and process CPU time per image, the median of the per-round
+ratios to the official path (rounds alternate the order), and the load average before and after.
 
 It also checks that both paths give the same images (max abs difference).  Goal: facereel /
 official <= 0.6.
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -101,70 +111,76 @@ def build(size: int = 1024):
     return net
 
 
-def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None, with_fused: bool = True) -> dict:
+def _paths(with_fused: bool) -> dict:
+    """Name -> plan of our paths (the official one is separate)."""
+    paths = {"facereel": FAST, "facereel-sequential": FAST.replace(concurrent_branches=False),
+             "facereel-per-head": FAST.replace(grouped_heads=False)}
+    if with_fused:
+        from facereel.nets import fused
+
+        if fused._compiler() is not None:
+            paths["facereel+fused-kernels"] = FUSED
+    return paths
+
+
+def bench(repeats: int = 3, ages: int = 1, size: int = 1024, net=None, with_fused: bool = True,
+          paths: list[str] | None = None) -> dict:
     from facereel.nets.sam import age_channel
 
     net = build(size) if net is None else net
     x_rgb = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(2)) * 2 - 1
     targets = [int(a) for a in torch.linspace(10, 80, ages).round().tolist()] if ages > 1 else [40]
     net.fuse()
-    # the fused plans, held aside while the official path runs op by op
-    plans = {m: m._fused for m in net.modules() if getattr(m, "_fused", None) is not None}
 
     def official():
-        for m in plans:
-            object.__setattr__(m, "_fused", None)
-        net.decoder.plan = REFERENCE
-        try:
-            with torch.no_grad(), official_ops():
-                return torch.cat([net(age_channel(x_rgb, [a]), randomize_noise=False, resize=False)
-                                  for a in targets])
-        finally:
-            for m, p in plans.items():
-                object.__setattr__(m, "_fused", p)
-            net.decoder.plan = FAST
+        # the reference plan: both encoders op by op as declared (BatchNorm, SE modules), the
+        # decoder's official op sequence with the emulated CUDA-op fallbacks, one call per age
+        with torch.no_grad(), official_ops():
+            return torch.cat([net(age_channel(x_rgb, [a]), randomize_noise=False, resize=False, plan=REFERENCE)
+                              for a in targets])
 
-    def ours():
-        net.decoder.plan = FAST
-        with torch.inference_mode():
-            codes = net.age_codes(x_rgb, targets)
-            return net.decoder([codes], input_is_latent=True, randomize_noise=False)[0]
-
-    def ours_fused_kernels():
-        # the opt-in compiled StyleGAN2 kernels (``facereel --fused-kernels``: the FUSED plan)
-        net.decoder.plan = FUSED
-        try:
+    def ours(plan):
+        def run():
             with torch.inference_mode():
-                codes = net.age_codes(x_rgb, targets)
-                return net.decoder([codes], input_is_latent=True, randomize_noise=False)[0]
-        finally:
-            net.decoder.plan = FAST
+                codes = net.age_codes(x_rgb, targets, plan=plan)
+                return net.decoder([codes], input_is_latent=True, randomize_noise=False, plan=plan)[0]
+        return run
 
-    fns = {"official": official, "facereel": ours}
-    if with_fused:
-        from facereel.nets import fused
-
-        if fused._compiler() is not None:
-            fns["facereel+fused-kernels"] = ours_fused_kernels
+    plans = _paths(with_fused)
+    if paths:
+        plans = {k: v for k, v in plans.items() if k in paths}
+    fns = {"official": official, **{k: ours(p) for k, p in plans.items()}}
     outs = {k: fn() for k, fn in fns.items()}   # warm-up (fast-path build, allocator) and the equivalence check
     a = outs["official"]
     err = max(float((a - b).abs().max()) for b in outs.values())
     ref = float(a.abs().max())
-    times: dict[str, list[float]] = {k: [] for k in fns}
+    del outs
+    load0 = os.getloadavg()
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(repeats):
         order = list(fns.items())
         for name, fn in (order if r % 2 == 0 else order[::-1]):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) / len(targets) for k, v in times.items()}
-    line = f"SAM {size}, {len(targets)} age(s), s/image (median of {repeats}): official {med['official']:.2f}"
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    load1 = os.getloadavg()
+    k_ = len(targets)
+    med = {k: statistics.median(v) / k_ for k, v in wall.items()}
+    cpu_med = {k: statistics.median(v) / k_ for k, v in cpu.items()}
+    ratios = {k: statistics.median([t / o for t, o in zip(wall[k], wall["official"])]) for k in fns}
+    print(f"SAM {size}, {k_} age(s), batch 1, {torch.get_num_threads()} threads, {repeats} alternating rounds, "
+          f"load {load0[0]:.1f} -> {load1[0]:.1f}; s/image: wall median (process CPU median)")
+    print(f"  official {med['official']:.2f} ({cpu_med['official']:.2f})")
     for k in fns:
         if k != "official":
-            line += (f" | {k} {med[k]:.2f} ratio {med[k] / med['official']:.2f} "
-                     f"(min-based {min(times[k]) / min(times['official']):.2f})")
-    print(line + f" | goal <= {GOAL_RATIO} | max|diff| {err:.2e} (max|image| {ref:.2f})")
-    return {"seconds": med, "ratio": med["facereel"] / med["official"], "max_abs_diff": err}
+            print(f"  {k} {med[k]:.2f} ({cpu_med[k]:.2f}): median per-round ratio {ratios[k]:.2f}, "
+                  f"ratio of medians {med[k] / med['official']:.2f}, CPU ratio {cpu_med[k] / cpu_med['official']:.2f}")
+    print(f"  goal <= {GOAL_RATIO} | max|diff| {err:.2e} (max|image| {ref:.2f}) | per-round wall: "
+          + "; ".join(f"{k} " + " ".join(f"{t:.1f}" for t in v) for k, v in wall.items()))
+    return {"seconds": med, "cpu_seconds": cpu_med, "ratios": ratios, "ratio": ratios["facereel"],
+            "max_abs_diff": err, "load": (load0, load1)}
 
 
 def main(argv=None) -> int:
@@ -173,12 +189,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ages", default="1", help="comma-separated numbers of target ages per photo (e.g. 1,9)")
     ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--paths", default="", help="comma-separated subset of our paths (default: all)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     prepare_process()           # as the CLI does before any command
     net = build(a.size)
     for k in (int(v) for v in a.ages.split(",")):
-        bench(a.repeats, k, a.size, net)
+        bench(a.repeats, k, a.size, net, paths=[p for p in a.paths.split(",") if p] or None)
     return 0
 
 

@@ -462,3 +462,89 @@ def test_psp_invert_skips_the_decoder_and_returns_the_same_latents(tmp_path, tor
     ref = inv.run(preprocess(list(imgs))).latents
     assert fast.shape == (3, 6, 512)
     torch.testing.assert_close(fast, ref, rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# the execution plan: grouped heads (fast) against the heads one by one and the reference order
+
+
+@pytest.fixture(scope="module")
+def psp18():
+    """A full pSp encoder (18 styles: groups of 3, 4 and 11 heads) with a 4-channel input, as SAM's."""
+    torch.manual_seed(5)
+    return _randomise_bn(GradualStyleEncoder(50, "ir_se", input_nc=4, n_styles=18)).eval()
+
+
+@pytest.mark.parametrize("size,batch", [(64, 2), (128, 1)])
+def test_grouped_heads_match_the_heads_one_by_one(psp18, size, batch, torch_threads, monkeypatch):
+    """64 px: level 0 of the coarse group as im2col; 128 px: level 0 as one concatenated conv, a
+    grouped conv (16x16), batched im2col GEMMs (8x8 .. 1x1) and the 2x2 tail; a batch of 2."""
+    from facereel.nets.encoders import psp
+    from facereel.nets.plan import FAST, REFERENCE
+
+    groups = []
+    real = psp._run_group
+    monkeypatch.setattr(psp, "_run_group", lambda p, x: (groups.append(p["heads"]), real(p, x))[1])
+    net = copy.deepcopy(psp18)
+    x = torch.rand(batch, 4, size, size, generator=torch.Generator().manual_seed(size)) * 2 - 1
+    with torch.no_grad():
+        plain = net(x)
+        net.fuse()
+        assert set(net._fused["groups"]) == {0, 3, 7}
+        assert torch.equal(net(x, REFERENCE), plain)                 # the official order, after fuse()
+        per_head = net(x, FAST.replace(grouped_heads=False))
+        assert not groups
+        grouped = net(x)
+        assert groups == [3, 4, 11]
+        torch.set_num_threads(1)                # one thread: the heads one by one
+        try:
+            one = net(x)
+        finally:
+            torch.set_num_threads(2)            # torch_threads is session-wide
+        assert groups == [3, 4, 11]
+    assert grouped.shape == (batch, 18, 512)
+    assert _rel_err(one, plain) <= 1e-5
+    assert _rel_err(per_head, plain) <= 1e-5
+    assert _rel_err(grouped, plain) <= 1e-5
+    assert _rel_err(grouped, per_head) <= 1e-5
+
+
+def test_grouped_heads_keep_the_state_dict_and_one_copy_of_the_weights(psp18, torch_threads):
+    net = copy.deepcopy(psp18)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.fuse()
+    after = net.state_dict()
+    assert list(after) == list(before) and all(torch.equal(after[k], before[k]) for k in before)
+    # each group and level is one tensor; the heads' Parameters are its slices (no second copy)
+    w7, w8 = net.styles[7].convs[0].weight, net.styles[8].convs[0].weight
+    assert w7.untyped_storage().data_ptr() == w8.untyped_storage().data_ptr()
+    assert w8.storage_offset() - w7.storage_offset() == w7.numel()
+    assert net.styles[7].convs[0].weight.is_contiguous()
+    # an official-layout state dict still loads strictly, into the fused net and into a fresh one
+    fresh = GradualStyleEncoder(50, "ir_se", input_nc=4, n_styles=18)
+    fresh.load_state_dict(after, strict=True)
+    net.load_state_dict(before, strict=True)
+    assert net._fused is None
+
+
+def test_reference_plan_runs_no_fast_encoder_code(psp18, torch_threads, monkeypatch):
+    from facereel.nets.encoders import irse, psp
+    from facereel.nets.plan import REFERENCE
+
+    net = copy.deepcopy(psp18).fuse()
+    ran = []
+    for owner, name in ((irse._Bottleneck, "_forward_fused"), (psp.GradualStyleBlock, "_forward_fused"),
+                        (psp, "_run_group"), (irse, "run_input_layer"), (psp, "run_input_layer")):
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *a, _real=real, **k: (ran.append(1), _real(*a, **k))[1])
+    x = torch.rand(1, 4, 64, 64) * 2 - 1
+    with torch.no_grad():
+        net(x, REFERENCE)
+        net.plan = REFERENCE
+        try:
+            net(x)
+        finally:
+            net.plan = None
+        assert not ran
+        net(x)
+    assert ran

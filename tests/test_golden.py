@@ -57,15 +57,20 @@ PLANNED_FILES = SG2_FILES + [p for p in FILES if load_meta(p)["module"] == "trai
 
 @pytest.mark.parametrize("path", PLANNED_FILES, ids=[f"golden-reference-{p.name}" for p in PLANNED_FILES])
 def test_golden_fixture_with_reference_plan(path, torch_threads, monkeypatch):
-    """The fixtures of the networks with an ExecutionPlan (StyleGAN2 and its decoders, StyleGAN3)
-    with the reference plan as the process default (the plain replay runs the default fast plan)."""
+    """The fixtures of the networks with an ExecutionPlan (StyleGAN2 and its decoders, StyleGAN3;
+    the encoders of the pSp/e4e/SAM compositions) with the reference plan as the process default
+    (the plain replay runs the default fast plan)."""
+    import facereel.nets.concurrent as concurrent
+    import facereel.nets.encoders.irse as irse
+    import facereel.nets.encoders.psp as psp
     import facereel.nets.filtered_lrelu as fl
     import facereel.nets.plan as plan
     import facereel.nets.stylegan2_fast as sg2_fast
 
     monkeypatch.setattr(plan, "_default", plan.REFERENCE)
     ran = []
-    for mod, name in ((sg2_fast, "synthesis_layer"), (fl, "_filtered_lrelu_fast")):
+    for mod, name in ((sg2_fast, "synthesis_layer"), (fl, "_filtered_lrelu_fast"), (irse._Bottleneck, "_forward_fused"),
+                      (psp.GradualStyleBlock, "_forward_fused"), (psp, "_run_group"), (concurrent, "run_branches")):
         real = getattr(mod, name)
         monkeypatch.setattr(mod, name, lambda *a, _real=real, **k: (ran.append(1), _real(*a, **k))[1])
     test_golden_fixture(path, torch_threads)

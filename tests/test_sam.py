@@ -11,6 +11,7 @@ import torch
 
 from facereel.checkpoints.errors import CheckpointError
 from facereel.checkpoints.sam import load_sam, read_sam_checkpoint, resolve_sam
+from facereel.nets.plan import FAST, REFERENCE
 from facereel.nets.sam import age_channel, age_value
 from tests.helpers.golden import GOLDEN_DIR
 from tests.helpers.sam import make_sam, write_sam_checkpoint
@@ -43,9 +44,13 @@ def test_wrapper_adds_the_residual_to_the_pretrained_code(tiny, torch_threads):
     x_rgb = torch.rand(2, 3, 256, 256, generator=g) * 2 - 1
     x = age_channel(x_rgb, [10, 80])
     with torch.no_grad():
-        img, lat = net(x, resize=False, randomize_noise=False, return_latents=True)
-        want = net.encoder(x) + (net.pretrained_encoder(x_rgb) + net.latent_avg)
+        # the official arithmetic, exactly, under the reference plan
+        img, lat = net(x, resize=False, randomize_noise=False, return_latents=True, plan=REFERENCE)
+        want = net.encoder(x, REFERENCE) + (net.pretrained_encoder(x_rgb, REFERENCE) + net.latent_avg)
         assert torch.equal(lat, want)
+        # the default fast plan (encoders as concurrent branches) to float rounding
+        _, fast = net(x, resize=False, randomize_noise=False, return_latents=True)
+        torch.testing.assert_close(fast, want, rtol=1e-5, atol=1e-5)
         assert img.shape == (2, 3, 16, 16)
         assert net(x, randomize_noise=False).shape == (2, 3, 256, 256)          # face_pool
         # one photo at many ages: the age-free part once, same codes as the official forward per age
@@ -94,3 +99,47 @@ def test_refusals_are_one_clear_line(tiny, tmp_path, monkeypatch):
     with pytest.raises(CheckpointError) as e:
         resolve_sam(None)
     assert "facereel weights download sam_ffhq_aging" in str(e.value) and "--weights FILE" in str(e.value)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_age_codes_as_concurrent_branches_equal_the_sequential_and_official_codes(tiny, k, torch_threads,
+                                                                                 monkeypatch):
+    """The fast plan splits E_psp(x) + K age passes into two branches (E_psp plus the first
+    (K-1)//2 ages, the rest); the codes equal the sequential fast path and the official forward."""
+    from facereel.nets import concurrent
+
+    net, _ = tiny
+    x_rgb = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(k)) * 2 - 1
+    ages = [5, 40, 90][:k]
+    calls = []
+    real = concurrent.run_branches
+    monkeypatch.setattr(concurrent, "run_branches", lambda fns: (calls.append(len(fns)), real(fns))[1])
+    with torch.inference_mode():
+        branched = net.age_codes(x_rgb, ages)
+        sequential = net.age_codes(x_rgb, ages, plan=FAST.replace(concurrent_branches=False))
+        official = torch.cat([net.encode(age_channel(x_rgb, [a]), plan=REFERENCE) for a in ages])
+    assert calls == [2]
+    assert branched.shape == (k, net.n_styles, 512)
+    torch.testing.assert_close(branched, sequential, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(branched, official, rtol=1e-5, atol=1e-5)
+
+
+def test_branches_only_without_autograd_and_with_spare_threads(tiny, torch_threads, monkeypatch):
+    from facereel.nets import concurrent
+
+    net, _ = tiny
+    calls = []
+    real = concurrent.run_branches
+    monkeypatch.setattr(concurrent, "run_branches", lambda fns: (calls.append(1), real(fns))[1])
+    x = age_channel(torch.zeros(1, 3, 256, 256), [30])
+    net.encode(x)                                   # grad mode on: one after the other
+    with torch.no_grad():
+        net.encode(x, plan=REFERENCE)
+        torch.set_num_threads(1)
+        try:
+            net.encode(x)
+        finally:
+            torch.set_num_threads(2)            # torch_threads is session-wide
+        assert not calls
+        net.encode(x)
+    assert calls == [1]

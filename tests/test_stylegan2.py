@@ -100,6 +100,36 @@ def test_row_striped_layers_match_reference(architecture, min_rows):
 
 
 @pytest.mark.parametrize("architecture", ["orig", "resnet"])
+@pytest.mark.parametrize("stripe_bytes", [1, 1 << 23])
+def test_stripes_as_concurrent_branches_match_sequential_stripes(architecture, stripe_bytes, monkeypatch):
+    # On two or more intra-op threads the stripes of a batch-1 layer run as two concurrent
+    # branches (halves of the rows); with the default stripe size a layer of >= 2 * stripe_min_rows
+    # rows is split in two for them.
+    from facereel.nets import concurrent
+
+    calls = []
+    real = concurrent.run_branches
+    monkeypatch.setattr(concurrent, "run_branches", lambda fns: calls.append(len(fns)) or real(fns))
+    G = tiny(architecture)
+    ws = torch.randn(1, G.num_ws, 24, generator=torch.Generator().manual_seed(9))
+    plan = FAST.replace(stripe_bytes=stripe_bytes, stripe_min_rows=3)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            ref = G.synthesis(ws, plan=REFERENCE, noise_mode="const")
+        with torch.inference_mode():
+            sequential = G.synthesis(ws, plan=plan.replace(concurrent_branches=False), noise_mode="const")
+            assert not calls
+            branched = G.synthesis(ws, plan=plan, noise_mode="const")
+    finally:
+        torch.set_num_threads(old)
+    assert calls and set(calls) == {2}
+    assert rel_err(branched, sequential) < 1e-6
+    assert rel_err(branched, ref) < 1e-5
+
+
+@pytest.mark.parametrize("architecture", ["orig", "resnet"])
 @pytest.mark.parametrize("batch,striped", [(1, False), (1, True), (3, False)])
 def test_winograd_layers_match_reference(monkeypatch, architecture, batch, striped):
     # Every same-size 3x3 conv as Winograd F(2x2,3x3) (modulated transformed weight at batch 1,

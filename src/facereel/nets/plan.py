@@ -73,6 +73,16 @@ class ExecutionPlan:
     # StyleGAN3 (filtered_lrelu): without autograd the passes along y run as batched matrix
     # products over row windows; False keeps depthwise convolutions (for comparisons).
     sg3_row_gemm: bool = True
+    # pSp encoders (fused), on two or more intra-op threads: the map2style heads of one pyramid
+    # level as grouped convolutions and batched GEMMs (encoders.psp); False runs each head on its
+    # own (for comparisons).
+    grouped_heads: bool = True
+    # Without autograd on the CPU, on two or more intra-op threads: independent work runs as
+    # concurrent branches with the threads shared out (nets.concurrent) instead of one op at a
+    # time on the whole team (whose every fork/join stalls when one thread is descheduled):
+    # SAM's two encoders (for K ages: the pretrained one plus the age batch, in two even halves)
+    # and the two halves of a batch-1 StyleGAN2 layer's row stripes.  False: one after the other.
+    concurrent_branches: bool = True
 
     def __post_init__(self):
         if self.implementation not in IMPLEMENTATIONS:

@@ -25,6 +25,13 @@ Parameter names are the official ones, so the ``state_dict`` of ``sam_ffhq_aging
 at many target ages: E_psp(x) + w̄ does not depend on the age, so it runs once instead of once per
 age (the official forward recomputes it on every call).
 
+How it runs is an :class:`~facereel.nets.plan.ExecutionPlan` (the call's ``plan=``, else
+``SAM.plan``, else the process default), handed to both encoders and the decoder.  A reference plan
+runs the official op order everywhere; a fast one runs the fused encoders (after :meth:`SAM.fuse`,
+heads grouped), the decoder's fast path, and, without autograd on the CPU, the two encoders as
+concurrent branches (``plan.concurrent_branches``, :mod:`facereel.nets.concurrent`): they read the
+same photo and neither needs the other's result.
+
 The released SAM model contains the FFHQ StyleGAN2 generator (NVIDIA Source Code License-NC) and
 is NON-COMMERCIAL.
 """
@@ -37,7 +44,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from . import concurrent
 from .encoders.psp import GradualStyleEncoder
+from .plan import ExecutionPlan, resolve
 from .rosinality import Generator
 
 __all__ = ["SAM", "age_channel", "age_value", "n_styles_for", "AGE_MIN", "AGE_MAX"]
@@ -101,6 +110,8 @@ class SAM(nn.Module):
         else:
             self.pretrained_encoder = None
         self.register_buffer("latent_avg", torch.zeros(self.n_styles, 512), persistent=False)
+        # How this network runs (None: the process default), see facereel.nets.plan.
+        self.plan: ExecutionPlan | None = None
 
     @property
     def input_nc(self) -> int:
@@ -123,40 +134,66 @@ class SAM(nn.Module):
         return self
 
     # -- the wrapper ------------------------------------------------------------------------
-    def base_codes(self, x_rgb: torch.Tensor) -> torch.Tensor:
+    def base_codes(self, x_rgb: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
         """What the residual is added to: E_psp(x) + latent_avg (``start_from_encoded_w_plus``),
         latent_avg (``start_from_latent_avg``) or 0.  x_rgb: [N, 3, 256, 256] -> [N, n_styles, 512]."""
         if self.start_from_latent_avg:
             return self.latent_avg.unsqueeze(0).expand(x_rgb.shape[0], -1, -1)
         if self.start_from_encoded_w_plus:
             with torch.no_grad():       # the pretrained encoder is frozen (official: under no_grad)
-                return self.pretrained_encoder(x_rgb) + self.latent_avg
+                return self.pretrained_encoder(x_rgb, resolve(plan, self.plan)) + self.latent_avg
         return x_rgb.new_zeros(x_rgb.shape[0], self.n_styles, 512)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def _branches(self, plan: ExecutionPlan, x: torch.Tensor) -> bool:
+        """Whether the two encoders run as concurrent branches for this call."""
+        return (plan.fast and plan.concurrent_branches and self.pretrained_encoder is not None
+                and self.start_from_encoded_w_plus and not self.start_from_latent_avg
+                and x.device.type == "cpu" and not torch.is_grad_enabled() and torch.get_num_threads() > 1)
+
+    def encode(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
         """W+ codes of a 4-channel input [N, 4, 256, 256] (RGB + age channel), as the official forward."""
-        codes = self.encoder(x)
+        plan = resolve(plan, self.plan)
+        if self._branches(plan, x):
+            codes, base = concurrent.run_branches([lambda: self.encoder(x, plan),
+                                                   lambda: self.base_codes(x[:, :-1, :, :], plan)])
+            return codes + base
+        codes = self.encoder(x, plan)
         if self.start_from_latent_avg:
             codes = codes + self.latent_avg
         elif self.start_from_encoded_w_plus:
-            codes = codes + self.base_codes(x[:, :-1, :, :])
+            codes = codes + self.base_codes(x[:, :-1, :, :], plan)
         return codes
 
-    def age_codes(self, x_rgb: torch.Tensor, ages: Sequence) -> torch.Tensor:
+    def age_codes(self, x_rgb: torch.Tensor, ages: Sequence, plan: ExecutionPlan | None = None) -> torch.Tensor:
         """One photo x_rgb [1, 3, 256, 256] at each of ``ages``: W+ [len(ages), n_styles, 512].
 
         Equal to ``encode(age_channel(x_rgb.repeat(K), ages))`` up to float rounding, with the
-        age-independent E_psp(x) + w̄ computed once."""
+        age-independent E_psp(x) + w̄ computed once.  As concurrent branches, the work of K + 1
+        encoder passes is split in two even halves: E_psp(x) and the first (K - 1) // 2 ages, the
+        other ages."""
         if x_rgb.shape[0] != 1:
             raise ValueError("age_codes takes one photo")
+        plan = resolve(plan, self.plan)
         ages = list(ages)
         x = age_channel(x_rgb.expand(len(ages), -1, -1, -1), ages)
-        return self.encoder(x) + self.base_codes(x_rgb)
+        if not self._branches(plan, x):
+            return self.encoder(x, plan) + self.base_codes(x_rgb, plan)
+        k = (len(ages) - 1) // 2
+
+        def first():
+            base = self.base_codes(x_rgb, plan)
+            return base, (self.encoder(x[:k], plan) if k else None)
+
+        (base, head), tail = concurrent.run_branches([first, lambda: self.encoder(x[k:], plan)])
+        codes = tail if head is None else torch.cat([head, tail])
+        return codes + base
 
     def forward(self, x: torch.Tensor, resize: bool = True, latent_mask: Sequence[int] | None = None,
                 input_code: bool = False, randomize_noise: bool = True, inject_latent: torch.Tensor | None = None,
-                return_latents: bool = False, alpha: float | None = None, input_is_full: bool = False):
-        codes = x if input_code else self.encode(x)
+                return_latents: bool = False, alpha: float | None = None, input_is_full: bool = False,
+                plan: ExecutionPlan | None = None):
+        plan = resolve(plan, self.plan)
+        codes = x if input_code else self.encode(x, plan)
         if latent_mask is not None:
             for i in latent_mask:
                 if inject_latent is not None:
@@ -168,7 +205,8 @@ class SAM(nn.Module):
                     codes[:, i] = 0
         input_is_latent = (not input_code) or input_is_full
         images, result_latent = self.decoder([codes], input_is_latent=input_is_latent,
-                                             randomize_noise=randomize_noise, return_latents=return_latents)
+                                             randomize_noise=randomize_noise, return_latents=return_latents,
+                                             plan=plan)
         if resize:
             images = self.face_pool(images)
         if return_latents:

@@ -12,7 +12,10 @@ golden fixtures) with fewer passes:
 * upsampling convs as polyphase ordinary convs (``plan.polyphase_min_pixels``), same-size 3x3
   float32 convs as Winograd F(2x2, 3x3) where :func:`winograd.worthwhile` says it pays (the
   transformed weight is cached and modulated per call, eq. 1 being linear in the weight), large
-  batch-1 layers one cache-sized stripe of rows at a time (``plan.stripe_bytes``);
+  batch-1 layers one cache-sized stripe of rows at a time (``plan.stripe_bytes``), on two or more
+  intra-op threads the two halves of the stripes as concurrent branches of one thread each
+  (``plan.concurrent_branches``, :mod:`facereel.nets.concurrent`; then every layer of at least
+  2 * ``plan.stripe_min_rows`` rows is split in two);
 * with ``plan.fused_kernels``, the opt-in compiled CPU kernels of :mod:`facereel.nets.fused`
   (upsampling layers as phase convs + one pass for FIR, demodulation, bias, noise, activation
   and clamp; same-size layers with their block's toRGB in one pass).
@@ -26,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import concurrent, ops, winograd
 from . import fused as _fused
-from . import ops, winograd
 from .plan import ExecutionPlan
 
 __all__ = ["cached", "records_grad", "synthesis_layer", "torgb_layer", "torgb_fused_params", "skip_conv",
@@ -160,17 +163,31 @@ def _layer(layer, x, styles, noise_mode, gain, plan, torgb):
             return _post_fused(layer, _conv(layer, x, wm, bias), None, None, noise, gain, torgb)
         out_h = x.shape[2] * layer.up
         stripe = max(plan.stripe_bytes // max(x.shape[3] * layer.up * out_ch * x.element_size(), 1), plan.stripe_min_rows)
+        branches = plan.concurrent_branches and x.device.type == "cpu" and torch.get_num_threads() > 1
+        if branches:
+            # at least two stripes, one per branch, down to two of stripe_min_rows
+            stripe = min(stripe, max(-(-out_h // 2), plan.stripe_min_rows))
         if inplace and cl and out_h >= 2 * stripe and stripe_geometry(layer):
             # Large maps: conv, noise, activation and clamp one stripe of output rows at a time,
             # so each stripe stays in cache between the passes (see plan.stripe_bytes).
             y = torch.empty(1, out_ch, out_h, x.shape[3] * layer.up, dtype=dtype, device=x.device,
                             memory_format=torch.channels_last)
-            for r0 in range(0, out_h, stripe):
-                r1 = min(r0 + stripe, out_h)
-                a, b, off = _input_rows(layer, r0, r1, x.shape[2])
-                ys = _conv(layer, x.narrow(2, a, b - a), wm, bias).narrow(2, off, r1 - r0)
-                ns = None if noise is None else noise.narrow(-2, r0, r1 - r0)
-                y[:, :, r0:r1] = _post(layer, ys, ns, fold, g, gain, inplace)
+
+            def stripes(rows):
+                for r0 in rows:
+                    r1 = min(r0 + stripe, out_h)
+                    a, b, off = _input_rows(layer, r0, r1, x.shape[2])
+                    ys = _conv(layer, x.narrow(2, a, b - a), wm, bias).narrow(2, off, r1 - r0)
+                    ns = None if noise is None else noise.narrow(-2, r0, r1 - r0)
+                    y[:, :, r0:r1] = _post(layer, ys, ns, fold, g, gain, inplace)
+
+            starts = list(range(0, out_h, stripe))
+            if branches:
+                # the two halves of the stripes as concurrent branches (disjoint rows of y)
+                half = (len(starts) + 1) // 2
+                concurrent.run_branches([lambda: stripes(starts[:half]), lambda: stripes(starts[half:])])
+            else:
+                stripes(starts)
             return y
         y = _conv(layer, x, wm, bias)
     else:

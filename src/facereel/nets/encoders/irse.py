@@ -9,11 +9,18 @@ identity model (``model_ir_se50.pth``) load by name.
 
 Every module has two execution paths:
 
-* the plain path (training, or before :meth:`fuse`), which runs the layers as declared;
+* the plain path (training, before :meth:`fuse`, or under a reference
+  :class:`~facereel.nets.plan.ExecutionPlan`), which runs the layers as declared, in the official
+  order;
 * a fused inference path built by ``fuse()`` (BatchNorm after a convolution / linear layer folded into
   it, SE gate and residual add in one ``addcmul``), which the tests check against the plain path to
-  <= 1e-5 relative.  The fused path is differentiable with respect to the input (identity losses need
-  that) but not with respect to the weights; ``train()`` / ``load_state_dict()`` / ``to()`` drop it.
+  <= 1e-5 relative.  It runs under a fast plan (the default) once ``fuse()`` has prepared it.  The
+  fused path is differentiable with respect to the input (identity losses need that) but not with
+  respect to the weights; ``train()`` / ``load_state_dict()`` / ``to()`` drop it.
+
+The plan of a call: the ``plan=`` of ``forward``, else the module's ``plan`` attribute (None by
+default), else the process default (:func:`facereel.nets.plan.resolve`); an encoder resolves it once
+and hands it to its units.
 """
 
 from __future__ import annotations
@@ -25,10 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import winograd
+from ..plan import ExecutionPlan, resolve
 
 __all__ = [
     "Unit", "get_blocks", "SEModule", "BottleneckIR", "BottleneckIRSE", "make_body", "Backbone",
-    "FusableMixin", "fold_bn",
+    "FusableMixin", "fold_bn", "run_body",
 ]
 
 # One residual unit: input channels, output channels ("depth"), stride of its second conv.
@@ -80,6 +88,8 @@ class FusableMixin:
     """Holds an optional fused inference plan and drops it whenever the weights may change."""
 
     _fused: object | None = None
+    # How this module runs (None: the process default), see facereel.nets.plan.
+    plan: ExecutionPlan | None = None
 
     def _drop_fused(self):
         for m in self.modules():
@@ -99,8 +109,10 @@ class FusableMixin:
         self._drop_fused()
         return super()._apply(fn, *args, **kwargs)
 
-    def _use_fused(self) -> bool:
-        return self._fused is not None and not self.training
+    def _use_fused(self, plan: ExecutionPlan | None = None) -> bool:
+        """Whether this call runs the fused path: prepared by ``fuse()``, eval mode, and a fast
+        plan (``plan``, already resolved by the caller, else this module's or the default)."""
+        return self._fused is not None and not self.training and resolve(plan, self.plan).fast
 
 
 class SEModule(nn.Module):
@@ -195,8 +207,8 @@ class _Bottleneck(FusableMixin, nn.Module):
             return torch.addcmul(shortcut, r, g)
         return r + shortcut
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._use_fused():
+    def forward(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        if self._use_fused(plan):
             return self._forward_fused(x)
         return self.res_layer(x) + self.shortcut_layer(x)
 
@@ -207,6 +219,13 @@ class BottleneckIR(_Bottleneck):
 
 class BottleneckIRSE(_Bottleneck):
     se = True
+
+
+def run_body(body: nn.Sequential, x: torch.Tensor, plan: ExecutionPlan) -> torch.Tensor:
+    """``body(x)`` with one plan for every unit."""
+    for unit in body:
+        x = unit(x, plan)
+    return x
 
 
 def make_body(num_layers: int = 50, mode: str = "ir_se") -> nn.Sequential:
@@ -281,13 +300,14 @@ class Backbone(FusableMixin, nn.Module):
             "input": fuse_input_layer(self.input_layer), "w": w.contiguous(), "b": b.contiguous()})
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._use_fused():
+    def forward(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        plan = resolve(plan, self.plan)
+        if self._use_fused(plan):
             x = run_input_layer(self._fused["input"], x)
-            x = self.body(x)
+            x = run_body(self.body, x, plan)
             x = F.linear(x.flatten(1), self._fused["w"], self._fused["b"])
         else:
             x = self.input_layer(x)
-            x = self.body(x)
+            x = run_body(self.body, x, plan)
             x = self.output_layer(x)
         return x / torch.norm(x, 2, 1, True)

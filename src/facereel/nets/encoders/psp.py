@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..plan import ExecutionPlan, resolve
 from .irse import FusableMixin, fuse_input_layer, make_body, make_input_layer, run_input_layer
 
 __all__ = ["EqualLinear", "GradualStyleBlock", "GradualStyleEncoder", "Encoder4Editing",
@@ -118,8 +119,8 @@ class GradualStyleBlock(FusableMixin, nn.Module):
             x = F.leaky_relu(F.conv2d(x, w, b, 2, 1), 0.01)
         return F.linear(x.reshape(-1, self.out_c), *p["linear"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._use_fused():
+    def forward(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        if self._use_fused(plan):
             return self._forward_fused(x)
         x = self.convs(x)
         x = x.view(-1, self.out_c)
@@ -144,17 +145,19 @@ class _IRSEEncoder(FusableMixin, nn.Module):
         object.__setattr__(self, "_fused", {"input": fuse_input_layer(self.input_layer)})
         return self
 
-    def _input(self, x: torch.Tensor) -> torch.Tensor:
-        if self._use_fused():
+    def _input(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        if self._use_fused(plan):
             return run_input_layer(self._fused["input"], x)
         return self.input_layer(x)
 
-    def pyramid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def pyramid(self, x: torch.Tensor, plan: ExecutionPlan | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """c1 (after unit 6: 128ch, H/4), c2 (unit 20: 256ch, H/8), c3 (unit 23: 512ch, H/16)."""
-        x = self._input(x)
+        plan = resolve(plan, self.plan)
+        x = self._input(x, plan)
         c1 = c2 = None
         for i, unit in enumerate(self.body):
-            x = unit(x)
+            x = unit(x, plan)
             if i == 6:
                 c1 = x
             elif i == 20:
@@ -175,11 +178,97 @@ def _style_count(n_styles: int | None, stylegan_size: int | None) -> int:
     return int(n_styles)
 
 
+# ---------------------------------------------------------------------------------------------
+# Grouped heads: the map2style heads that read one feature map (pSp: 3 coarse on c3, 4 middle on
+# p2, the fine ones on p1) run level by level together.  Level 0 is one convolution with the heads'
+# weights concatenated along the outputs (one im2col of the shared map instead of one per head);
+# level l > 0 maps [N, G*C, h, w] to [N, G*O, h/2, w/2] as a grouped convolution (groups = heads),
+# or as one batched GEMM per level on small maps (im2col per head, [G, O, C*9] x [G, C*9, N*L]);
+# the 2x2 -> 1x1 tail reads its 4 taps per head ([G, N, 4C] x [G, 4C, O]) and the EqualLinears are
+# one bmm [G, N, O] x [G, O, O].  Same sums as the per-head path, in other GEMM blockings (equal up
+# to float rounding).  To keep the memory of the ~1 GB of head weights single, fuse() stores the
+# conv weights of each group and level in one [G*O, C, 3, 3] tensor and points each head's
+# Parameter at its slice (values and names unchanged).
+
+
+def _regroup(convs: list[nn.Conv2d]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The convs' weights [G*O, C, 3, 3] and biases [G*O] in one tensor each; every conv's Parameters
+    become views of their slices (no copy remains)."""
+    w = torch.cat([c.weight.detach() for c in convs])
+    b = torch.cat([c.bias.detach() for c in convs])
+    o = convs[0].out_channels
+    for g, c in enumerate(convs):
+        c.weight.data = w[g * o:(g + 1) * o]
+        c.bias.data = b[g * o:(g + 1) * o]
+    return w, b
+
+
+@torch.no_grad()
+def _group_plan(blocks: list[GradualStyleBlock]) -> dict:
+    g, o = len(blocks), blocks[0].out_c
+    levels = []
+    for li in range(len(blocks[0].convs) // 2):
+        w, b = _regroup([blk.convs[2 * li] for blk in blocks])
+        levels.append((w, b, w.view(g, o, -1)))
+    w, b, _ = levels[-1]
+    tail = w.view(g, o, -1, 3, 3)[:, :, :, 1:, 1:].reshape(g, o, -1).contiguous()   # taps (1..2, 1..2)
+    eff = [blk.linear.effective() for blk in blocks]
+    return {"heads": g, "out": o, "levels": levels, "tail": tail,
+            "linear": (torch.stack([e[0] for e in eff]).contiguous(), torch.stack([e[1] for e in eff]).view(g, 1, o))}
+
+
+def _final_size(h: int, w: int, levels: int) -> tuple[int, int]:
+    for _ in range(levels):
+        h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+    return h, w
+
+
+def _group_level(x: torch.Tensor, p: dict, li: int) -> torch.Tensor:
+    """Level ``li`` of a group: x [N, C, h, w] (li = 0, the shared map) or [N, G*C, h, w] ->
+    [N, G*O, h', w'] before the activation."""
+    g, o = p["heads"], p["out"]
+    w, b, mats = p["levels"][li]
+    n, c, h, wd = x.shape
+    last = li == len(p["levels"]) - 1
+    if li == 0:
+        if last and (h, wd) == (2, 2):
+            return F.linear(x.flatten(1), p["tail"].view(g * o, -1), b).view(n, g * o, 1, 1)
+        if h <= _IM2COL_MAX_INPUT and wd <= _IM2COL_MAX_INPUT:
+            return _conv_s2_im2col(x, w.view(g * o, -1), b)
+        return F.conv2d(x, w, b, 2, 1)
+    ci = c // g
+    if last and (h, wd) == (2, 2):
+        y = torch.baddbmm(b.view(g, 1, o), x.reshape(n, g, ci * 4).transpose(0, 1), p["tail"].transpose(1, 2))
+        return y.transpose(0, 1).reshape(n, g * o, 1, 1)                               # [G, N, O] -> [N, G*O, 1, 1]
+    if h <= _IM2COL_MAX_INPUT and wd <= _IM2COL_MAX_INPUT:
+        ho, wo = (h - 1) // 2 + 1, (wd - 1) // 2 + 1
+        cols = F.unfold(x.reshape(n * g, ci, h, wd), 3, padding=1, stride=2)            # [N*G, C*9, L]
+        cols = cols.view(n, g, ci * 9, ho * wo).permute(1, 2, 0, 3).reshape(g, ci * 9, n * ho * wo)
+        y = torch.baddbmm(b.view(g, o, 1), mats, cols)                                 # [G, O, N*L]
+        return y.view(g, o, n, ho, wo).permute(2, 0, 1, 3, 4).reshape(n, g * o, ho, wo)
+    return F.conv2d(x, w, b, 2, 1, groups=g)
+
+
+def _run_group(p: dict, x: torch.Tensor) -> torch.Tensor:
+    """The group's heads on their shared map x [N, C, H, W] -> [N, G, O]."""
+    for li in range(len(p["levels"])):
+        x = F.leaky_relu(_group_level(x, p, li), 0.01)
+    n, g, o = x.shape[0], p["heads"], p["out"]
+    lw, lb = p["linear"]
+    y = torch.baddbmm(lb, x.reshape(n, g, o).transpose(0, 1), lw.transpose(1, 2))      # [G, N, O]
+    return y.transpose(0, 1)
+
+
 class GradualStyleEncoder(_IRSEEncoder):
-    """pSp encoder (FPN + map2style heads).  ``forward``: [N, input_nc, 256, 256] -> [N, n_styles, 512]."""
+    """pSp encoder (FPN + map2style heads).  ``forward``: [N, input_nc, 256, 256] -> [N, n_styles, 512].
+
+    After ``fuse()``, a fast plan with ``grouped_heads`` runs the heads of each pyramid level
+    together on a team of two or more intra-op threads (see the grouped heads above)."""
 
     coarse_ind = 3
     middle_ind = 7
+    # whether forward runs grouped heads (e4e's forward reads its heads one by one)
+    _grouped_heads = True
 
     def __init__(self, num_layers: int = 50, mode: str = "ir_se", input_nc: int = 3,
                  n_styles: int | None = 18, stylegan_size: int | None = None):
@@ -191,15 +280,49 @@ class GradualStyleEncoder(_IRSEEncoder):
         self.latlayer1 = nn.Conv2d(256, 512, kernel_size=1, stride=1, padding=0)
         self.latlayer2 = nn.Conv2d(128, 512, kernel_size=1, stride=1, padding=0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c1, c2, c3 = self.pyramid(x)
-        latents = [self.styles[j](c3) for j in range(min(self.coarse_ind, self.style_count))]
+    def _head_ranges(self) -> list[tuple[int, int]]:
+        """The heads of each pyramid level: [start, stop) on c3, p2, p1."""
+        bounds = [0, min(self.coarse_ind, self.style_count), min(self.middle_ind, self.style_count),
+                  self.style_count]
+        return [(a, b) for a, b in zip(bounds, bounds[1:])]
+
+    @torch.no_grad()
+    def fuse(self):
+        groups = {}
+        if self._grouped_heads:
+            for a, b in self._head_ranges():
+                if b - a > 1:
+                    groups[a] = _group_plan(list(self.styles[a:b]))      # before the heads' own fuse()
+        super().fuse()
+        for a, p in groups.items():
+            # the heads' own tail and linear weights as slices of the group's (one copy of each)
+            for g, blk in enumerate(self.styles[a:a + p["heads"]]):
+                blk._fused["tail2x2"] = (p["tail"][g], blk._fused["tail2x2"][1])
+                blk._fused["linear"] = (p["linear"][0][g], p["linear"][1][g, 0])
+        self._fused["groups"] = groups
+        return self
+
+    def _level_heads(self, feat: torch.Tensor, a: int, b: int, plan: ExecutionPlan) -> list[torch.Tensor]:
+        """Heads a..b-1 on their map: [N, 512] each."""
+        # On one intra-op thread (SAM's concurrent branches) the heads one by one measured faster:
+        # grouping pays on a team of threads, where each op is one fork/join.
+        grouped = self._use_fused(plan) and plan.grouped_heads and torch.get_num_threads() > 1
+        group = self._fused.get("groups", {}).get(a) if grouped else None
+        if group is not None and _final_size(*feat.shape[-2:], len(group["levels"])) == (1, 1):
+            return list(_run_group(group, feat).unbind(1))
+        return [self.styles[j](feat, plan) for j in range(a, b)]
+
+    def forward(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        plan = resolve(plan, self.plan)
+        c1, c2, c3 = self.pyramid(x, plan)
+        (a0, b0), (a1, b1), (a2, b2) = self._head_ranges()
+        latents = self._level_heads(c3, a0, b0, plan)
         if self.style_count > self.coarse_ind:
             p2 = upsample_add(c3, self.latlayer1(c2))
-            latents += [self.styles[j](p2) for j in range(self.coarse_ind, min(self.middle_ind, self.style_count))]
+            latents += self._level_heads(p2, a1, b1, plan)
             if self.style_count > self.middle_ind:
                 p1 = upsample_add(p2, self.latlayer2(c1))
-                latents += [self.styles[j](p1) for j in range(self.middle_ind, self.style_count)]
+                latents += self._level_heads(p1, a2, b2, plan)
         return torch.stack(latents, dim=1)
 
 
@@ -207,15 +330,18 @@ class Encoder4Editing(GradualStyleEncoder):
     """e4e encoder: w = repeat(w0) + [0, Delta_1, ..., Delta_{n-1}].  ``progressive_stage`` (default 18
     = inference) limits the offsets to Delta_1..Delta_stage, as in e4e's progressive training."""
 
+    _grouped_heads = False
+
     def __init__(self, num_layers: int = 50, mode: str = "ir_se", stylegan_size: int | None = 1024,
                  n_styles: int | None = None, input_nc: int = 3, progressive_stage: int = 18):
         super().__init__(num_layers, mode, input_nc, n_styles=n_styles,
                          stylegan_size=stylegan_size if n_styles is None else None)
         self.progressive_stage = int(progressive_stage)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c1, c2, c3 = self.pyramid(x)
-        w0 = self.styles[0](c3)
+    def forward(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        plan = resolve(plan, self.plan)
+        c1, c2, c3 = self.pyramid(x, plan)
+        w0 = self.styles[0](c3, plan)
         w = w0.unsqueeze(1).repeat(1, self.style_count, 1)
         features, p2 = c3, None
         for i in range(1, min(self.progressive_stage + 1, self.style_count)):
@@ -224,5 +350,5 @@ class Encoder4Editing(GradualStyleEncoder):
                 features = p2
             elif i == self.middle_ind:
                 features = upsample_add(p2, self.latlayer2(c1))
-            w[:, i] += self.styles[i](features)
+            w[:, i] += self.styles[i](features, plan)
         return w

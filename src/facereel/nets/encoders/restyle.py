@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..plan import ExecutionPlan, resolve
+from .irse import run_body
 from .psp import GradualStyleBlock, _IRSEEncoder
 
 __all__ = ["BackboneEncoder", "ProgressiveBackboneEncoder"]
@@ -30,13 +32,15 @@ class BackboneEncoder(_IRSEEncoder):
         self.style_count = int(n_styles)
         self.styles = nn.ModuleList(GradualStyleBlock(512, 512, 16) for _ in range(self.style_count))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._input(x)
-        return self.body(x).contiguous()   # heads run NCHW
+    def features(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        plan = resolve(plan, self.plan)
+        x = self._input(x, plan)
+        return run_body(self.body, x, plan).contiguous()   # heads run NCHW
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)
-        return torch.stack([s(f) for s in self.styles], dim=1)
+    def forward(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        plan = resolve(plan, self.plan)
+        f = self.features(x, plan)
+        return torch.stack([s(f, plan) for s in self.styles], dim=1)
 
 
 class ProgressiveBackboneEncoder(BackboneEncoder):
@@ -47,9 +51,10 @@ class ProgressiveBackboneEncoder(BackboneEncoder):
         super().__init__(num_layers, mode, n_styles, input_nc)
         self.progressive_stage = int(progressive_stage)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)
-        w = self.styles[0](f).unsqueeze(1).repeat(1, self.style_count, 1)
+    def forward(self, x: torch.Tensor, plan: ExecutionPlan | None = None) -> torch.Tensor:
+        plan = resolve(plan, self.plan)
+        f = self.features(x, plan)
+        w = self.styles[0](f, plan).unsqueeze(1).repeat(1, self.style_count, 1)
         for i in range(1, min(self.progressive_stage + 1, self.style_count)):
-            w[:, i] += self.styles[i](f)
+            w[:, i] += self.styles[i](f, plan)
         return w
