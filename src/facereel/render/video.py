@@ -100,6 +100,31 @@ def _as_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+#: BT.601 limited-range chroma rows (U, V) for 8-bit RGB: [[r g b offset]] (what libswscale uses
+#: for rgb24 → yuv420p)
+_CHROMA_601 = np.array([[-0.148223, -0.290993, 0.439216, 128.0], [0.439216, -0.367788, -0.071427, 128.0]],
+                       np.float32)
+
+
+def rgb_to_i420(a: np.ndarray) -> np.ndarray:
+    """[H, W, 3] uint8 RGB (H, W even) → [3H/2, W] uint8 I420 (Y plane, then U, then V), BT.601
+    limited range, chroma the mean of each 2×2 block: Y within 1 level of libswscale's rgb24 →
+    yuv420p, a round trip at least as close (tests/test_video.py), at a fraction of the cost of a
+    libswscale context made per frame, and a pure function of the frame.  (A libswscale ``VideoReformatter`` kept for the
+    stream instead made one walk's batch render and single render differ after other tests had
+    run in the process, tests/test_batch.py.)  Y is OpenCV's I420 conversion; its chroma (one
+    pixel of each block, not their mean) costs ~2.5 dB on colour edges, so U and V are replaced."""
+    import cv2
+
+    h, w = a.shape[:2]
+    out = cv2.cvtColor(a, cv2.COLOR_RGB2YUV_I420)
+    uv = cv2.transform(cv2.resize(a, (w // 2, h // 2), interpolation=cv2.INTER_AREA), _CHROMA_601)
+    flat, n = out.reshape(-1), (h // 2) * (w // 2)            # U then V, each [H/2, W/2], packed
+    flat[h * w:h * w + n] = uv[..., 0].reshape(-1)
+    flat[h * w + n:] = uv[..., 1].reshape(-1)
+    return out
+
+
 class Writer:
     """Base: subclasses implement ``_open`` (on the first frame), ``_write``, ``_finish``, ``_abort``."""
 
@@ -173,13 +198,10 @@ class _AVWriter(Writer):
             self.container.mux(packet)
 
     def _yuv(self, a: np.ndarray):
-        """[H, W, 3] uint8 RGB → a yuv420p ``av.VideoFrame`` of its own, converted afresh.  One
-        ``VideoReformatter`` reused across the stream made the frames of one walk's batch render
-        and single render differ after other tests had run in the process (tests/test_batch.py);
-        the cause was not pinned down, so each frame gets its own conversion."""
+        """[H, W, 3] uint8 RGB (H, W even) → a yuv420p ``av.VideoFrame`` of its own (:func:`rgb_to_i420`)."""
         import av
 
-        return av.VideoFrame.from_ndarray(a, format="rgb24").reformat(format="yuv420p")
+        return av.VideoFrame.from_ndarray(rgb_to_i420(a), format="yuv420p")
 
     def _finish(self) -> None:
         if not self._opened:
