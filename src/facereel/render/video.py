@@ -108,12 +108,12 @@ _CHROMA_601 = np.array([[-0.148223, -0.290993, 0.439216, 128.0], [0.439216, -0.3
 
 def rgb_to_i420(a: np.ndarray) -> np.ndarray:
     """[H, W, 3] uint8 RGB (H, W even) → [3H/2, W] uint8 I420 (Y plane, then U, then V), BT.601
-    limited range, chroma the mean of each 2×2 block: Y within 1 level of libswscale's rgb24 →
-    yuv420p, a round trip at least as close (tests/test_video.py), at a fraction of the cost of a
-    libswscale context made per frame, and a pure function of the frame.  (A libswscale ``VideoReformatter`` kept for the
-    stream instead made one walk's batch render and single render differ after other tests had
-    run in the process, tests/test_batch.py.)  Y is OpenCV's I420 conversion; its chroma (one
-    pixel of each block, not their mean) costs ~2.5 dB on colour edges, so U and V are replaced."""
+    limited range: Y within 1 level of libswscale's rgb24 → yuv420p and a round trip at least as
+    close (tests/test_video.py), at a fraction of the cost of a libswscale context per frame, and
+    a pure function of the frame (a libswscale context kept for the whole stream is not: the same
+    frames came out differently after other work in the process).  Y is OpenCV's I420 conversion;
+    its chroma takes one pixel of each 2×2 block (~2.5 dB lost on colour edges), so U and V are
+    the block means instead."""
     import cv2
 
     h, w = a.shape[:2]
@@ -189,19 +189,15 @@ class _AVWriter(Writer):
         self.stream.codec_context.time_base = 1 / self.rate
 
     def _write(self, a: np.ndarray) -> None:
+        import av
+
         if self.padded:
             a = np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2), (0, 0)), mode="edge")
-        vf = self._yuv(a)
+        vf = av.VideoFrame.from_ndarray(rgb_to_i420(a), format="yuv420p")
         vf.pts = self.count
         vf.time_base = 1 / self.rate
         for packet in self.stream.encode(vf):
             self.container.mux(packet)
-
-    def _yuv(self, a: np.ndarray):
-        """[H, W, 3] uint8 RGB (H, W even) → a yuv420p ``av.VideoFrame`` of its own (:func:`rgb_to_i420`)."""
-        import av
-
-        return av.VideoFrame.from_ndarray(rgb_to_i420(a), format="yuv420p")
 
     def _finish(self) -> None:
         if not self._opened:
