@@ -169,3 +169,27 @@ def test_stylegan2_pilot_renders_small_and_evens_the_walk():
     cv_even, _ = _cv(_frames(G, even))
     cv_plain, _ = _cv(_frames(G, plain))
     assert cv_even < cv_plain, (cv_even, cv_plain)
+
+
+def test_frames_in_streams_are_the_serial_frames(dcgan):
+    from facereel.latent import edit as E
+    from facereel.latent.space import to_uint8
+
+    plan = Wk.plan_walk(dcgan, "random", seed=2, frames=21, keypoints=3, pilot=6, batch=4)
+    serial = [to_uint8(x) for x in Wk.render_frames(dcgan, plan, batch=4, streams=1)]
+    streamed = list(Wk.render_frames(dcgan, plan, batch=4, convert=to_uint8, streams=2))
+    assert [len(x) for x in streamed] == [4, 4, 4, 4, 4, 1]
+    np.testing.assert_array_equal(np.concatenate(streamed), np.concatenate(serial))
+    lat = dcgan.sample(list(range(9)))
+    np.testing.assert_array_equal(torch.cat(list(E.synthesize_batches(dcgan, lat, 4, streams=3))),
+                                  torch.cat(list(E.synthesize_batches(dcgan, lat, 4, streams=1))))
+    # the default: two streams on a CPU with 2+ intra-op threads, one where they would not pay
+    if torch.get_num_threads() >= 2:
+        from facereel.nets import concurrent
+
+        assert E.synthesis_streams(dcgan) == (2 if concurrent.single_thread_available() else 1)
+    assert E.synthesis_streams(dcgan, 3) == 3
+
+    class Big:
+        device, resolution = torch.device("cpu"), 1024
+    assert E.synthesis_streams(Big()) == 1

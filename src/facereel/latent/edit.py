@@ -146,13 +146,51 @@ def parse_strengths(spec: str | float | Sequence[float], steps: int = 9) -> list
         raise LatentSpaceError(f"bad strength {spec!r}; use a number, 'A..B' or a list 'A,B,C'") from None
 
 
-def synthesize_batches(G, latents, batch: int = 8) -> Iterator:
-    """Images [b, 3, R, R] of consecutive chunks of ``latents`` (inference mode)."""
+#: largest output side synthesised in two streams by default: a second batch in flight doubles
+#: the activation memory, which past 256 px runs to gigabytes at the usual batches
+STREAMS_MAX_RESOLUTION = 256
+
+
+def synthesis_streams(G, streams: int | None = None) -> int:
+    """How many batches of ``G`` are synthesised side by side (:func:`nets.concurrent.map_ordered`):
+    ``streams`` when given, else 2 on a CPU with at least 2 intra-op threads whose thread-local
+    counts can be set and a generator of at most STREAMS_MAX_RESOLUTION px, else 1."""
     import torch
 
+    from facereel.nets import concurrent
+
+    if streams is not None:
+        return max(1, int(streams))
+    device = getattr(G, "device", torch.device("cpu"))
+    if (torch.device(device).type != "cpu" or torch.get_num_threads() < 2
+            or getattr(G, "resolution", 0) > STREAMS_MAX_RESOLUTION or not concurrent.single_thread_available()):
+        return 1
+    return 2
+
+
+def synthesize_stream(G, chunks, latents_of=None, convert=None, streams: int | None = None) -> Iterator:
+    """``convert(G.synthesize(latents_of(c)))`` for each chunk, in order, in inference mode; in
+    :func:`synthesis_streams` streams (each a thread with its share of the intra-op threads), so
+    the caller's thread runs no torch op while they work (``convert``, e.g. ``to_uint8``, runs
+    in the stream too)."""
+    import torch
+
+    from facereel.nets import concurrent
+
+    def one(c):
+        img = G.synthesize(c if latents_of is None else latents_of(c))
+        return img if convert is None else convert(img)
+
     with torch.inference_mode():
-        for i in range(0, latents.shape[0], max(1, batch)):
-            yield G.synthesize(latents[i:i + batch])
+        yield from concurrent.map_ordered(one, chunks, synthesis_streams(G, streams))
+
+
+def synthesize_batches(G, latents, batch: int = 8, *, convert=None, streams: int | None = None) -> Iterator:
+    """Images [b, 3, R, R] of consecutive chunks of ``latents`` (inference mode), or
+    ``convert`` of them; see :func:`synthesize_stream`."""
+    step = max(1, batch)
+    chunks = (latents[i:i + step] for i in range(0, latents.shape[0], step))
+    return synthesize_stream(G, chunks, convert=convert, streams=streams)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -133,13 +133,20 @@ def even_times(G, to_native: Callable[[np.ndarray], object], path: Callable[[np.
     """Frame parameters with even image change (module docstring); also the pilot's changes."""
     import torch
 
+    from facereel.nets import concurrent
+
     pilot = max(2, int(pilot))
     u = arclength_times(path, t0, t1, pilot + 1, closed=False)  # pilot samples incl. both ends
+    # the pilot in as many chunks as there are synthesis streams (each at most ``batch``), side by side
+    streams = E.synthesis_streams(G)
+    step = max(1, min(batch, -(-len(u) // streams)))
     imgs = []
     with torch.inference_mode():
-        for i in range(0, len(u), batch):
-            imgs.append(pilot_images(G, to_native(path(u[i:i + batch])), preview))
-            report(progress, min(len(u), i + batch), len(u))
+        parts = concurrent.map_ordered(lambda c: pilot_images(G, to_native(path(c)), preview),
+                                       (u[i:i + step] for i in range(0, len(u), step)), streams)
+        for part in parts:
+            imgs.append(part)
+            report(progress, sum(len(p) for p in imgs), len(u))
     small = np.concatenate(imgs)
     change = [image_change(small[i], small[i + 1]) for i in range(len(small) - 1)]
     cum = np.concatenate([[0.0], np.cumsum(change)])
@@ -257,12 +264,15 @@ def _z_of(G, seed: int) -> np.ndarray:
     return torch.randn(G.z_dim, generator=torch.Generator().manual_seed(int(seed))).double().numpy()
 
 
-def render_frames(G, plan: WalkPlan, *, batch: int = 8, progress: Progress | None = None):
-    """Yields image batches [b, 3, R, R] in [-1, 1] along ``plan`` (inference mode)."""
-    import torch
-
+def render_frames(G, plan: WalkPlan, *, batch: int = 8, progress: Progress | None = None, convert=None,
+                  streams: int | None = None):
+    """Yields image batches [b, 3, R, R] in [-1, 1] along ``plan`` (inference mode), or ``convert``
+    of them (computed in the synthesis streams, see :func:`facereel.latent.edit.synthesize_stream`)."""
     n = len(plan.times)
-    with torch.inference_mode():
-        for i in range(0, n, max(1, batch)):
-            yield G.synthesize(plan.latents(plan.times[i:i + batch]))
-            report(progress, min(n, i + batch), n)
+    step = max(1, batch)
+    chunks = (plan.times[i:i + step] for i in range(0, n, step))
+    done = 0
+    for imgs in E.synthesize_stream(G, chunks, plan.latents, convert, streams):
+        done = min(n, done + len(imgs))
+        yield imgs
+        report(progress, done, n)

@@ -14,6 +14,13 @@ calls of that thread.  Nothing of the process changes: the caller's threads keep
 export these functions the branches still run in threads, with the default count.
 
 The caller's grad and inference modes are thread-local in torch, so each branch re-enters them.
+
+:func:`map_ordered` is the same for a stream of independent calls (the batches of a video): S
+threads, each with its share of the intra-op threads, each computing whole calls, the results
+handed back in order.  Why this is faster than one call after the other on the whole team: after
+each parallel region libgomp's idle team threads spin before they sleep, so any other thread of
+the process (a video encoder) finds a core taken, and a team thread it displaces stalls the
+region's barrier; threads of one intra-op thread each have no team, no barrier and no spin.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import torch
 
-__all__ = ["run_branches", "single_thread_available"]
+__all__ = ["map_ordered", "run_branches", "single_thread_available"]
 
 _lock = threading.Lock()
 _setters: tuple | None = None
@@ -104,3 +113,39 @@ def run_branches(fns: Sequence[Callable[[], Any]]) -> list:
         if exc is not None:
             raise exc
     return results
+
+
+def map_ordered(fn: Callable[[Any], Any], items: Iterable, streams: int, ahead: int | None = None) -> Iterator:
+    """``fn(item)`` for each of ``items``, yielded in order, computed by ``streams`` threads side by
+    side, each with the caller's intra-op threads shared out (at least one each) and in the
+    caller's grad / inference mode; at most ``ahead`` (default 2·streams) calls run or wait ahead
+    of the consumer.  An error is raised at its item, after the calls before it were yielded.
+    Closing the generator early cancels the calls not started and waits for the running ones.
+    ``streams`` ≤ 1: plain ``fn(item)`` in the caller's thread."""
+    if streams <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    each = max(1, torch.get_num_threads() // streams)
+
+    def call(item):
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return fn(item)
+
+    pool = ThreadPoolExecutor(streams, thread_name_prefix="facereel-stream", initializer=_limit_threads,
+                              initargs=(each,))
+    source = iter(items)
+    pending: deque = deque()
+    try:
+        pending.extend(pool.submit(call, item) for item in islice(source, max(streams, ahead or 2 * streams)))
+        while pending:
+            result = pending.popleft().result()
+            pending.extend(pool.submit(call, item) for item in islice(source, 1))
+            yield result
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)

@@ -115,14 +115,19 @@ def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 def write_video(path: str | Path, batches: Iterable, *, fps: float, size: int = 0) -> int:
-    """Streams image batches ([b, 3, R, R] in [-1, 1]) to a video; returns the frame count.
+    """Streams image batches ([b, 3, R, R] in [-1, 1], or [b, R, R, 3] uint8 already converted
+    where they were synthesised) to a video; returns the frame count.
 
     The encoder runs in a background thread while the next batch is synthesised
     (``render.video.write_batches``); the frames are resized there too, off the synthesis thread."""
     from facereel.render.video import write_batches
 
     transform = (lambda f: _resize_frame(f, size)) if size else None
-    return write_batches(path, batches, fps=fps, convert=to_uint8, transform=transform)
+    return write_batches(path, batches, fps=fps, convert=_frames_of, transform=transform)
+
+
+def _frames_of(batch) -> np.ndarray:
+    return batch if isinstance(batch, np.ndarray) else to_uint8(batch)
 
 
 def write_grid(path: str | Path, images, *, cols: int | None = None, size: int = 0) -> Path:
@@ -228,7 +233,10 @@ def render_edit(options, progress: Progress | None = None) -> dict:
         t = np.linspace(0, len(strengths) - 1, options.frames)
         strengths = list(np.interp(t, np.arange(len(strengths)), strengths))
     lat = E.apply(latent, delta, strengths, layers, space)
-    batches = _progress_batches(E.synthesize_batches(G, lat, options.batch), lat.shape[0], options.batch, progress)
+    # a video's frames are converted to uint8 in the synthesis streams; a grid keeps the images
+    convert = to_uint8 if options.is_video else None
+    batches = _progress_batches(E.synthesize_batches(G, lat, options.batch, convert=convert), lat.shape[0],
+                                options.batch, progress)
     if options.is_video:
         n = write_video(options.output, batches, fps=options.fps, size=options.size)
     else:
@@ -256,7 +264,7 @@ def render_walk(options, progress: Progress | None = None, *, G=None) -> dict:
     plan = plan_walk(G, options.mode, seed=options.seed, frames=options.frames, keypoints=options.keypoints,
                      loop_space=options.loop_space, even=options.even, truncation_psi=options.psi,
                      batch=options.batch)
-    n = write_video(options.output, render_frames(G, plan, batch=options.batch, progress=progress),
+    n = write_video(options.output, render_frames(G, plan, batch=options.batch, progress=progress, convert=to_uint8),
                     fps=options.fps, size=options.size)
     return {"output": str(options.output), "frames": n, **{k: v for k, v in plan.info.items() if k != "pilot_change"}}
 
@@ -355,7 +363,8 @@ def render_emotions(options, progress: Progress | None = None) -> dict:
                               batch=options.batch)
     keys = M.keyframes(G, latent, dirs, sequence, options.strength, layers)
     lat = M.inbetween_latents(keys, options.inbetween)
-    batches = _progress_batches(E.synthesize_batches(G, lat, options.batch), lat.shape[0], options.batch, progress)
+    batches = _progress_batches(E.synthesize_batches(G, lat, options.batch, convert=to_uint8), lat.shape[0],
+                                options.batch, progress)
     n = write_video(options.output, batches, fps=options.fps, size=options.size)
     return {"output": str(options.output), "frames": n, "sequence": sequence, "layers": layers}
 
