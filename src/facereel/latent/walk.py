@@ -146,7 +146,7 @@ def even_times(G, to_native: Callable[[np.ndarray], object], path: Callable[[np.
                                        (u[i:i + step] for i in range(0, len(u), step)), streams)
         for part in parts:
             imgs.append(part)
-            report(progress, sum(len(p) for p in imgs), len(u))
+            report(progress, min(len(u), len(imgs) * step), len(u))
     small = np.concatenate(imgs)
     change = [image_change(small[i], small[i + 1]) for i in range(len(small) - 1)]
     cum = np.concatenate([[0.0], np.cumsum(change)])

@@ -86,20 +86,35 @@ def _limit_threads(n: int) -> None:
         mkl(n)
 
 
+def _in_callers_modes(fn: Callable) -> Callable:
+    """``fn`` wrapped to run in the calling thread's grad / inference mode (thread-local in torch)."""
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    def call(*args):
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return fn(*args)
+
+    return call
+
+
+def _share(parts: int) -> int:
+    """The caller's intra-op threads divided among ``parts`` threads, at least one each."""
+    return max(1, torch.get_num_threads() // max(parts, 1))
+
+
 def run_branches(fns: Sequence[Callable[[], Any]]) -> list:
     """``[fn() for fn in fns]``, each in its own thread with the caller's intra-op threads shared
     out (at least one each), in the caller's grad / inference mode; the first error (in order) is
     raised after all have finished."""
-    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
-    each = max(1, torch.get_num_threads() // max(len(fns), 1))
+    each = _share(len(fns))
+    calls = [_in_callers_modes(fn) for fn in fns]
     results: list = [None] * len(fns)
     errors: list = [None] * len(fns)
 
     def run(i: int) -> None:
         try:
             _limit_threads(each)
-            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-                results[i] = fns[i]()
+            results[i] = calls[i]()
         except BaseException as exc:      # handed to the caller's thread
             errors[i] = exc
 
@@ -128,15 +143,9 @@ def map_ordered(fn: Callable[[Any], Any], items: Iterable, streams: int, ahead: 
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
-    each = max(1, torch.get_num_threads() // streams)
-
-    def call(item):
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-            return fn(item)
-
+    call = _in_callers_modes(fn)
     pool = ThreadPoolExecutor(streams, thread_name_prefix="facereel-stream", initializer=_limit_threads,
-                              initargs=(each,))
+                              initargs=(_share(streams),))
     source = iter(items)
     pending: deque = deque()
     try:
